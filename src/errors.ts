@@ -1,0 +1,72 @@
+/**
+ * The error hierarchy of style-transfer. Every error a user can cause (a bad file, a bad option, a
+ * network problem) is a StyleTransferError with a one-line message; the CLI prints `error: <message>`
+ * and exits non-zero instead of showing a stack trace.
+ */
+export class StyleTransferError extends Error {
+  /** A short machine-readable code, e.g. 'ERR_OPTION'. */
+  readonly code: string;
+  constructor(message: string, code = 'ERR_STYLE_TRANSFER', options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** An option has a value outside what is accepted. The message names the option, what was expected and what was received. */
+export class OptionError extends StyleTransferError {
+  readonly option: string;
+  constructor(option: string, expected: string, received: unknown) {
+    super(`option ${option}: expected ${expected}, received ${describe(received)}`, 'ERR_OPTION');
+    this.option = option;
+  }
+}
+
+/** An input image cannot be read or is unusable (missing, not an image, truncated, zero pixels, too large). */
+export class ImageError extends StyleTransferError {
+  readonly path: string | undefined;
+  constructor(message: string, path?: string, options?: { cause?: unknown }) {
+    super(message, 'ERR_IMAGE', options);
+    this.path = path;
+  }
+}
+
+/** A weights file is missing, not in a known format, corrupt, unsafe, or holds the wrong network. */
+export class WeightsError extends StyleTransferError {
+  readonly path: string | undefined;
+  constructor(message: string, path?: string, options?: { cause?: unknown }) {
+    super(message, 'ERR_WEIGHTS', options);
+    this.path = path;
+  }
+}
+
+/** A download failed (offline, HTTP error, hash mismatch). */
+export class DownloadError extends StyleTransferError {
+  readonly url: string | undefined;
+  constructor(message: string, url?: string, options?: { cause?: unknown }) {
+    super(message, 'ERR_DOWNLOAD', options);
+    this.url = url;
+  }
+}
+
+/** The run cannot go on: the loss became NaN/Inf, or the job would not fit in memory. */
+export class RunError extends StyleTransferError {
+  constructor(message: string, code = 'ERR_RUN', options?: { cause?: unknown }) {
+    super(message, code, options);
+  }
+}
+
+/** The run was cancelled through its AbortSignal (the partial result, if any, rides along). */
+export class AbortError extends StyleTransferError {
+  constructor(message = 'the run was cancelled') {
+    super(message, 'ERR_ABORTED');
+  }
+}
+
+/** Render a received value for an error message: short, and never a multi-line dump. */
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
+  if (Array.isArray(value)) return `an array of length ${value.length}`;
+  return `a value of type ${typeof value}`;
+}

@@ -1,0 +1,111 @@
+/**
+ * A small helper for writing ONNX graphs in TypeScript: each call adds a node and returns the names
+ * of its outputs, so graph code reads like the maths it computes.
+ */
+import { DataType, encodeModel, floatTensor, int64Tensor, type AttributeValue, type Dim, type NodeDef, type TensorInit, type ValueInfo } from './onnx-proto.js';
+
+export const OPSET = 17;
+
+export class GraphBuilder {
+  private readonly nodes: NodeDef[] = [];
+  private readonly initializers: TensorInit[] = [];
+  private readonly inputs: ValueInfo[] = [];
+  private readonly outputs: ValueInfo[] = [];
+  private readonly constants = new Map<string, string>();
+  private counter = 0;
+
+  constructor(private readonly name: string) {}
+
+  /** A fresh value name with a readable prefix. */
+  fresh(prefix: string): string {
+    return `${prefix}__${this.counter++}`;
+  }
+
+  /** Add a node with one output; returns that output's name. */
+  op(op: string, inputs: readonly string[], attributes: Record<string, AttributeValue> = {}, outputName?: string): string {
+    const out = outputName ?? this.fresh(op.toLowerCase());
+    this.nodes.push({ op, inputs, outputs: [out], name: `${op}_${this.nodes.length}`, attributes });
+    return out;
+  }
+
+  /** Add a node with several outputs. */
+  opN(op: string, inputs: readonly string[], outputs: readonly string[], attributes: Record<string, AttributeValue> = {}): readonly string[] {
+    this.nodes.push({ op, inputs, outputs, name: `${op}_${this.nodes.length}`, attributes });
+    return outputs;
+  }
+
+  input(name: string, dims: readonly Dim[], dataType: number = DataType.FLOAT): string {
+    this.inputs.push({ name, dims, dataType });
+    return name;
+  }
+
+  /** Mark a value as a graph output, renaming it through Identity when needed. */
+  output(value: string, name: string, dims: readonly Dim[], dataType: number = DataType.FLOAT): string {
+    if (value !== name) this.op('Identity', [value], {}, name);
+    this.outputs.push({ name, dims, dataType });
+    return name;
+  }
+
+  weight(name: string, dims: readonly number[], data: Float32Array): string {
+    this.initializers.push(floatTensor(name, dims, data));
+    return name;
+  }
+
+  /** A float constant, shared between uses. */
+  scalar(value: number): string {
+    return this.constant(`f32:${value}`, () => floatTensor(this.fresh('const'), [], [value]));
+  }
+
+  /** A float 1-D constant. */
+  floats(values: readonly number[]): string {
+    return this.constant(`f32v:${values.join(',')}`, () => floatTensor(this.fresh('floats'), [values.length], values));
+  }
+
+  /** An int64 1-D constant (shapes, axes, pads). */
+  ints(values: readonly number[]): string {
+    return this.constant(`i64:${values.join(',')}`, () => int64Tensor(this.fresh('ints'), [values.length], values));
+  }
+
+  private constant(key: string, make: () => TensorInit): string {
+    const known = this.constants.get(key);
+    if (known) return known;
+    const t = make();
+    this.initializers.push(t);
+    this.constants.set(key, t.name);
+    return t.name;
+  }
+
+  // Arithmetic shorthands.
+  add(a: string, b: string): string {
+    return this.op('Add', [a, b]);
+  }
+  sub(a: string, b: string): string {
+    return this.op('Sub', [a, b]);
+  }
+  mul(a: string, b: string): string {
+    return this.op('Mul', [a, b]);
+  }
+  div(a: string, b: string): string {
+    return this.op('Div', [a, b]);
+  }
+  /** Number of elements of a tensor, as a float scalar (works with symbolic shapes). */
+  sizeOf(x: string): string {
+    return this.op('Cast', [this.op('Size', [x])], { to: DataType.FLOAT });
+  }
+  /** Σ over all elements, as a scalar. */
+  sumAll(x: string): string {
+    return this.op('ReduceSum', [x], { keepdims: 0 });
+  }
+
+  encode(): Uint8Array {
+    return encodeModel({
+      graphName: this.name,
+      nodes: this.nodes,
+      initializers: this.initializers,
+      inputs: this.inputs,
+      outputs: this.outputs,
+      opset: OPSET,
+      producer: 'style-transfer',
+    });
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * VGG's forward pass and its hand-written backward pass (∂/∂image) as ONNX nodes.
+ *
+ * ONNX Runtime has no autograd, so the backward pass is spelled out layer by layer:
+ * - conv 3x3/1/1:  ∂x = Conv(∂y, W̃) where W̃[i][o] = flip(W[o][i]) (kernel transposed in↔out and
+ *   rotated 180°), same pads. Pre-flipped here at build time; measured faster than ConvTranspose.
+ * - ReLU:          ∂y = ∂a ⊙ [a > 0], the mask taken as Sign(a) (a ≥ 0, so Sign ∈ {0, 1}).
+ * - max pool 2x2:  MaxUnpool(∂p, indices of the forward MaxPool, shape of the pool's input): routes
+ *   each gradient to the arg-max; odd sizes work because the output shape is given explicitly.
+ * - avg pool 2x2:  each input of a window gets ¼ of its gradient: nearest 2x upsampling of ∂p/4, then
+ *   zero padding of the row/column a floor-mode pool drops on odd sizes.
+ * Bias gradients are never needed: the network is frozen.
+ */
+import type { NetworkWeights } from '../model/weights.js';
+import type { Layer, Pooling } from '../model/vgg19.js';
+import type { GraphBuilder } from './graph-builder.js';
+
+export interface ForwardPass {
+  /** Post-ReLU activation of each conv layer, by name. */
+  readonly features: ReadonlyMap<string, string>;
+  /** What the backward pass needs, in forward order. */
+  readonly tape: readonly TapeEntry[];
+}
+
+type TapeEntry =
+  | { kind: 'conv'; name: string; input: string; output: string; flipped: string }
+  | { kind: 'pool'; pooling: Pooling; input: string; indices?: string };
+
+/** Kernel for the input gradient: W̃[i][o][kh][kw] = W[o][i][2−kh][2−kw]. */
+export function flipTransposeKernel(weight: Float32Array, outChannels: number, inChannels: number): Float32Array {
+  const out = new Float32Array(weight.length);
+  for (let o = 0; o < outChannels; o++) {
+    for (let i = 0; i < inChannels; i++) {
+      const src = (o * inChannels + i) * 9;
+      const dst = (i * outChannels + o) * 9;
+      for (let k = 0; k < 9; k++) out[dst + k] = weight[src + 8 - k];
+    }
+  }
+  return out;
+}
+
+const CONV_ATTRS = { kernel_shape: [3, 3], pads: [1, 1, 1, 1], strides: [1, 1] };
+const POOL_ATTRS = { kernel_shape: [2, 2], strides: [2, 2] };
+
+/**
+ * Emit the forward pass through `layers`. With `withBackward`, also store the flipped kernels and
+ * max-pool indices the backward pass needs.
+ */
+export function forwardGraph(g: GraphBuilder, image: string, layers: readonly Layer[], weights: NetworkWeights, pooling: Pooling, withBackward: boolean): ForwardPass {
+  const features = new Map<string, string>();
+  const tape: TapeEntry[] = [];
+  let x = image;
+  for (const layer of layers) {
+    if (layer.kind === 'conv') {
+      const w = weights.get(layer.name);
+      if (!w) throw new Error(`no weights for ${layer.name}`);
+      const W = g.weight(`${layer.name}.weight`, [layer.outChannels, layer.inChannels, 3, 3], w.weight);
+      const B = g.weight(`${layer.name}.bias`, [layer.outChannels], w.bias);
+      const y = g.op('Conv', [x, W, B], CONV_ATTRS);
+      const a = g.op('Relu', [y], {}, `feat.${layer.name}`);
+      features.set(layer.name, a);
+      if (withBackward) {
+        const flipped = g.weight(`${layer.name}.weight_flipped_t`, [layer.inChannels, layer.outChannels, 3, 3], flipTransposeKernel(w.weight, layer.outChannels, layer.inChannels));
+        tape.push({ kind: 'conv', name: layer.name, input: x, output: a, flipped });
+      }
+      x = a;
+    } else if (pooling === 'max') {
+      if (withBackward) {
+        const [p, indices] = g.opN('MaxPool', [x], [g.fresh('maxpool'), g.fresh('argmax')], POOL_ATTRS);
+        tape.push({ kind: 'pool', pooling, input: x, indices });
+        x = p;
+      } else {
+        x = g.op('MaxPool', [x], POOL_ATTRS);
+      }
+    } else {
+      const p = g.op('AveragePool', [x], POOL_ATTRS);
+      if (withBackward) tape.push({ kind: 'pool', pooling, input: x });
+      x = p;
+    }
+  }
+  return { features, tape };
+}
+
+/**
+ * Emit ∂loss/∂image given ∂loss/∂(activation) contributions at some conv layers (already weighted).
+ * Walks the tape backwards, summing each layer's own contribution into the gradient flowing down.
+ */
+export function backwardGraph(g: GraphBuilder, forward: ForwardPass, contributions: ReadonlyMap<string, readonly string[]>): string {
+  let grad: string | undefined;
+  for (let k = forward.tape.length - 1; k >= 0; k--) {
+    const entry = forward.tape[k];
+    if (entry.kind === 'conv') {
+      for (const c of contributions.get(entry.name) ?? []) grad = grad ? g.add(grad, c) : c;
+      if (!grad) continue; // nothing above this layer contributes yet
+      const dy = g.mul(grad, g.op('Sign', [entry.output]));
+      grad = g.op('Conv', [dy, entry.flipped], CONV_ATTRS);
+    } else if (grad) {
+      const inputShape = g.op('Shape', [entry.input]);
+      if (entry.pooling === 'max') {
+        grad = g.op('MaxUnpool', [grad, entry.indices!, inputShape], POOL_ATTRS);
+      } else {
+        const quarter = g.mul(grad, g.scalar(0.25));
+        const up = g.op('Resize', [quarter, '', g.floats([1, 1, 2, 2])], {
+          mode: 'nearest',
+          coordinate_transformation_mode: 'asymmetric',
+          nearest_mode: 'floor',
+        });
+        const missing = g.sub(inputShape, g.op('Shape', [up])); // [0, 0, H mod 2, W mod 2]
+        const pads = g.op('Concat', [g.ints([0, 0, 0, 0]), missing], { axis: 0 });
+        grad = g.op('Pad', [up, pads]);
+      }
+    }
+  }
+  if (!grad) throw new Error('no loss reaches the image');
+  return grad;
+}
+

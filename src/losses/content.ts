@@ -1,0 +1,22 @@
+/**
+ * Content loss (Gatys et al. eq. 1, as the recipe and neural-style define it):
+ *   content = mean over elements of (F − P)²      F: the image's features, P: the content target
+ *   ∂content/∂F = 2 (F − P) / numel(F)
+ * The paper writes ½·Σ(F − P)²; the mean makes the weight independent of the image size.
+ */
+import type { GraphBuilder } from '../engine/graph-builder.js';
+
+export interface LossPart {
+  /** Scalar loss value (unweighted). */
+  readonly loss: string;
+  /** ∂loss/∂input of the part (same shape as its input), unweighted. */
+  readonly grad: string;
+}
+
+export function contentLossGraph(g: GraphBuilder, feature: string, target: string): LossPart {
+  const diff = g.sub(feature, target);
+  const count = g.sizeOf(diff);
+  const loss = g.div(g.sumAll(g.mul(diff, diff)), count);
+  const grad = g.mul(diff, g.div(g.scalar(2), count));
+  return { loss, grad };
+}

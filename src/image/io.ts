@@ -1,0 +1,214 @@
+/**
+ * Decoding and encoding images with sharp: the Node-only edge of the image pipeline. Everything
+ * that comes out of here is a RawImage (8-bit sRGB, 3 channels) whatever the file held, so the
+ * rest of the program never sees alpha, grey, CMYK, 16-bit samples, colour profiles or EXIF
+ * orientation.
+ */
+import { readFile, realpath, stat } from 'node:fs/promises';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import sharp, { type Metadata } from 'sharp';
+import { ImageError, OptionError } from '../errors.js';
+import { writeFileAtomic } from './atomic.js';
+import type { RawImage } from './image.js';
+
+/** The default pixel limit: 100 megapixels is far beyond anything style transfer can optimise, and keeps a hostile file from exhausting memory. */
+export const DEFAULT_MAX_PIXELS = 100_000_000;
+
+/** Input formats we accept (sharp's format ids). `heif` covers AVIF. */
+const INPUT_FORMATS: ReadonlySet<string> = new Set(['jpeg', 'png', 'webp', 'heif', 'tiff', 'gif']);
+const INPUT_FORMAT_NAMES = 'JPEG, PNG, WebP, AVIF, TIFF, GIF';
+
+export interface DecodeOptions {
+  /** Refuse images with more pixels than this (width × height). Default DEFAULT_MAX_PIXELS. */
+  maxPixels?: number;
+  /** What the image is, for error messages: 'content image', 'style image'. Default 'image'. */
+  role?: string;
+}
+
+/** Read and decode the image file at `path` (see decodeImageBytes for what is accepted). */
+export async function decodeImage(path: string, opts: DecodeOptions = {}): Promise<RawImage> {
+  const role = opts.role ?? 'image';
+  let bytes: Buffer;
+  try {
+    const info = await stat(path);
+    if (info.isDirectory()) throw new ImageError(`${role} is a directory, not a file: ${path}`, path);
+    bytes = await readFile(path);
+  } catch (err) {
+    if (err instanceof ImageError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new ImageError(`${role} not found: ${path}`, path, { cause: err });
+    throw new ImageError(`cannot read ${role} ${path}: ${firstLine(err)}`, path, { cause: err });
+  }
+  return decodeImageBytes(bytes, path, opts);
+}
+
+/**
+ * Decode an encoded image (JPEG, PNG, WebP, AVIF, TIFF, GIF: the first frame) to 8-bit sRGB RGB.
+ * EXIF orientation is applied; alpha is flattened onto white; grey, CMYK, 16-bit and ICC-profiled
+ * images are converted to sRGB. `name` is only used in error messages. Truncated or corrupt data
+ * is an error rather than a partly grey image.
+ */
+export async function decodeImageBytes(bytes: Uint8Array, name: string, opts: DecodeOptions = {}): Promise<RawImage> {
+  const role = opts.role ?? 'image';
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  if (!(Number.isInteger(maxPixels) && maxPixels > 0)) throw new OptionError('maxPixels', 'a positive integer', maxPixels);
+  if (bytes.length === 0) throw new ImageError(`${role} ${name} is empty (0 bytes)`, name);
+
+  // failOn 'truncated': a JPEG/PNG cut short aborts instead of decoding with a grey remainder.
+  // Our own pixel check below gives the better message, so sharp's limit only backs it up.
+  const input = (limitInputPixels: number | false) => sharp(bytes, { failOn: 'truncated', limitInputPixels, pages: 1, page: 0 });
+
+  let meta: Metadata;
+  try {
+    meta = await input(false).metadata();
+  } catch (err) {
+    // sharp cannot tell "not an image" from "an image with a broken header"; the magic bytes can.
+    const sniffed = sniffFormat(bytes);
+    if (sniffed === undefined) {
+      throw new ImageError(`${role} ${name} is not an image in a supported format (${INPUT_FORMAT_NAMES})`, name, { cause: err });
+    }
+    const size = sniffed === 'PNG' ? pngHeaderSize(bytes) : undefined;
+    if ((size && (size.width === 0 || size.height === 0)) || /empty jpeg/i.test(firstLine(err))) {
+      throw new ImageError(`${role} ${name} has no pixels${size ? ` (${size.width}x${size.height})` : ''}`, name, { cause: err });
+    }
+    throw new ImageError(`${role} ${name} is a corrupt ${sniffed} file: ${firstLine(err)}`, name, { cause: err });
+  }
+  if (!meta.format || !INPUT_FORMATS.has(meta.format)) {
+    throw new ImageError(`${role} ${name} is in an unsupported format (${meta.format ?? 'unknown'}); accepted: ${INPUT_FORMAT_NAMES}`, name);
+  }
+  const width = meta.width ?? 0;
+  const height = meta.height ?? 0;
+  if (width <= 0 || height <= 0) throw new ImageError(`${role} ${name} has no pixels (${width}x${height})`, name);
+  if (width * height > maxPixels) {
+    throw new ImageError(
+      `${role} ${name} is too large: ${width}x${height} = ${formatPixels(width * height)}, the limit is ${formatPixels(maxPixels)} (maxPixels)`,
+      name,
+    );
+  }
+
+  try {
+    const { data, info } = await input(maxPixels)
+      .autoOrient() // EXIF orientation: a portrait photo stored sideways comes out upright
+      .flatten({ background: { r: 255, g: 255, b: 255 } }) // alpha onto white; no-op without alpha
+      .toColourspace('srgb') // grey, CMYK, 16-bit and ICC profiles all end as 8-bit sRGB
+      .removeAlpha()
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels, expected 3`);
+    if (data.length !== info.width * info.height * 3) throw new Error(`decoded ${data.length} bytes for ${info.width}x${info.height}x3`);
+    return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height, channels: 3 };
+  } catch (err) {
+    throw new ImageError(`${role} ${name} is truncated or corrupt: ${firstLine(err)}`, name, { cause: err });
+  }
+}
+
+/** Output formats, chosen by the output file's extension. */
+export type OutputFormat = 'png' | 'jpeg' | 'webp';
+const OUTPUT_EXTENSIONS: Readonly<Record<string, OutputFormat>> = { '.png': 'png', '.jpg': 'jpeg', '.jpeg': 'jpeg', '.webp': 'webp' };
+
+/** The output format for a path by its extension (case-insensitive), or an ImageError listing the accepted ones. */
+export function outputFormatFor(path: string): OutputFormat {
+  const ext = extname(path).toLowerCase();
+  const format = OUTPUT_EXTENSIONS[ext];
+  if (!format) {
+    throw new ImageError(
+      `cannot write ${path}: unknown output extension ${ext ? JSON.stringify(ext) : '(none)'}; accepted: ${Object.keys(OUTPUT_EXTENSIONS).join(', ')}`,
+      path,
+    );
+  }
+  return format;
+}
+
+export interface EncodeOptions {
+  /** JPEG/WebP quality, an integer 1..100. Default 92 (JPEG) / 90 (WebP); ignored for PNG. */
+  quality?: number;
+}
+
+/** Encode a RawImage in the given format. */
+export async function encodeImageBytes(img: RawImage, format: OutputFormat, opts: EncodeOptions = {}): Promise<Buffer> {
+  const quality = opts.quality;
+  if (quality !== undefined && !(Number.isInteger(quality) && quality >= 1 && quality <= 100)) {
+    throw new OptionError('quality', 'an integer from 1 to 100', quality);
+  }
+  if (img.data.length !== img.width * img.height * 3 || img.width <= 0 || img.height <= 0) {
+    throw new ImageError(`cannot encode a ${img.width}x${img.height} image from ${img.data.length} bytes (expected width*height*3)`);
+  }
+  const pipeline = sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } });
+  switch (format) {
+    case 'png':
+      return pipeline.png({ compressionLevel: 6 }).toBuffer();
+    case 'jpeg':
+      // 4:4:4 chroma: stylised images are full of fine colour detail that 4:2:0 would smear.
+      return pipeline.jpeg({ quality: quality ?? 92, chromaSubsampling: '4:4:4' }).toBuffer();
+    case 'webp':
+      return pipeline.webp({ quality: quality ?? 90 }).toBuffer();
+  }
+}
+
+export interface WriteOptions extends EncodeOptions {
+  /** Paths that must never be overwritten (the input images). */
+  protect?: readonly string[];
+}
+
+/**
+ * Encode `img` by `path`'s extension (.png, .jpg/.jpeg, .webp) and write it atomically: a reader
+ * (or a crash) never sees a half-written file. Refuses to write over any path in `opts.protect`.
+ */
+export async function encodeImage(img: RawImage, path: string, opts: WriteOptions = {}): Promise<void> {
+  const format = outputFormatFor(path);
+  if (opts.protect && opts.protect.length > 0) {
+    const target = await canonical(path);
+    for (const p of opts.protect) {
+      if ((await canonical(p)) === target) throw new ImageError(`refusing to overwrite the input image ${p} with the output ${path}`, path);
+    }
+  }
+  const bytes = await encodeImageBytes(img, format, opts);
+  try {
+    await writeFileAtomic(path, bytes);
+  } catch (err) {
+    throw new ImageError(`cannot write output image ${path}: ${firstLine(err)}`, path, { cause: err });
+  }
+}
+
+/** An absolute path with symlinks resolved where the file exists, so two spellings of one file compare equal. */
+async function canonical(path: string): Promise<string> {
+  const abs = resolve(path);
+  try {
+    return await realpath(abs);
+  } catch {
+    // Not there yet: resolve the directory, which may itself be reached through a symlink.
+    try {
+      return join(await realpath(dirname(abs)), basename(abs));
+    } catch {
+      return abs;
+    }
+  }
+}
+
+function formatPixels(n: number): string {
+  return n >= 1e6 ? `${Math.round(n / 1e5) / 10} megapixels` : `${n} pixels`;
+}
+
+/** The container format named by a file's magic bytes, or undefined when it is none we accept. */
+function sniffFormat(b: Uint8Array): string | undefined {
+  const ascii = (from: number, to: number) => String.fromCharCode(...b.subarray(from, to));
+  if (b.length >= 8 && b[0] === 0x89 && ascii(1, 4) === 'PNG') return 'PNG';
+  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'JPEG';
+  if (b.length >= 6 && (ascii(0, 6) === 'GIF87a' || ascii(0, 6) === 'GIF89a')) return 'GIF';
+  if (b.length >= 12 && ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WEBP') return 'WebP';
+  if (b.length >= 4 && (ascii(0, 4) === 'II*\0' || ascii(0, 4) === 'MM\0*')) return 'TIFF';
+  if (b.length >= 12 && ascii(4, 8) === 'ftyp') return 'AVIF/HEIF';
+  return undefined;
+}
+
+/** Width and height from a PNG's IHDR chunk (which must come first). */
+function pngHeaderSize(b: Uint8Array): { width: number; height: number } | undefined {
+  if (b.length < 24) return undefined;
+  const view = new DataView(b.buffer, b.byteOffset, b.length);
+  return { width: view.getUint32(16), height: view.getUint32(20) };
+}
+
+function firstLine(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return text.split('\n').find((l) => l.trim() !== '')?.trim() ?? 'unknown error';
+}

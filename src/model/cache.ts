@@ -1,0 +1,298 @@
+/**
+ * The weights cache: `$STYLE_TRANSFER_HOME`, else `$XDG_CACHE_HOME/style-transfer`, else
+ * `~/.cache/style-transfer`. A variant is installed once as `<variant>.conv.safetensors` (its 16 convs
+ * only, ~80 MB, with the input convention in the metadata) next to `<variant>.conv.safetensors.json`,
+ * a sidecar recording the compact file's own SHA-256 and where it came from. The big download (the
+ * classifier is 470 MB style transfer never uses) is deleted once the compact file is in place.
+ *
+ * Installed means both files exist: the sidecar is written before the compact file is renamed into
+ * place, so a crash in between leaves a state that is simply redone.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { hostname, homedir } from 'node:os';
+import { join } from 'node:path';
+import { AbortError, WeightsError } from '../errors.js';
+import type { InputConvention } from './convention.js';
+import { downloadFile, type DownloadProgress } from './download.js';
+import { isPth, parsePth } from './pth.js';
+import { isSafetensors, parseSafetensors, serializeSafetensors } from './safetensors.js';
+import type { NamedTensor, TensorMap } from './tensors.js';
+import { expectedHash, urlFileName, variantUrl, type ModelVariant } from './registry.js';
+import { convLayers, vgg19 } from './vgg19.js';
+import { extractConvWeights } from './weights.js';
+
+export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.STYLE_TRANSFER_HOME) return env.STYLE_TRANSFER_HOME;
+  if (env.XDG_CACHE_HOME) return join(env.XDG_CACHE_HOME, 'style-transfer');
+  return join(homedir(), '.cache', 'style-transfer');
+}
+
+export interface VariantPaths {
+  readonly dir: string;
+  /** The downloaded file, under its original name (also where a user may put it by hand). */
+  readonly download: string;
+  /** The compact conv-only safetensors file that is kept. */
+  readonly compact: string;
+  /** JSON sidecar with the compact file's SHA-256. */
+  readonly sidecar: string;
+  readonly lock: string;
+}
+
+export function variantPaths(variant: ModelVariant, dir: string = cacheDir()): VariantPaths {
+  const compact = join(dir, `${variant.name}.conv.safetensors`);
+  return { dir, download: join(dir, urlFileName(variant.url)), compact, sidecar: `${compact}.json`, lock: join(dir, `${variant.name}.lock`) };
+}
+
+/** What the sidecar records about an installed variant. */
+export interface CacheRecord {
+  readonly variant: string;
+  /** SHA-256 and size of the compact file. */
+  readonly sha256: string;
+  readonly size: number;
+  readonly source: { readonly url: string; readonly sha256: string };
+  readonly createdAt: string;
+}
+
+export async function readCacheRecord(paths: VariantPaths): Promise<CacheRecord | undefined> {
+  try {
+    const record = JSON.parse(await readFile(paths.sidecar, 'utf8')) as CacheRecord;
+    return typeof record.sha256 === 'string' && typeof record.size === 'number' ? record : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface VariantStatus {
+  readonly paths: VariantPaths;
+  /** The compact file and its sidecar exist and their sizes agree. */
+  readonly installed: boolean;
+  readonly record: CacheRecord | undefined;
+  /** Bytes of an interrupted download waiting to be resumed. */
+  readonly partialBytes: number;
+}
+
+/** A cheap look at the cache (sizes only; `verifyVariant` reads and hashes the file). */
+export async function variantStatus(variant: ModelVariant, dir: string = cacheDir()): Promise<VariantStatus> {
+  const paths = variantPaths(variant, dir);
+  const record = await readCacheRecord(paths);
+  const size = await fileSize(paths.compact);
+  const partialBytes = (await fileSize(`${paths.download}.part`)) ?? 0;
+  return { paths, installed: record !== undefined && size === record.size, record, partialBytes };
+}
+
+/** Re-hash the compact file against its sidecar. Throws a WeightsError if missing or corrupt. */
+export async function verifyVariant(variant: ModelVariant, dir: string = cacheDir()): Promise<{ path: string; sha256: string; size: number }> {
+  const paths = variantPaths(variant, dir);
+  const record = await readCacheRecord(paths);
+  const size = await fileSize(paths.compact);
+  if (!record || size === undefined) {
+    throw new WeightsError(`model ${variant.name} is not downloaded (no ${paths.compact}); run \`style-transfer weights download ${variant.name}\``, paths.compact);
+  }
+  const sha256 = await sha256File(paths.compact);
+  if (sha256 !== record.sha256 || size !== record.size) {
+    throw new WeightsError(
+      `${paths.compact} is corrupt: SHA-256 ${sha256} (${size} bytes), expected ${record.sha256} (${record.size} bytes); run \`style-transfer weights download ${variant.name}\` to fetch it again`,
+      paths.compact,
+    );
+  }
+  return { path: paths.compact, sha256, size };
+}
+
+export interface InstallOptions {
+  readonly dir?: string;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly onProgress?: (e: DownloadProgress) => void;
+  readonly signal?: AbortSignal;
+  /** Re-hash an already installed compact file and reinstall it if it is corrupt (default: size check only). */
+  readonly verifyExisting?: boolean;
+}
+
+export interface InstallResult {
+  readonly path: string;
+  readonly record: CacheRecord;
+  /** False when the variant was already installed (by this or another process). */
+  readonly installed: boolean;
+}
+
+/**
+ * Make sure a variant is in the cache: download it (or take a file the user put at its download
+ * path), check its hash, write the compact conv-only file and delete the download. Only one process
+ * at a time does this per variant; the others wait and reuse its result.
+ */
+export async function installVariant(variant: ModelVariant, options: InstallOptions = {}): Promise<InstallResult> {
+  const dir = options.dir ?? cacheDir(options.env);
+  const paths = variantPaths(variant, dir);
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (err) {
+    throw new WeightsError(`cannot create the weights cache directory ${dir}: ${(err as Error).message}`, dir, { cause: err });
+  }
+  return withLock(paths.lock, options.signal, async () => {
+    const status = await variantStatus(variant, dir);
+    if (status.installed && status.record) {
+      if (!options.verifyExisting) return { path: paths.compact, record: status.record, installed: false };
+      try {
+        await verifyVariant(variant, dir);
+        return { path: paths.compact, record: status.record, installed: false };
+      } catch {
+        // Corrupt: fall through and install it again.
+      }
+    }
+    const hash = expectedHash(variant);
+    const url = variantUrl(variant, options.env);
+    let sourceSha256: string;
+    if ((await fileSize(paths.download)) !== undefined) {
+      // Left by a run that stopped before compacting, or put there by hand: check it like a download.
+      sourceSha256 = await sha256File(paths.download);
+      if (!sourceSha256.startsWith(hash)) {
+        throw new WeightsError(`${paths.download} has SHA-256 ${sourceSha256}, expected ${hash}…; delete it and run again`, paths.download);
+      }
+    } else {
+      sourceSha256 = (await downloadFile(url, paths.download, { sha256: hash, onProgress: options.onProgress, signal: options.signal })).sha256;
+    }
+    const record = await writeCompact(variant, paths, { url, sha256: sourceSha256 });
+    await rm(paths.download, { force: true });
+    return { path: paths.compact, record, installed: true };
+  });
+}
+
+/** The safetensors metadata that records a convention (the keys conventionFromMetadata reads). */
+export function conventionMetadata(convention: InputConvention): Record<string, string> {
+  return {
+    input_channels: convention.channels,
+    input_scale: String(convention.scale),
+    mean: convention.mean.join(','),
+    std: convention.std.join(','),
+    layout: 'OIHW',
+  };
+}
+
+/** Extract the 16 convs from the verified download into `<variant>.conv.safetensors` (+ sidecar). */
+async function writeCompact(variant: ModelVariant, paths: VariantPaths, source: { url: string; sha256: string }): Promise<CacheRecord> {
+  const bytes = await readFile(paths.download);
+  let tensors: TensorMap;
+  if (isSafetensors(bytes)) tensors = parseSafetensors(bytes, paths.download).tensors;
+  else if (isPth(bytes)) tensors = parsePth(bytes, paths.download, { keep: (key) => /(^|\.)features\.\d+\.(weight|bias)$/.test(key) });
+  else throw new WeightsError(`${paths.download} is not a weights file (expected safetensors or a PyTorch .pth checkpoint)`, paths.download);
+
+  const net = vgg19(variant.convention, variant.name);
+  const weights = extractConvWeights(tensors, net, paths.download);
+  const entries: [string, NamedTensor][] = [];
+  for (const conv of convLayers(net)) {
+    const w = weights.get(conv.name)!;
+    entries.push([`features.${conv.index}.weight`, { shape: [conv.outChannels, conv.inChannels, 3, 3], data: w.weight }]);
+    entries.push([`features.${conv.index}.bias`, { shape: [conv.outChannels], data: w.bias }]);
+  }
+  const compact = serializeSafetensors(entries, { model: variant.name, ...conventionMetadata(variant.convention), source: source.url, source_sha256: source.sha256 });
+  const record: CacheRecord = {
+    variant: variant.name,
+    sha256: createHash('sha256').update(compact).digest('hex'),
+    size: compact.byteLength,
+    source,
+    createdAt: new Date().toISOString(),
+  };
+  const tmp = `${paths.compact}.${process.pid}.tmp`;
+  await writeFile(tmp, compact);
+  await writeFileAtomic(paths.sidecar, `${JSON.stringify(record, null, 2)}\n`);
+  await rename(tmp, paths.compact);
+  return record;
+}
+
+export async function writeFileAtomic(path: string, content: string | Uint8Array): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, content);
+  await rename(tmp, path);
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+async function fileSize(path: string): Promise<number | undefined> {
+  try {
+    const s = await stat(path);
+    return s.isFile() ? s.size : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A lock is stale when its owner is gone (same host, dead pid) or it has not been touched for this long. */
+const STALE_AFTER_MS = 60_000;
+const HEARTBEAT_MS = 10_000;
+const POLL_MS = 100;
+
+interface LockOwner {
+  pid: number;
+  host: string;
+  since: string;
+}
+
+/**
+ * Run `fn` holding an exclusive lock file (created with O_EXCL; its mtime is refreshed while held).
+ * Waits for another holder; breaks a stale lock.
+ */
+export async function withLock<T>(lockPath: string, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
+  for (;;) {
+    if (signal?.aborted) throw new AbortError('the download was cancelled');
+    try {
+      const handle = await open(lockPath, 'wx');
+      const owner: LockOwner = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
+      await handle.writeFile(JSON.stringify(owner));
+      await handle.close();
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new WeightsError(`cannot create the lock file ${lockPath}: ${(err as Error).message}`, lockPath, { cause: err });
+      }
+    }
+    if (await isStale(lockPath)) {
+      await rm(lockPath, { force: true });
+      continue;
+    }
+    await sleep(POLL_MS);
+  }
+  const heartbeat = setInterval(() => {
+    const now = new Date();
+    utimes(lockPath, now, now).catch(() => undefined);
+  }, HEARTBEAT_MS);
+  heartbeat.unref();
+  try {
+    return await fn();
+  } finally {
+    clearInterval(heartbeat);
+    await rm(lockPath, { force: true });
+  }
+}
+
+async function isStale(lockPath: string): Promise<boolean> {
+  let text: string;
+  let mtimeMs: number;
+  try {
+    [text, mtimeMs] = await Promise.all([readFile(lockPath, 'utf8'), stat(lockPath).then((s) => s.mtimeMs)]);
+  } catch {
+    return false; // gone already (the next open will tell) or unreadable for a moment
+  }
+  if (Date.now() - mtimeMs > STALE_AFTER_MS) return true;
+  let owner: LockOwner;
+  try {
+    owner = JSON.parse(text) as LockOwner;
+  } catch {
+    return false; // being written right now
+  }
+  if (owner.host !== hostname() || !Number.isInteger(owner.pid)) return false;
+  try {
+    process.kill(owner.pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

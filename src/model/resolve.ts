@@ -1,0 +1,75 @@
+/**
+ * The single place the pipeline gets its network from: an explicit weights file (--weights, or
+ * STYLE_TRANSFER_WEIGHTS), or a registry variant from the cache, downloaded on first use.
+ */
+import { basename, extname } from 'node:path';
+import { OptionError, WeightsError } from '../errors.js';
+import { cacheDir, installVariant, variantStatus } from './cache.js';
+import type { DownloadProgress } from './download.js';
+import { conventionForModel, DEFAULT_MODEL, findVariant, MODEL_REGISTRY, modelNames, type ModelVariant } from './registry.js';
+import { vgg19, type NetworkSpec } from './vgg19.js';
+import { extractConvWeights, readWeightsFile, type NetworkWeights } from './weights.js';
+
+export interface ResolvedWeights {
+  net: NetworkSpec;
+  weights: NetworkWeights;
+  /** The file the weights were read from. */
+  path: string;
+  modelName: string;
+}
+
+export interface ResolveOptions {
+  /** A registry variant (`vgg19`, `vgg19-caffe`), or with `weights` also `vgg19-caffe-rgb`. */
+  model?: string;
+  /** A weights file (safetensors or .pth); overrides the registry. */
+  weights?: string;
+  /** Only these conv layers' weights are needed (a loss that stops early). */
+  upTo?: ReadonlySet<string>;
+  onProgress?: (e: DownloadProgress) => void;
+  signal?: AbortSignal;
+  /** false: never download; a variant that is not cached is a WeightsError. */
+  download?: boolean;
+  /** The variants to choose from (tests inject their own). */
+  registry?: readonly ModelVariant[];
+  /** Environment for STYLE_TRANSFER_WEIGHTS / _HOME / _MIRROR (default process.env). */
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function resolveWeights(opts: ResolveOptions = {}): Promise<ResolvedWeights> {
+  const env = opts.env ?? process.env;
+  const registry = opts.registry ?? MODEL_REGISTRY;
+  const file = opts.weights ?? (env.STYLE_TRANSFER_WEIGHTS || undefined);
+  if (file !== undefined) return fromFile(file, opts.model, registry, opts.upTo);
+
+  const variant = findVariant(opts.model ?? DEFAULT_MODEL, registry);
+  const status = await variantStatus(variant, cacheDir(env));
+  let path = status.paths.compact;
+  if (!status.installed) {
+    if (opts.download === false) {
+      throw new WeightsError(
+        `model ${variant.name} is not downloaded yet (expected at ${path}); run \`style-transfer weights download ${variant.name}\` or pass --weights FILE`,
+        path,
+      );
+    }
+    path = (await installVariant(variant, { env, onProgress: opts.onProgress, signal: opts.signal })).path;
+  }
+  const { tensors } = await readWeightsFile(path);
+  const net = vgg19(variant.convention, variant.name);
+  return { net, weights: extractConvWeights(tensors, net, path, opts.upTo), path, modelName: variant.name };
+}
+
+async function fromFile(path: string, model: string | undefined, registry: readonly ModelVariant[], upTo: ReadonlySet<string> | undefined): Promise<ResolvedWeights> {
+  let convention = model === undefined ? undefined : conventionForModel(model, registry);
+  if (model !== undefined && !convention) throw new OptionError('--model', `one of ${modelNames(registry).join(', ')}`, model);
+  const file = await readWeightsFile(path);
+  convention ??= file.convention;
+  if (!convention) {
+    throw new WeightsError(
+      `${path} does not record the input convention its weights expect; pass --model (one of ${modelNames(registry).join(', ')})`,
+      path,
+    );
+  }
+  const modelName = model ?? basename(path, extname(path));
+  const net = vgg19(convention, modelName);
+  return { net, weights: extractConvWeights(file.tensors, net, path, upTo), path, modelName };
+}

@@ -1,0 +1,299 @@
+/**
+ * Limited-memory BFGS (Nocedal 1980; Liu & Nocedal 1989) with a strong-Wolfe line search.
+ *
+ * Why strong Wolfe rather than backtracking Armijo: every evaluation is a full forward and backward
+ * pass through VGG, so what matters is evaluations per unit of progress. With a good quasi-Newton
+ * direction the unit step satisfies both Wolfe conditions almost always, so the search costs one
+ * evaluation, exactly like backtracking. When it does not, the curvature condition
+ * (|φ'(t)| ≤ c2|φ'(0)|) is what keeps the step from being too short and guarantees yᵀs > 0, so the
+ * curvature pair it produces is a good one; backtracking only ever shortens and can feed the
+ * two-loop recursion pairs that say little about the curvature. The search is Nocedal & Wright's
+ * Algorithm 3.5/3.6 (bracket, then zoom with safeguarded cubic interpolation), capped at
+ * maxEvalsPerStep evaluations; if the cap is hit, the lowest point that decreased f is taken.
+ *
+ * Like torch.optim.LBFGS: the first step (and any restart) goes along −g scaled by min(1, 1/‖g‖₁)
+ * so the first trial point is not absurdly far on an objective with huge gradients (style losses
+ * reach 1e10), the initial Hessian is γI with γ = sᵀy/yᵀy from the newest pair, and pairs with
+ * yᵀs ≤ 1e-10 are skipped. Vectors are float32 (x may hold 3×512×512 values; each stored pair costs
+ * 2 × 4n bytes), dot products are float64.
+ */
+import { OptionError } from '../errors.js';
+import type { Evaluate, Optimizer, StepResult } from './types.js';
+
+export interface LbfgsOptions {
+  /** Number of curvature pairs kept. Default 20. */
+  history?: number;
+  /** Initial trial step along the quasi-Newton direction. Default 1 (the natural step of a Newton-like method). */
+  lr?: number;
+  /** Most evaluations one step's line search may use. Default 20. */
+  maxEvalsPerStep?: number;
+  /** Converged when max |∂f/∂xᵢ| ≤ this. Default 1e-7 (torch's tolerance_grad). */
+  toleranceGrad?: number;
+  /** Converged when a step changes f, or moves every xᵢ, by less than this. Default 1e-9 (torch's tolerance_change). */
+  toleranceChange?: number;
+  /** Sufficient-decrease constant of the Wolfe conditions. Default 1e-4. */
+  c1?: number;
+  /** Curvature constant of the Wolfe conditions. Default 0.9 (the usual choice for quasi-Newton methods). */
+  c2?: number;
+}
+
+export interface LbfgsOptimizer extends Optimizer {
+  /** Curvature pairs currently held. */
+  readonly pairs: number;
+}
+
+interface Pair {
+  s: Float32Array;
+  y: Float32Array;
+  rho: number; // 1 / yᵀs
+}
+
+export function createLbfgs(x: Float32Array, opts: LbfgsOptions = {}): LbfgsOptimizer {
+  const history = opts.history ?? 20;
+  const lr = opts.lr ?? 1;
+  const maxEvals = opts.maxEvalsPerStep ?? 20;
+  const tolGrad = opts.toleranceGrad ?? 1e-7;
+  const tolChange = opts.toleranceChange ?? 1e-9;
+  const c1 = opts.c1 ?? 1e-4;
+  const c2 = opts.c2 ?? 0.9;
+  if (!(Number.isInteger(history) && history >= 1)) throw new OptionError('history', 'a positive integer', history);
+  if (!(Number.isFinite(lr) && lr > 0)) throw new OptionError('lr', 'a positive number', lr);
+  if (!(Number.isInteger(maxEvals) && maxEvals >= 1)) throw new OptionError('maxEvalsPerStep', 'a positive integer', maxEvals);
+  if (!(tolGrad >= 0)) throw new OptionError('toleranceGrad', 'a non-negative number', tolGrad);
+  if (!(tolChange >= 0)) throw new OptionError('toleranceChange', 'a non-negative number', tolChange);
+  if (!(c1 > 0 && c1 < c2 && c2 < 1)) throw new OptionError('c1, c2', '0 < c1 < c2 < 1', `${c1}, ${c2}`);
+
+  const n = x.length;
+  const g = new Float32Array(n); // gradient at x (valid when haveGrad)
+  const x0 = new Float32Array(n); // start of the current line search
+  const d = new Float32Array(n); // search direction
+  const gTrial = new Float32Array(n); // gradient at the latest trial point
+  const gBest = new Float32Array(n); // gradient at the best trial point so far
+  const q = new Float64Array(n); // two-loop work vector (float64: it is summed into many times)
+  const alpha = new Float64Array(history);
+  const pairs: Pair[] = [];
+  let f = Number.NaN;
+  let haveGrad = false;
+
+  function setTrial(t: number): void {
+    for (let i = 0; i < n; i++) x[i] = x0[i] + t * d[i];
+  }
+
+  /** d = −H g by the two-loop recursion over the stored pairs (H₀ = γI). */
+  function direction(): void {
+    for (let i = 0; i < n; i++) q[i] = g[i];
+    for (let k = pairs.length - 1; k >= 0; k--) {
+      const { s, y, rho } = pairs[k];
+      const a = rho * dot64(s, q);
+      alpha[k] = a;
+      for (let i = 0; i < n; i++) q[i] -= a * y[i];
+    }
+    const newest = pairs[pairs.length - 1];
+    const gamma = 1 / (newest.rho * dot(newest.y, newest.y)); // sᵀy / yᵀy
+    for (let i = 0; i < n; i++) q[i] *= gamma;
+    for (let k = 0; k < pairs.length; k++) {
+      const { s, y, rho } = pairs[k];
+      const b = rho * dot64(y, q);
+      const a = alpha[k];
+      for (let i = 0; i < n; i++) q[i] += s[i] * (a - b);
+    }
+    for (let i = 0; i < n; i++) d[i] = -q[i];
+  }
+
+  function steepest(): number {
+    let l1 = 0;
+    for (let i = 0; i < n; i++) {
+      d[i] = -g[i];
+      l1 += Math.abs(g[i]);
+    }
+    return Math.min(1, 1 / l1) * lr;
+  }
+
+  function remember(): void {
+    // s = x − x0 as actually stored (float32), y = g_new − g_old. Check the curvature first, so a
+    // skipped pair never costs the oldest one.
+    let ys = 0;
+    for (let i = 0; i < n; i++) ys += (gTrial[i] - g[i]) * (x[i] - x0[i]);
+    if (!(ys > 1e-10)) return;
+    const reuse = pairs.length >= history ? pairs.shift() : undefined;
+    const s = reuse?.s ?? new Float32Array(n);
+    const y = reuse?.y ?? new Float32Array(n);
+    let stored = 0;
+    for (let i = 0; i < n; i++) {
+      s[i] = x[i] - x0[i];
+      y[i] = gTrial[i] - g[i];
+      stored += y[i] * s[i];
+    }
+    // ys from the rounded float32 y may differ in the last bits; ρ must match the stored vectors.
+    if (stored > 0) pairs.push({ s, y, rho: 1 / stored });
+  }
+
+  return {
+    x,
+    get pairs() {
+      return pairs.length;
+    },
+    async step(evaluate: Evaluate): Promise<StepResult> {
+      let evaluations = 0;
+      if (!haveGrad) {
+        f = await evaluate(x, g);
+        evaluations++;
+        haveGrad = true;
+      }
+      const loss = f;
+      if (!Number.isFinite(f)) return { loss, evaluations, converged: true };
+      if (maxAbs(g) <= tolGrad) return { loss, evaluations, converged: true };
+
+      let t0 = pairs.length > 0 ? (direction(), lr) : steepest();
+      let gd = dot(g, d);
+      if (!(gd < 0)) {
+        // Not a descent direction (round-off in a stale history): start afresh from −g.
+        pairs.length = 0;
+        t0 = steepest();
+        gd = dot(g, d);
+        if (!(gd < 0)) return { loss, evaluations, converged: true };
+      }
+      x0.set(x);
+
+      const search = await lineSearch(evaluate, t0, gd, maxEvals);
+      evaluations += search.evaluations;
+
+      if (search.t === 0) {
+        // Nothing along d decreased f: put x back; a restart along −g may still help, unless
+        // this already was −g, in which case no progress is possible.
+        x.set(x0);
+        const wasSteepest = pairs.length === 0;
+        pairs.length = 0;
+        return { loss, evaluations, converged: wasSteepest };
+      }
+
+      if (search.fromBest) {
+        setTrial(search.t);
+        gTrial.set(gBest);
+      }
+      remember();
+      const fOld = f;
+      f = search.f;
+      g.set(gTrial);
+
+      let maxMove = 0;
+      for (let i = 0; i < n; i++) maxMove = Math.max(maxMove, Math.abs(x[i] - x0[i]));
+      const converged = Math.abs(f - fOld) < tolChange || maxMove < tolChange || maxAbs(g) <= tolGrad;
+      return { loss, evaluations, converged };
+    },
+  };
+
+  /**
+   * Find t > 0 with f(x0 + t d) ≤ f0 + c1 t φ'(0) and |φ'(t)| ≤ c2 |φ'(0)| (strong Wolfe).
+   * Leaves x and gTrial at the accepted point unless fromBest (then the caller restores gBest).
+   * t = 0 means no evaluated point decreased f.
+   */
+  async function lineSearch(evaluate: Evaluate, tInit: number, gd0: number, budget: number): Promise<{ t: number; f: number; evaluations: number; fromBest: boolean }> {
+    const f0 = f;
+    let evals = 0;
+    let best = { t: 0, f: f0 };
+
+    const probe = async (t: number): Promise<{ f: number; gd: number }> => {
+      setTrial(t);
+      const ft = await evaluate(x, gTrial);
+      evals++;
+      const gdt = dot(gTrial, d);
+      if (Number.isFinite(ft) && ft < best.f && ft <= f0 + c1 * t * gd0) {
+        best = { t, f: ft };
+        gBest.set(gTrial);
+      }
+      return { f: ft, gd: gdt };
+    };
+    const done = (t: number, ft: number) => ({ t, f: ft, evaluations: evals, fromBest: false });
+    const fallback = () => ({ t: best.t, f: best.f, evaluations: evals, fromBest: true });
+    const armijo = (t: number, ft: number) => ft <= f0 + c1 * t * gd0;
+    const curvature = (gdt: number) => Math.abs(gdt) <= -c2 * gd0;
+    const dMax = maxAbs(d);
+
+    // Bracketing phase (N&W Algorithm 3.5).
+    let tPrev = 0;
+    let fPrev = f0;
+    let gdPrev = gd0;
+    let t = tInit;
+    let lo: { t: number; f: number; gd: number };
+    let hi: { t: number; f: number; gd: number };
+    for (;;) {
+      const { f: ft, gd: gdt } = await probe(t);
+      // A non-finite value (overflow far along d) counts as "too far": it brackets like a rise.
+      if (!Number.isFinite(ft) || !Number.isFinite(gdt) || !armijo(t, ft) || (evals > 1 && ft >= fPrev)) {
+        lo = { t: tPrev, f: fPrev, gd: gdPrev };
+        hi = { t, f: Number.isFinite(ft) ? ft : Number.POSITIVE_INFINITY, gd: Number.isFinite(gdt) ? gdt : Number.NaN };
+        break;
+      }
+      if (curvature(gdt)) return done(t, ft);
+      if (gdt >= 0) {
+        lo = { t, f: ft, gd: gdt };
+        hi = { t: tPrev, f: fPrev, gd: gdPrev };
+        break;
+      }
+      if (evals >= budget) return fallback();
+      // Still descending and still steep: extrapolate, between a bit beyond t and 10·t.
+      const next = cubicMinimum(tPrev, fPrev, gdPrev, t, ft, gdt, t + 0.01 * (t - tPrev), 10 * t);
+      tPrev = t;
+      fPrev = ft;
+      gdPrev = gdt;
+      t = next;
+    }
+
+    // Zoom phase (N&W Algorithm 3.6): lo always satisfies Armijo and has the lowest f seen in the bracket.
+    while (evals < budget) {
+      const width = Math.abs(hi.t - lo.t);
+      if (width * dMax < tolChange) break;
+      const left = Math.min(lo.t, hi.t);
+      const right = Math.max(lo.t, hi.t);
+      let tj = Number.isFinite(hi.f) && Number.isFinite(hi.gd) ? cubicMinimum(lo.t, lo.f, lo.gd, hi.t, hi.f, hi.gd, left, right) : Number.NaN;
+      // Safeguard: stay in the middle 80% of the bracket so it shrinks by at least 10% each time.
+      if (!(tj >= left + 0.1 * width && tj <= right - 0.1 * width)) tj = (lo.t + hi.t) / 2;
+      const { f: ft, gd: gdt } = await probe(tj);
+      if (!Number.isFinite(ft) || !armijo(tj, ft) || ft >= lo.f) {
+        hi = { t: tj, f: Number.isFinite(ft) ? ft : Number.POSITIVE_INFINITY, gd: gdt };
+      } else {
+        if (curvature(gdt)) return done(tj, ft);
+        if (gdt * (hi.t - lo.t) >= 0) hi = lo;
+        lo = { t: tj, f: ft, gd: gdt };
+      }
+    }
+    return fallback();
+  }
+}
+
+/**
+ * Minimiser of the cubic that interpolates φ and φ' at t1 and t2 (N&W eq. 3.59), clamped to
+ * [lower, upper]; the midpoint of the bounds when the cubic has no minimiser.
+ */
+function cubicMinimum(t1: number, f1: number, g1: number, t2: number, f2: number, g2: number, lower: number, upper: number): number {
+  const d1 = g1 + g2 - (3 * (f1 - f2)) / (t1 - t2);
+  const d2sq = d1 * d1 - g1 * g2;
+  if (d2sq >= 0 && Number.isFinite(d2sq)) {
+    const d2 = Math.sqrt(d2sq);
+    const t = t1 <= t2 ? t2 - (t2 - t1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2)) : t1 - (t1 - t2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2));
+    if (Number.isFinite(t)) return Math.min(Math.max(t, lower), upper);
+  }
+  return (lower + upper) / 2;
+}
+
+function dot(a: Float32Array, b: Float32Array): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += a[i] * b[i];
+  return sum;
+}
+
+function dot64(a: Float32Array, b: Float64Array): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += a[i] * b[i];
+  return sum;
+}
+
+function maxAbs(a: Float32Array): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    const v = Math.abs(a[i]);
+    if (v > m) m = v;
+  }
+  return m;
+}

@@ -1,0 +1,230 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { OptionError } from '../../src/errors.js';
+import { createAdam } from '../../src/optim/adam.js';
+import { createLbfgs } from '../../src/optim/lbfgs.js';
+import type { Evaluate, Optimizer } from '../../src/optim/types.js';
+
+/** Deterministic pseudo-random numbers (mulberry32). */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * f(x) = ½ (x − x*)ᵀ A (x − x*) with A = Qᵀ diag(λ) Q, Q a random rotation (Gram–Schmidt of a
+ * random matrix) and λ log-spaced from 1 to `condition`: badly conditioned in no particular axis.
+ */
+function rotatedQuadratic(dim: number, condition: number, seed: number) {
+  const next = rng(seed);
+  const q: number[][] = [];
+  while (q.length < dim) {
+    const v = Array.from({ length: dim }, () => next() - 0.5);
+    for (const u of q) {
+      const p = u.reduce((s, ui, i) => s + ui * v[i], 0);
+      for (let i = 0; i < dim; i++) v[i] -= p * u[i];
+    }
+    const norm = Math.hypot(...v);
+    q.push(v.map((vi) => vi / norm));
+  }
+  const lambda = Array.from({ length: dim }, (_, i) => condition ** (i / (dim - 1)));
+  const a: number[][] = Array.from({ length: dim }, (_, i) =>
+    Array.from({ length: dim }, (_, j) => q.reduce((s, row, k) => s + row[i] * lambda[k] * row[j], 0)),
+  );
+  const xStar = Array.from({ length: dim }, () => next() * 2 - 1);
+  const start = Float32Array.from({ length: dim }, () => next() * 2 - 1);
+  const gradient = (x: ArrayLike<number>, grad: { [i: number]: number }) => {
+    let f = 0;
+    for (let i = 0; i < dim; i++) {
+      let s = 0;
+      for (let j = 0; j < dim; j++) s += a[i][j] * (x[j] - xStar[j]);
+      grad[i] = s;
+      f += 0.5 * (x[i] - xStar[i]) * s;
+    }
+    return f;
+  };
+  return { dim, lipschitz: condition, mu: 1, xStar, start, gradient };
+}
+
+const norm = (g: ArrayLike<number>) => Math.sqrt(Array.from(g).reduce((s, v) => s + v * v, 0));
+
+/** Rosenbrock: (1 − a)² + 100 (b − a²)², minimum 0 at (1, 1). */
+const rosenbrock: Evaluate = async (x, grad) => {
+  const a = x[0];
+  const b = x[1];
+  grad[0] = -2 * (1 - a) - 400 * a * (b - a * a);
+  grad[1] = 200 * (b - a * a);
+  return (1 - a) ** 2 + 100 * (b - a * a) ** 2;
+};
+
+describe('createLbfgs', () => {
+  it('solves a badly conditioned quadratic (κ = 1e4, n = 50) far faster than gradient descent', async () => {
+    const p = rotatedQuadratic(50, 1e4, 7);
+    const x = Float32Array.from(p.start);
+    const opt = createLbfgs(x, { history: 20 });
+    const g0 = new Float64Array(50);
+    p.gradient(p.start, g0);
+    const evaluate: Evaluate = async (xs, grad) => p.gradient(xs, grad);
+    let iterations = 0;
+    let evaluations = 0;
+    const g = new Float64Array(50);
+    while (iterations < 400) {
+      const r = await opt.step(evaluate);
+      iterations++;
+      evaluations += r.evaluations;
+      p.gradient(x, g);
+      if (norm(g) <= 1e-5 * norm(g0) || r.converged) break;
+    }
+    p.gradient(x, g);
+    assert.ok(norm(g) <= 1e-5 * norm(g0), `‖g‖ ${norm(g)} vs ‖g0‖ ${norm(g0)} after ${iterations} iterations`);
+    // For scale: SciPy's L-BFGS-B (maxcor=20) needs about 210 iterations for 1e-5 on a problem of
+    // this kind; gradient descent needs about κ/2 · ln(1e5) ≈ 57 000.
+    assert.ok(iterations <= 300, `${iterations} iterations`);
+
+    // Gradient descent with the best fixed step 2/(L + μ), given the same number of gradient evaluations.
+    const y = Float64Array.from(p.start);
+    const gy = new Float64Array(50);
+    const step = 2 / (p.lipschitz + p.mu);
+    for (let k = 0; k < evaluations; k++) {
+      p.gradient(y, gy);
+      for (let i = 0; i < 50; i++) y[i] -= step * gy[i];
+    }
+    p.gradient(y, gy);
+    assert.ok(norm(gy) > 1000 * norm(g), `gradient descent reached ‖g‖ ${norm(gy)}, L-BFGS ${norm(g)}`);
+  });
+
+  it('takes 2-D Rosenbrock from (−1.2, 1) to (1, 1) within 1e-4 in ≤ 100 iterations, never increasing the loss', async () => {
+    const x = Float32Array.from([-1.2, 1]);
+    const opt = createLbfgs(x, { toleranceGrad: 0, toleranceChange: 0 });
+    const losses: number[] = [];
+    let iterations = 0;
+    while (iterations < 100 && !(Math.abs(x[0] - 1) <= 1e-4 && Math.abs(x[1] - 1) <= 1e-4)) {
+      const r = await opt.step(rosenbrock);
+      losses.push(r.loss);
+      iterations++;
+      if (r.converged) break;
+    }
+    assert.ok(Math.abs(x[0] - 1) <= 1e-4 && Math.abs(x[1] - 1) <= 1e-4, `x = (${x[0]}, ${x[1]}) after ${iterations} iterations`);
+    assert.ok(iterations <= 100);
+    for (let k = 1; k < losses.length; k++) assert.ok(losses[k] <= losses[k - 1], `loss rose at iteration ${k}: ${losses[k - 1]} → ${losses[k]}`);
+    assert.ok(losses[0] > 24); // f(−1.2, 1) = 24.2
+  });
+
+  it('reuses the last evaluation: one call per reported evaluation, none repeated at the same point', async () => {
+    const p = rotatedQuadratic(10, 100, 3);
+    const x = Float32Array.from(p.start);
+    const opt = createLbfgs(x);
+    let calls = 0;
+    let reported = 0;
+    const seen = new Set<string>();
+    const evaluate: Evaluate = async (xs, grad) => {
+      calls++;
+      const key = Array.from(xs).join(',');
+      assert.ok(!seen.has(key), 'evaluated the same point twice');
+      seen.add(key);
+      return p.gradient(xs, grad);
+    };
+    let converged = false;
+    for (let k = 0; k < 30 && !converged; k++) {
+      const r = await opt.step(evaluate);
+      reported += r.evaluations;
+      converged = r.converged;
+    }
+    assert.equal(calls, reported);
+    // The loss reported by a step is the loss at its starting iterate, i.e. the previous step's end.
+    const first = await createLbfgs(Float32Array.from(p.start)).step(async (xs, grad) => p.gradient(xs, grad));
+    assert.equal(first.loss, p.gradient(p.start, new Float64Array(10)));
+  });
+
+  it('keeps at most `history` curvature pairs', async () => {
+    const p = rotatedQuadratic(30, 1e3, 5);
+    const opt = createLbfgs(Float32Array.from(p.start), { history: 3 });
+    for (let k = 0; k < 10; k++) {
+      await opt.step(async (xs, grad) => p.gradient(xs, grad));
+      assert.ok(opt.pairs <= 3);
+    }
+    assert.equal(opt.pairs, 3);
+  });
+
+  it('reports convergence at a minimum without moving', async () => {
+    const x = Float32Array.from([1, 1]);
+    const r = await createLbfgs(x).step(rosenbrock);
+    assert.deepEqual(r, { loss: 0, evaluations: 1, converged: true });
+    assert.deepEqual(Array.from(x), [1, 1]);
+  });
+
+  it('backs off from non-finite values along the search direction', async () => {
+    // f = Σ x² but "overflows" (Infinity) outside |x| < 3; the first trial step from x = 2.9 overshoots.
+    const x = Float32Array.from([2.9, -2.5]);
+    const opt = createLbfgs(x, { lr: 10 });
+    let overflows = 0;
+    const evaluate: Evaluate = async (xs, grad) => {
+      if (Math.abs(xs[0]) >= 3 || Math.abs(xs[1]) >= 3) {
+        overflows++;
+        grad.fill(Number.NaN);
+        return Number.POSITIVE_INFINITY;
+      }
+      grad[0] = 2 * xs[0];
+      grad[1] = 2 * xs[1];
+      return xs[0] ** 2 + xs[1] ** 2;
+    };
+    let last = Number.POSITIVE_INFINITY;
+    for (let k = 0; k < 20; k++) {
+      const r = await opt.step(evaluate);
+      assert.ok(Number.isFinite(r.loss) && r.loss <= last);
+      last = r.loss;
+      if (r.converged) break;
+    }
+    assert.ok(overflows > 0, 'the test never produced a non-finite value');
+    assert.ok(Math.abs(x[0]) < 1e-3 && Math.abs(x[1]) < 1e-3, `x = ${Array.from(x)}`);
+  });
+
+  it('validates options', () => {
+    assert.throws(() => createLbfgs(new Float32Array(1), { history: 0 }), { name: 'OptionError', message: 'option history: expected a positive integer, received 0' });
+    assert.throws(() => createLbfgs(new Float32Array(1), { lr: -1 }), OptionError);
+    assert.throws(() => createLbfgs(new Float32Array(1), { maxEvalsPerStep: 0.5 }), OptionError);
+    assert.throws(() => createLbfgs(new Float32Array(1), { c1: 0.9, c2: 0.5 }), OptionError);
+  });
+});
+
+describe('both optimisers through the same async Evaluate', () => {
+  it('drive a closure that awaits between evaluations', async () => {
+    let inFlight = 0;
+    let calls = 0;
+    // An engine-like closure: yields to the event loop, and must never be called re-entrantly.
+    const evaluate: Evaluate = async (x, grad) => {
+      assert.equal(inFlight, 0, 'evaluate called while another evaluation is in flight');
+      inFlight++;
+      calls++;
+      await new Promise((resolve) => setImmediate(resolve));
+      const f = await rosenbrock(x, grad);
+      inFlight--;
+      return f;
+    };
+    const runs: [string, Optimizer, number][] = [
+      ['adam', createAdam(Float32Array.from([-1.2, 1]), { lr: 0.02 }), 3000],
+      ['lbfgs', createLbfgs(Float32Array.from([-1.2, 1])), 100],
+    ];
+    for (const [name, opt, steps] of runs) {
+      calls = 0;
+      let reported = 0;
+      let first = Number.NaN;
+      let last = Number.NaN;
+      for (let k = 0; k < steps; k++) {
+        const r = await opt.step(evaluate);
+        reported += r.evaluations;
+        if (k === 0) first = r.loss;
+        last = r.loss;
+        if (r.converged) break;
+      }
+      assert.equal(calls, reported, name);
+      assert.ok(last < 1e-2 * first, `${name}: ${first} → ${last}`);
+    }
+  });
+});

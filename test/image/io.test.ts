@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { crc32, deflateSync } from 'node:zlib';
-import sharp from 'sharp';
+import sharp, { type SharpOptions } from 'sharp';
 import { ImageError, OptionError } from '../../src/errors.js';
 import { writeFileAtomic } from '../../src/image/atomic.js';
 import type { RawImage } from '../../src/image/image.js';
@@ -188,7 +188,7 @@ describe('decodeImage', () => {
     // A two-frame animated GIF, frames stacked vertically: frame 0 black, frame 1 white.
     const frames = new Uint8Array(8 * 16 * 3);
     frames.fill(255, 8 * 8 * 3);
-    const gif = await sharp(frames, { raw: { width: 8, height: 16, channels: 3, pageHeight: 8 } } as sharp.SharpOptions)
+    const gif = await sharp(frames, { raw: { width: 8, height: 16, channels: 3, pageHeight: 8 } } as SharpOptions)
       .gif()
       .toBuffer();
     assert.equal((await sharp(gif).metadata()).pages, 2);

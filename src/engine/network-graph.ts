@@ -24,7 +24,7 @@ export interface ForwardPass {
 
 type TapeEntry =
   | { kind: 'conv'; name: string; input: string; output: string; flipped: string }
-  | { kind: 'pool'; pooling: Pooling; input: string; indices?: string };
+  | { kind: 'pool'; pooling: Pooling; input: string; output: string; indices?: string };
 
 /** Kernel for the input gradient: W̃[i][o][kh][kw] = W[o][i][2−kh][2−kw]. */
 export function flipTransposeKernel(weight: Float32Array, outChannels: number, inChannels: number): Float32Array {
@@ -67,14 +67,14 @@ export function forwardGraph(g: GraphBuilder, image: string, layers: readonly La
     } else if (pooling === 'max') {
       if (withBackward) {
         const [p, indices] = g.opN('MaxPool', [x], [g.fresh('maxpool'), g.fresh('argmax')], POOL_ATTRS);
-        tape.push({ kind: 'pool', pooling, input: x, indices });
+        tape.push({ kind: 'pool', pooling, input: x, output: p, indices });
         x = p;
       } else {
         x = g.op('MaxPool', [x], POOL_ATTRS);
       }
     } else {
       const p = g.op('AveragePool', [x], POOL_ATTRS);
-      if (withBackward) tape.push({ kind: 'pool', pooling, input: x });
+      if (withBackward) tape.push({ kind: 'pool', pooling, input: x, output: p });
       x = p;
     }
   }
@@ -87,17 +87,32 @@ export function forwardGraph(g: GraphBuilder, image: string, layers: readonly La
  */
 export function backwardGraph(g: GraphBuilder, forward: ForwardPass, contributions: ReadonlyMap<string, readonly string[]>): string {
   let grad: string | undefined;
+  // True when `grad` already carries the ReLU mask of the conv below it (see the max-pool case).
+  let masked = false;
   for (let k = forward.tape.length - 1; k >= 0; k--) {
     const entry = forward.tape[k];
     if (entry.kind === 'conv') {
-      for (const c of contributions.get(entry.name) ?? []) grad = grad ? g.add(grad, c) : c;
+      const own = contributions.get(entry.name) ?? [];
+      const mask = () => g.op('Sign', [entry.output]);
+      for (const c of own) {
+        const term = masked ? g.mul(c, mask()) : c;
+        grad = grad ? g.add(grad, term) : term;
+      }
       if (!grad) continue; // nothing above this layer contributes yet
-      const dy = g.mul(grad, g.op('Sign', [entry.output]));
+      const dy = masked ? grad : g.mul(grad, mask());
       grad = g.op('Conv', [dy, entry.flipped], CONV_ATTRS);
+      masked = false;
     } else if (grad) {
       const inputShape = g.op('Shape', [entry.input]);
       if (entry.pooling === 'max') {
-        grad = g.op('MaxUnpool', [grad, entry.indices!, inputShape], POOL_ATTRS);
+        // The ReLU mask of the conv feeding this pool, applied at the pooled resolution: the
+        // gradient only reaches each window's arg-max a, and [a > 0] = [max > 0]. Exact, and it
+        // saves a full-resolution mask and product (the largest tensors of the backward pass).
+        const below = forward.tape[k - 1];
+        const applyMask = below?.kind === 'conv' && below.output === entry.input;
+        const routed = applyMask ? g.mul(grad, g.op('Sign', [entry.output])) : grad;
+        grad = g.op('MaxUnpool', [routed, entry.indices!, inputShape], POOL_ATTRS);
+        masked = applyMask;
       } else {
         const quarter = g.mul(grad, g.scalar(0.25));
         const up = g.op('Resize', [quarter, '', g.floats([1, 1, 2, 2])], {
@@ -114,4 +129,3 @@ export function backwardGraph(g: GraphBuilder, forward: ForwardPass, contributio
   if (!grad) throw new Error('no loss reaches the image');
   return grad;
 }
-

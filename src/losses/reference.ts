@@ -16,7 +16,7 @@ export interface Volume {
   readonly width: number;
 }
 
-export function volume(channels: number, height: number, width: number, data = new Float64Array(channels * height * width)): Volume {
+export function volume(channels: number, height: number, width: number, data: Float64Array = new Float64Array(channels * height * width)): Volume {
   return { data, channels, height, width };
 }
 

@@ -1,0 +1,289 @@
+/**
+ * StylizeOptions: every option of a run, documented with its default, in one table (OPTION_SPECS)
+ * from which validation, the CLI's flags and its help text are all derived, so they never drift.
+ *
+ * A preset (PRESETS) supplies the defaults of every tunable value; any option given explicitly
+ * overrides it. normaliseOptions() turns user options into one complete, validated ResolvedOptions.
+ */
+import { OptionError, describe } from './errors.js';
+import type { RawImage } from './image/image.js';
+import type { StyleNormalisation } from './losses/style.js';
+import { VGG19_CONV_NAMES, type Pooling } from './model/vgg19.js';
+import type { ProgressEvent } from './progress.js';
+
+export type PresetName = 'quality' | 'recipe';
+export type OptimizerName = 'lbfgs' | 'adam';
+export type ColourPreservation = 'none' | 'luminance' | 'histogram';
+/** What `size` measures: the output's longer side, or (as torchvision's Resize(int) does) its shorter side. */
+export type SizeSide = 'long' | 'short';
+/** A path to an image file, its encoded bytes, or decoded pixels. */
+export type ImageSource = string | Uint8Array | RawImage;
+/** How the output image starts: the content image, noise, the style image, or a given image. */
+export type InitSource = 'content' | 'noise' | 'style' | ImageSource;
+
+/** Every value a preset fixes and an option can override. */
+export interface Tuning {
+  /** Size of the output in pixels (the longer side, or the shorter one when sizeSide is 'short'). */
+  size: number;
+  sizeSide: SizeSide;
+  /** Iterations at the final scale. */
+  iterations: number;
+  /** Iterations at each earlier (smaller) scale. */
+  scaleIterations: number;
+  /** Size (same side as `size`) of the first scale; ≥ size means a single scale. */
+  startSize: number;
+  /** Growth factor from one scale to the next. */
+  scaleRatio: number;
+  optimizer: OptimizerName;
+  /** Adam's step size, or L-BFGS's step scale (1 is the natural step). */
+  learningRate: number;
+  /** L-BFGS: how many past steps approximate the curvature. */
+  history: number;
+  /** α: weight of the content loss. */
+  contentWeight: number;
+  /** β: weight of the style loss. */
+  styleWeight: number;
+  /** wₗ for each style layer, in the order of styleLayers. */
+  styleLayerWeights: number[];
+  contentLayers: string[];
+  styleLayers: string[];
+  /** How each layer's style loss is normalised (see src/losses/style.ts). */
+  styleNormalisation: StyleNormalisation;
+  /** Weight of total-variation smoothing (0 = off). */
+  tvWeight: number;
+  pooling: Pooling;
+  /** The style image's size relative to the output (its longer side = output's longer side × styleScale). */
+  styleScale: number;
+  /** Resize the style image to exactly the content's shape (the recipe does this) instead of using styleScale. */
+  matchStyleShape: boolean;
+  preserveColors: ColourPreservation;
+  /** Model variant (vgg19, vgg19-caffe; with --weights also vgg19-caffe-rgb). */
+  model: string;
+}
+
+export interface StylizeOptions extends Partial<Tuning> {
+  /** The photo whose content is kept. */
+  content: ImageSource;
+  /** One style image, or several to blend. */
+  style: ImageSource | readonly ImageSource[];
+  /** Relative weights of several styles (default: equal). Their Gram targets are blended with them. */
+  styleBlend?: readonly number[];
+  /** A named set of defaults (default 'quality'). */
+  preset?: PresetName;
+  init?: InitSource;
+  /** Seed for the noise init and anything random: same seed, same bytes out. */
+  seed?: number;
+  /** Intra-op threads for ONNX Runtime (default: all cores). */
+  threads?: number;
+  /** A weights file (safetensors or .pth); default: the model from the cache, downloaded on first use. */
+  weights?: string;
+  /** Refuse input images with more pixels than this. */
+  maxPixels?: number;
+  /** Progress events: loading, scale, iteration, done. */
+  onProgress?: (event: ProgressEvent) => void;
+  /** Cancels the run; stylize() then rejects with an AbortError carrying the last image. */
+  signal?: AbortSignal;
+}
+
+export interface ResolvedOptions extends Tuning {
+  preset: PresetName;
+  content: ImageSource;
+  styles: ImageSource[];
+  styleBlend: number[];
+  init: InitSource;
+  seed: number;
+  threads: number | undefined;
+  weights: string | undefined;
+  maxPixels: number;
+}
+
+export const STYLE_LAYERS = ['conv1_1', 'conv2_1', 'conv3_1', 'conv4_1', 'conv5_1'];
+
+export const PRESETS: Record<PresetName, Tuning> = {
+  /**
+   * What the best tools do: L-BFGS, coarse-to-fine, size-invariant losses (jcjohnson/neural-style's
+   * normalisation), the original Caffe VGG-19 that Gatys et al. used, max pooling, light TV. The
+   * weights were tuned on that network's 0..255 input scale.
+   */
+  quality: {
+    size: 512,
+    sizeSide: 'long',
+    iterations: 150,
+    scaleIterations: 150,
+    startSize: 192,
+    scaleRatio: Math.SQRT2,
+    optimizer: 'lbfgs',
+    learningRate: 1,
+    history: 20,
+    contentWeight: 5,
+    styleWeight: 500,
+    styleLayerWeights: [1, 1, 1, 1, 1],
+    contentLayers: ['conv4_2'],
+    styleLayers: STYLE_LAYERS,
+    styleNormalisation: 'size-invariant',
+    tvWeight: 1e-3,
+    pooling: 'max',
+    styleScale: 1,
+    matchStyleShape: false,
+    preserveColors: 'none',
+    model: 'vgg19-caffe',
+  },
+  /** ../shared/SEED-RECIPE.md exactly: 224 px shorter side, Adam lr 0.001 × 500, α 1, β 1e6, unnormalised Gram. */
+  recipe: {
+    size: 224,
+    sizeSide: 'short',
+    iterations: 500,
+    scaleIterations: 0,
+    startSize: 224,
+    scaleRatio: 2,
+    optimizer: 'adam',
+    learningRate: 0.001,
+    history: 20,
+    contentWeight: 1,
+    styleWeight: 1e6,
+    styleLayerWeights: [1, 0.8, 0.6, 0.4, 0.2],
+    contentLayers: ['conv4_2'],
+    styleLayers: STYLE_LAYERS,
+    styleNormalisation: 'recipe',
+    tvWeight: 0,
+    pooling: 'max',
+    styleScale: 1,
+    matchStyleShape: true,
+    preserveColors: 'none',
+    model: 'vgg19',
+  },
+};
+
+export const DEFAULT_PRESET: PresetName = 'quality';
+export const DEFAULT_MAX_PIXELS = 50_000_000;
+
+type Kind = 'int' | 'number' | 'string' | 'boolean' | 'numbers' | 'strings';
+
+/** One option: its key in StylizeOptions, the CLI flag it becomes, how it is parsed and checked. */
+export interface OptionSpec {
+  readonly key: string;
+  readonly flag: string;
+  readonly kind: Kind;
+  readonly doc: string;
+  readonly choices?: readonly string[];
+  readonly min?: number;
+  readonly max?: number;
+  /** Placeholder in the help text. */
+  readonly value?: string;
+  /** Whether a preset gives its default (shown per preset in the help). */
+  readonly tuning?: boolean;
+  /** Default when no preset gives one. */
+  readonly default?: unknown;
+}
+
+const layerChoices = VGG19_CONV_NAMES;
+
+export const OPTION_SPECS: readonly OptionSpec[] = [
+  { key: 'preset', flag: 'preset', kind: 'string', choices: ['quality', 'recipe'], doc: 'named set of defaults', default: DEFAULT_PRESET },
+  { key: 'size', flag: 'size', kind: 'int', min: 16, max: 8192, value: 'PX', tuning: true, doc: 'output size in pixels: the longer side (the shorter side in the recipe preset)' },
+  { key: 'sizeSide', flag: 'size-side', kind: 'string', choices: ['long', 'short'], tuning: true, doc: 'which side --size measures' },
+  { key: 'iterations', flag: 'iterations', kind: 'int', min: 0, max: 1_000_000, value: 'N', tuning: true, doc: 'iterations at the final scale' },
+  { key: 'scaleIterations', flag: 'scale-iterations', kind: 'int', min: 0, max: 1_000_000, value: 'N', tuning: true, doc: 'iterations at each earlier scale' },
+  { key: 'startSize', flag: 'start-size', kind: 'int', min: 16, max: 8192, value: 'PX', tuning: true, doc: 'size of the first (coarsest) scale; >= --size for a single scale' },
+  { key: 'scaleRatio', flag: 'scale-ratio', kind: 'number', min: 1.05, max: 4, value: 'R', tuning: true, doc: 'growth from one scale to the next' },
+  { key: 'optimizer', flag: 'optimizer', kind: 'string', choices: ['lbfgs', 'adam'], tuning: true, doc: 'optimiser' },
+  { key: 'learningRate', flag: 'learning-rate', kind: 'number', min: 0, max: 1e6, value: 'LR', tuning: true, doc: "Adam's step size, or L-BFGS's step scale" },
+  { key: 'history', flag: 'history', kind: 'int', min: 1, max: 1000, value: 'N', tuning: true, doc: 'L-BFGS history length' },
+  { key: 'contentWeight', flag: 'content-weight', kind: 'number', min: 0, max: 1e30, value: 'A', tuning: true, doc: 'alpha, weight of the content loss' },
+  { key: 'styleWeight', flag: 'style-weight', kind: 'number', min: 0, max: 1e30, value: 'B', tuning: true, doc: 'beta, weight of the style loss' },
+  { key: 'styleLayerWeights', flag: 'style-layer-weights', kind: 'numbers', min: 0, max: 1e30, value: 'W,..', tuning: true, doc: 'weight of each style layer, in --style-layers order' },
+  { key: 'contentLayers', flag: 'content-layers', kind: 'strings', choices: layerChoices, value: 'L,..', tuning: true, doc: 'layers matched to the content image' },
+  { key: 'styleLayers', flag: 'style-layers', kind: 'strings', choices: layerChoices, value: 'L,..', tuning: true, doc: 'layers whose Gram matrices are matched to the style' },
+  { key: 'styleNormalisation', flag: 'style-normalisation', kind: 'string', choices: ['recipe', 'size-invariant'], tuning: true, doc: 'per-layer style loss normalisation' },
+  { key: 'tvWeight', flag: 'tv-weight', kind: 'number', min: 0, max: 1e30, value: 'W', tuning: true, doc: 'total-variation smoothing weight (0 = off)' },
+  { key: 'pooling', flag: 'pooling', kind: 'string', choices: ['max', 'avg'], tuning: true, doc: 'pooling in the network' },
+  { key: 'styleScale', flag: 'style-scale', kind: 'number', min: 0.05, max: 8, value: 'S', tuning: true, doc: 'style image size relative to the output' },
+  { key: 'matchStyleShape', flag: 'match-style-shape', kind: 'boolean', tuning: true, doc: "resize the style image to the content's exact shape" },
+  { key: 'preserveColors', flag: 'preserve-colors', kind: 'string', choices: ['none', 'luminance', 'histogram'], tuning: true, doc: "keep the content's colours" },
+  { key: 'model', flag: 'model', kind: 'string', value: 'NAME', tuning: true, doc: 'network variant: vgg19, vgg19-caffe (vgg19-caffe-rgb with --weights)' },
+  { key: 'styleBlend', flag: 'style-blend', kind: 'numbers', min: 0, max: 1e6, value: 'W,..', doc: 'relative weights of several style images (default equal)' },
+  { key: 'init', flag: 'init', kind: 'string', value: 'content|noise|style|FILE', doc: 'starting image', default: 'content' },
+  { key: 'seed', flag: 'seed', kind: 'int', min: 0, max: 2 ** 32 - 1, value: 'N', doc: 'random seed (noise init); same seed, same output', default: 0 },
+  { key: 'threads', flag: 'threads', kind: 'int', min: 1, max: 1024, value: 'N', doc: 'CPU threads for ONNX Runtime (default: all cores)' },
+  { key: 'weights', flag: 'weights', kind: 'string', value: 'FILE', doc: 'weights file (safetensors or .pth); default: $STYLE_TRANSFER_WEIGHTS, else the cached model' },
+  { key: 'maxPixels', flag: 'max-pixels', kind: 'int', min: 1, max: 1e10, value: 'N', doc: 'refuse input images with more pixels', default: DEFAULT_MAX_PIXELS },
+];
+
+function check(spec: OptionSpec, value: unknown): void {
+  const name = spec.key;
+  const range = (x: number) => (spec.min !== undefined && x < spec.min) || (spec.max !== undefined && x > spec.max);
+  const rangeText = spec.min !== undefined ? ` between ${spec.min} and ${spec.max}` : '';
+  switch (spec.kind) {
+    case 'int':
+      if (typeof value !== 'number' || !Number.isInteger(value) || range(value)) throw new OptionError(name, `an integer${rangeText}`, value);
+      return;
+    case 'number':
+      if (typeof value !== 'number' || !Number.isFinite(value) || range(value)) throw new OptionError(name, `a number${rangeText}`, value);
+      return;
+    case 'boolean':
+      if (typeof value !== 'boolean') throw new OptionError(name, 'true or false', value);
+      return;
+    case 'string':
+      if (typeof value !== 'string' || value === '') throw new OptionError(name, spec.choices ? `one of ${spec.choices.join(', ')}` : 'a non-empty string', value);
+      if (spec.choices && !spec.choices.includes(value)) throw new OptionError(name, `one of ${spec.choices.join(', ')}`, value);
+      return;
+    case 'numbers':
+      if (!Array.isArray(value) || value.length === 0) throw new OptionError(name, 'a non-empty list of numbers', value);
+      for (const x of value) if (typeof x !== 'number' || !Number.isFinite(x) || range(x)) throw new OptionError(name, `numbers${rangeText}`, x);
+      return;
+    case 'strings':
+      if (!Array.isArray(value) || value.length === 0) throw new OptionError(name, 'a non-empty list', value);
+      for (const x of value) if (typeof x !== 'string' || (spec.choices && !spec.choices.includes(x))) throw new OptionError(name, `names among ${spec.choices?.join(', ')}`, x);
+      return;
+  }
+}
+
+function isImageSource(x: unknown): x is ImageSource {
+  return (typeof x === 'string' && x !== '') || x instanceof Uint8Array || (typeof x === 'object' && x !== null && 'data' in x && 'width' in x && 'height' in x);
+}
+
+const KNOWN_KEYS = new Set([...OPTION_SPECS.map((s) => s.key), 'content', 'style', 'onProgress', 'signal']);
+
+/** Validate options and fill every default from the preset. Throws OptionError naming the first bad option. */
+export function normaliseOptions(options: StylizeOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) throw new OptionError('options', 'an object', options);
+  for (const key of Object.keys(options)) {
+    if (!KNOWN_KEYS.has(key)) throw new OptionError(key, `a known option (${[...KNOWN_KEYS].join(', ')})`, describe(key));
+  }
+  const given = options as unknown as Record<string, unknown>;
+  for (const spec of OPTION_SPECS) if (given[spec.key] !== undefined && spec.key !== 'init') check(spec, given[spec.key]);
+
+  const preset = options.preset ?? DEFAULT_PRESET;
+  const tuning: Tuning = { ...PRESETS[preset] };
+  for (const key of Object.keys(tuning) as (keyof Tuning)[]) {
+    if (given[key] !== undefined) (tuning as unknown as Record<string, unknown>)[key] = Array.isArray(given[key]) ? [...(given[key] as unknown[])] : given[key];
+  }
+
+  if (!isImageSource(options.content)) throw new OptionError('content', 'an image path, bytes or pixels', options.content);
+  const styles = (Array.isArray(options.style) ? [...options.style] : options.style === undefined ? [] : [options.style]) as ImageSource[];
+  if (styles.length === 0) throw new OptionError('style', 'at least one style image', options.style);
+  styles.forEach((s) => {
+    if (!isImageSource(s)) throw new OptionError('style', 'image paths, bytes or pixels', s);
+  });
+  const styleBlend = options.styleBlend ? [...options.styleBlend] : styles.map(() => 1);
+  if (styleBlend.length !== styles.length) throw new OptionError('styleBlend', `${styles.length} weights (one per style image)`, styleBlend);
+  if (!(styleBlend.reduce((a, b) => a + b, 0) > 0)) throw new OptionError('styleBlend', 'weights with a positive sum', styleBlend);
+  if (tuning.styleLayerWeights.length !== tuning.styleLayers.length) {
+    throw new OptionError('styleLayerWeights', `${tuning.styleLayers.length} weights (one per style layer: ${tuning.styleLayers.join(', ')})`, tuning.styleLayerWeights);
+  }
+  const init = options.init ?? 'content';
+  if (!isImageSource(init)) throw new OptionError('init', 'content, noise, style or an image', init);
+
+  return {
+    ...tuning,
+    preset,
+    content: options.content,
+    styles,
+    styleBlend,
+    init,
+    seed: options.seed ?? 0,
+    threads: options.threads,
+    weights: options.weights,
+    maxPixels: options.maxPixels ?? DEFAULT_MAX_PIXELS,
+  };
+}

@@ -1,0 +1,48 @@
+/**
+ * Progress of a run as typed events, delivered through StylizeOptions.onProgress (a union on `type`,
+ * like transformers.js's ProgressInfo and crowsonkb's STIterate).
+ */
+import type { RawImage } from './image/image.js';
+
+export interface LossValues {
+  /** α·content + β·Σ wₗ·styleₗ + tv weight · TV */
+  readonly loss: number;
+  /** Σ over content layers of the unweighted content loss. */
+  readonly content: number;
+  /** Σₗ wₗ·styleₗ (layer weights applied, β not). */
+  readonly style: number;
+  /** Unweighted total variation. */
+  readonly tv: number;
+}
+
+export type ProgressEvent =
+  | { readonly type: 'loading'; readonly stage: 'weights' | 'images' | 'engine'; readonly message: string }
+  | { readonly type: 'download'; readonly url: string; readonly received: number; readonly total: number | undefined }
+  | {
+      readonly type: 'scale';
+      /** 1-based index of the scale. */
+      readonly scale: number;
+      readonly scales: number;
+      readonly width: number;
+      readonly height: number;
+      readonly iterations: number;
+    }
+  | (LossValues & {
+      readonly type: 'iteration';
+      readonly scale: number;
+      readonly scales: number;
+      readonly width: number;
+      readonly height: number;
+      /** 1-based; the loss terms are those of the image before this iteration's update. */
+      readonly iteration: number;
+      readonly iterations: number;
+      /** Milliseconds this iteration took (all its evaluations). */
+      readonly ms: number;
+      /** Seconds since the run started. */
+      readonly elapsed: number;
+      /** Estimated seconds left, from the measured speed. */
+      readonly eta: number;
+      /** The current image (after this iteration's update), rendered on demand. */
+      readonly preview: () => RawImage;
+    })
+  | { readonly type: 'done'; readonly seconds: number; readonly iterations: number };

@@ -49,17 +49,30 @@ export class DownloadError extends StyleTransferError {
   }
 }
 
+/** An 8-bit RGB image (structurally the same as image/image.ts RawImage; kept here to avoid an import cycle). */
+interface PartialImage {
+  readonly data: Uint8Array;
+  readonly width: number;
+  readonly height: number;
+  readonly channels: 3;
+}
+
 /** The run cannot go on: the loss became NaN/Inf, or the job would not fit in memory. */
 export class RunError extends StyleTransferError {
-  constructor(message: string, code = 'ERR_RUN', options?: { cause?: unknown }) {
+  /** The last good image of a run that stopped part-way, if there was one. */
+  readonly partial: PartialImage | undefined;
+  constructor(message: string, code = 'ERR_RUN', options?: { cause?: unknown; partial?: PartialImage }) {
     super(message, code, options);
+    this.partial = options?.partial;
   }
 }
 
-/** The run was cancelled through its AbortSignal (the partial result, if any, rides along). */
+/** The run was cancelled through its AbortSignal; the image as it was then rides along. */
 export class AbortError extends StyleTransferError {
-  constructor(message = 'the run was cancelled') {
+  readonly partial: PartialImage | undefined;
+  constructor(message = 'the run was cancelled', partial?: PartialImage) {
     super(message, 'ERR_ABORTED');
+    this.partial = partial;
   }
 }
 

@@ -7,17 +7,7 @@ export const sharedDir = process.env.STYLE_TRANSFER_SHARED ?? path.resolve(repoR
 export const sharedWeights = path.join(sharedDir, 'weights/vgg19-caffe-q8.safetensors');
 export const sharedImage = (name: 'dog' | 'matisse' | 'landscape' | 'monet') => path.join(sharedDir, 'images', `${name}.jpg`);
 
-/** Mulberry32: a small seeded PRNG so tests are reproducible. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from '../src/random.js';
 
 /** Normal(0, 1) samples from a uniform source (Box–Muller). */
 export function gaussian(random: () => number): () => number {

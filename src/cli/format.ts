@@ -34,6 +34,9 @@ export function formatMegabytes(bytes: number): string {
   return (bytes / 1e6).toFixed(1);
 }
 
+/** Fonts for SVG text rendered by librsvg: DejaVu Sans first (Debian's fonts-dejavu-core), then common sans-serifs. */
+export const SVG_FONT_FAMILY = "'DejaVu Sans', 'Liberation Sans', Arial, Helvetica, sans-serif";
+
 /**
  * Escape text for use inside SVG/XML character data or attribute values. Control characters are
  * dropped: XML 1.0 forbids them, and one in a file name would otherwise make librsvg reject the

@@ -11,7 +11,7 @@ import sharp, { type OverlayOptions } from 'sharp';
 import { ImageError, OptionError } from '../errors.js';
 import type { RawImage } from '../image/image.js';
 import { encodeImage, type WriteOptions } from '../image/io.js';
-import { escapeXml, formatDuration } from './format.js';
+import { SVG_FONT_FAMILY, escapeXml, formatDuration } from './format.js';
 
 export interface SheetPanel {
   image: RawImage;
@@ -30,7 +30,6 @@ export interface SheetOptions {
 export const DEFAULT_SHEET_HEIGHT = 384;
 /** Panels taller than this would make a sheet of hundreds of megapixels with several styles. */
 const MAX_SHEET_HEIGHT = 4096;
-const FONT_FAMILY = "'DejaVu Sans', 'Liberation Sans', Arial, Helvetica, sans-serif";
 /** A generous average advance of a sans-serif glyph, in em: used to shrink text that would not fit. */
 const GLYPH_WIDTH_EM = 0.62;
 
@@ -155,7 +154,7 @@ function textOverlay(panels: readonly SheetPanel[], layout: SheetLayout, title: 
   });
   return (
     `<svg xmlns="http://www.w3.org/2000/svg" width="${layout.width}" height="${layout.height}">` +
-    `<g font-family="${escapeXml(FONT_FAMILY)}" fill="${fill}">${items.join('')}</g></svg>`
+    `<g font-family="${escapeXml(SVG_FONT_FAMILY)}" fill="${fill}">${items.join('')}</g></svg>`
   );
 }
 

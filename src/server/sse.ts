@@ -1,0 +1,53 @@
+/**
+ * Server-sent events (text/event-stream) for one job: each JobEvent is one `data:` line of JSON
+ * with an increasing `id:`. The stream ends after the job's final status; a comment line every
+ * 15 s keeps proxies from closing an idle connection during a long L-BFGS step.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { isTerminal, type JobEvent } from './job.js';
+import type { JobListener } from './queue.js';
+
+const HEARTBEAT_MS = 15_000;
+
+export async function sendEvents(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  subscribe: (listener: JobListener) => Promise<(() => void) | undefined>,
+): Promise<void> {
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, {
+    'Content-Type': 'text/event-stream; charset=utf-8',
+    'Cache-Control': 'no-store',
+    Connection: 'keep-alive',
+    'X-Accel-Buffering': 'no',
+    'X-Content-Type-Options': 'nosniff',
+  });
+  res.write('retry: 2000\n\n');
+  let sequence = 0;
+  let ended = false;
+  let unsubscribe: (() => void) | undefined;
+  const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    clearInterval(heartbeat);
+    unsubscribe?.();
+    res.end();
+  };
+  let lastStatus = '';
+  const listener = (event: JobEvent) => {
+    if (ended) return;
+    if (event.type === 'status') {
+      // A subscriber joining during a state change can be handed the same status twice.
+      const text = JSON.stringify(event);
+      if (text === lastStatus) return;
+      lastStatus = text;
+    }
+    res.write(`id: ${++sequence}\ndata: ${JSON.stringify(event)}\n\n`);
+    if (event.type === 'status' && isTerminal(event.status)) end();
+  };
+  request.raw.on('close', end);
+  unsubscribe = await subscribe(listener);
+  if (ended) unsubscribe?.();
+}

@@ -1,0 +1,89 @@
+/**
+ * Reading a job submission: a multipart form with `content` (one image file), `style` (one or more
+ * image files) and `options` (JSON). Every image is decoded once here, so a file that is not an
+ * image, is truncated or has too many pixels is refused with the library's own one-line message
+ * before anything is queued.
+ */
+import type { FastifyRequest } from 'fastify';
+import { ImageError } from '../errors.js';
+import { decodeImageBytes } from '../image/io.js';
+import { HttpError } from './http-error.js';
+import { parseJobOptions, type ParsedJobOptions } from './job-options.js';
+import { formatBytes, type ServerLimits } from './limits.js';
+
+export interface UploadedImage {
+  name: string;
+  bytes: Buffer;
+  width: number;
+  height: number;
+}
+
+export interface JobUpload extends ParsedJobOptions {
+  content: UploadedImage;
+  styles: UploadedImage[];
+}
+
+/** The longest file name kept for display. */
+const MAX_NAME = 120;
+
+export async function readJobUpload(request: FastifyRequest, limits: ServerLimits): Promise<JobUpload> {
+  if (!request.isMultipart()) throw new HttpError(415, 'expected a multipart/form-data body with fields content, style and options');
+  let content: { name: string; bytes: Buffer } | undefined;
+  const styles: { name: string; bytes: Buffer }[] = [];
+  let optionsText: string | undefined;
+
+  for await (const part of request.parts()) {
+    if (part.type === 'file') {
+      if (part.fieldname !== 'content' && part.fieldname !== 'style') {
+        part.file.resume();
+        throw new HttpError(400, `unknown file field ${JSON.stringify(part.fieldname)}; expected content or style`);
+      }
+      if (part.fieldname === 'content' && content) throw new HttpError(400, 'only one content image may be sent');
+      if (part.fieldname === 'style' && styles.length >= limits.maxStyles) {
+        throw new HttpError(400, `too many style images: at most ${limits.maxStyles} per job`);
+      }
+      const role = part.fieldname === 'content' ? 'content image' : 'style image';
+      const name = displayName(part.filename, role);
+      let bytes: Buffer;
+      try {
+        bytes = await part.toBuffer();
+      } catch (err) {
+        if ((err as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') throw new HttpError(413, `${role} ${name} is larger than the limit of ${formatBytes(limits.maxFileBytes)}`);
+        throw err;
+      }
+      (part.fieldname === 'content' ? (content = { name, bytes }) : styles.push({ name, bytes }));
+    } else if (part.fieldname === 'options') {
+      if (optionsText !== undefined) throw new HttpError(400, 'options was sent twice');
+      optionsText = String(part.value);
+    } else {
+      throw new HttpError(400, `unknown form field ${JSON.stringify(part.fieldname)}; expected content, style and options`);
+    }
+  }
+
+  if (!content) throw new HttpError(400, 'missing the content image (form field content)');
+  if (styles.length === 0) throw new HttpError(400, 'missing a style image (form field style)');
+  const parsed = parseJobOptions(optionsText, limits);
+  const decode = async (file: { name: string; bytes: Buffer }, role: string): Promise<UploadedImage> => {
+    try {
+      const img = await decodeImageBytes(file.bytes, file.name, { role, maxPixels: limits.maxPixels });
+      return { ...file, width: img.width, height: img.height };
+    } catch (err) {
+      if (err instanceof ImageError) throw new HttpError(422, err.message);
+      throw err;
+    }
+  };
+  // One at a time: decoding several large images at once would multiply the memory a request can use.
+  const contentImage = await decode(content, 'content image');
+  const styleImages: UploadedImage[] = [];
+  for (let i = 0; i < styles.length; i++) styleImages.push(await decode(styles[i], styles.length > 1 ? `style image ${i + 1}` : 'style image'));
+  return { ...parsed, content: contentImage, styles: styleImages };
+}
+
+/** A file name safe to show and log: no paths, no control characters, bounded length. */
+function displayName(filename: string | undefined, fallback: string): string {
+  const base = (filename ?? '').split(/[\\/]/).pop() ?? '';
+  // eslint-disable-next-line no-control-regex
+  const clean = base.replace(/[\u0000-\u001f\u007f]/g, '').trim();
+  if (!clean) return fallback.replace(' ', '-');
+  return clean.length > MAX_NAME ? `${clean.slice(0, MAX_NAME - 3)}...` : clean;
+}

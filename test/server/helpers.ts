@@ -1,0 +1,115 @@
+/** Helpers for the server tests: a server on a loopback port in a temporary data dir, uploads, and an SSE reader. */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startServer, type ServerOptions } from '../../src/server/server.js';
+import { sharedImage, sharedWeights } from '../helpers.js';
+
+export { sharedImage, sharedWeights };
+
+export interface TestServer {
+  url: string;
+  dataDir: string;
+  close(): Promise<void>;
+  /** Close the server and remove its data dir. */
+  dispose(): Promise<void>;
+}
+
+export async function tempDataDir(): Promise<string> {
+  return mkdtemp(path.join(tmpdir(), 'st-server-'));
+}
+
+export async function startTestServer(opts: ServerOptions = {}): Promise<TestServer> {
+  const dataDir = opts.dataDir ?? (await tempDataDir());
+  const server = await startServer({ port: 0, weights: sharedWeights, ...opts, dataDir });
+  return {
+    url: server.url.replace(/\/$/, ''),
+    dataDir,
+    close: () => server.close(),
+    dispose: async () => {
+      await server.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface FilePart {
+  field: 'content' | 'style' | string;
+  name: string;
+  bytes: Uint8Array;
+  type?: string;
+}
+
+export async function imageFile(field: string, name: 'dog' | 'matisse' | 'landscape' | 'monet'): Promise<FilePart> {
+  return { field, name: `${name}.jpg`, bytes: await readFile(sharedImage(name)), type: 'image/jpeg' };
+}
+
+/** A tiny, fast job: 64 px, a few Adam iterations, one scale. */
+export const SMALL_JOB = { size: 64, iterations: 4, scaleIterations: 0, optimizer: 'adam', learningRate: 2 };
+
+export async function postJob(url: string, files: FilePart[], options?: unknown): Promise<{ status: number; body: any }> {
+  const form = new FormData();
+  for (const f of files) form.append(f.field, new Blob([f.bytes], { type: f.type ?? 'application/octet-stream' }), f.name);
+  if (options !== undefined) form.append('options', typeof options === 'string' ? options : JSON.stringify(options));
+  const res = await fetch(`${url}/api/jobs`, { method: 'POST', body: form });
+  return { status: res.status, body: await res.json() };
+}
+
+export async function getJson(url: string, init?: RequestInit): Promise<{ status: number; body: any }> {
+  const res = await fetch(url, init);
+  return { status: res.status, body: await res.json() };
+}
+
+/**
+ * Read a server-sent event stream to its end (the server closes it after the final status),
+ * parsing each event's data lines as JSON. `onEvent` may return true to stop early.
+ */
+export async function readEvents(url: string, onEvent: (event: any) => boolean | void = () => {}, timeoutMs = 60_000): Promise<any[]> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  const events: any[] = [];
+  try {
+    const res = await fetch(url, { signal: controller.signal, headers: { Accept: 'text/event-stream' } });
+    if (res.status !== 200) throw new Error(`events: HTTP ${res.status}`);
+    if (!res.headers.get('content-type')?.startsWith('text/event-stream')) throw new Error(`events: content-type ${res.headers.get('content-type')}`);
+    const decoder = new TextDecoder();
+    let buffer = '';
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      buffer += decoder.decode(chunk, { stream: true });
+      let cut: number;
+      while ((cut = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, cut);
+        buffer = buffer.slice(cut + 2);
+        const data = block
+          .split('\n')
+          .filter((l) => l.startsWith('data:'))
+          .map((l) => l.slice(5).trimStart())
+          .join('\n');
+        if (!data) continue;
+        const event = JSON.parse(data);
+        events.push(event);
+        if (onEvent(event)) {
+          controller.abort();
+          return events;
+        }
+      }
+    }
+    return events;
+  } catch (err) {
+    if (controller.signal.aborted && events.length > 0 && (err as Error).name === 'AbortError') return events;
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Poll GET /api/jobs/:id until its status is one of `states`. */
+export async function waitForStatus(url: string, id: string, states: string[], timeoutMs = 60_000): Promise<any> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { body } = await getJson(`${url}/api/jobs/${id}`);
+    if (states.includes(body.status)) return body;
+    if (Date.now() > deadline) throw new Error(`job ${id} still ${body.status} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -30,7 +30,7 @@ export interface Tuning {
   iterations: number;
   /** Iterations at each earlier (smaller) scale. */
   scaleIterations: number;
-  /** Size (same side as `size`) of the first scale; ≥ size means a single scale. */
+  /** Smallest size (same side as `size`) of the first scale: scales step down from `size` by scaleRatio while at least this; ≥ size means a single scale. */
   startSize: number;
   /** Growth factor from one scale to the next. */
   scaleRatio: number;
@@ -110,7 +110,7 @@ export const PRESETS: Record<PresetName, Tuning> = {
     sizeSide: 'long',
     iterations: 150,
     scaleIterations: 150,
-    startSize: 192,
+    startSize: 160,
     scaleRatio: Math.SQRT2,
     optimizer: 'lbfgs',
     learningRate: 1,
@@ -184,7 +184,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'sizeSide', flag: 'size-side', kind: 'string', choices: ['long', 'short'], tuning: true, doc: 'which side --size measures' },
   { key: 'iterations', flag: 'iterations', kind: 'int', min: 0, max: 1_000_000, value: 'N', tuning: true, doc: 'iterations at the final scale' },
   { key: 'scaleIterations', flag: 'scale-iterations', kind: 'int', min: 0, max: 1_000_000, value: 'N', tuning: true, doc: 'iterations at each earlier scale' },
-  { key: 'startSize', flag: 'start-size', kind: 'int', min: 16, max: 8192, value: 'PX', tuning: true, doc: 'size of the first (coarsest) scale; >= --size for a single scale' },
+  { key: 'startSize', flag: 'start-size', kind: 'int', min: 16, max: 8192, value: 'PX', tuning: true, doc: 'smallest size of the first (coarsest) scale; >= --size for a single scale' },
   { key: 'scaleRatio', flag: 'scale-ratio', kind: 'number', min: 1.05, max: 4, value: 'R', tuning: true, doc: 'growth from one scale to the next' },
   { key: 'optimizer', flag: 'optimizer', kind: 'string', choices: ['lbfgs', 'adam'], tuning: true, doc: 'optimiser' },
   { key: 'learningRate', flag: 'learning-rate', kind: 'number', min: 0, max: 1e6, value: 'LR', tuning: true, doc: "Adam's step size, or L-BFGS's step scale" },

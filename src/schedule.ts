@@ -20,10 +20,10 @@ export interface ScaleScheduleOptions {
 }
 
 /**
- * Sizes to optimise at, smallest first. Long sides are round(start · ratio^k) while they stay below
- * the final long side; the last entry is always exactly fitLongSide(width, height, finalLongSide).
- * Every dimension is at least 1 and no size appears twice. The last step can be shorter than
- * `ratio` (e.g. 192, 384, 400 for ratio 2): the schedule starts at startLongSide, as asked.
+ * Sizes to optimise at, smallest first: long sides round(final / ratio^k) for k = 0, 1, … while
+ * they are at least startLongSide (so the first scale lies in [start, start·ratio)); the last entry
+ * is exactly fitLongSide(width, height, finalLongSide). A final size at or below the start gives a
+ * single scale. Every dimension is at least 1 and no size appears twice.
  */
 export function scaleSchedule(opts: ScaleScheduleOptions): { width: number; height: number }[] {
   const { width, height, finalLongSide, startLongSide, ratio } = opts;
@@ -33,14 +33,15 @@ export function scaleSchedule(opts: ScaleScheduleOptions): { width: number; heig
   positiveInteger('startLongSide', startLongSide);
   if (!(Number.isFinite(ratio) && ratio > 1)) throw new OptionError('ratio', 'a finite number greater than 1', ratio);
 
+  // Counted down from the final size (final, final/ratio, final/ratio², …) while at least the start
+  // size, so every step is a full `ratio` and no nearly-full-size scale is wasted at the end.
   const longSides: number[] = [];
-  // Powers computed from the start each time (not by repeated multiplication) so √2 steps don't drift.
   for (let k = 0; ; k++) {
-    const long = Math.round(startLongSide * ratio ** k);
-    if (long >= finalLongSide) break;
-    if (longSides.length === 0 || long > longSides[longSides.length - 1]) longSides.push(long);
+    const long = Math.round(finalLongSide / ratio ** k);
+    if (k > 0 && long < startLongSide) break;
+    longSides.unshift(long);
+    if (long <= startLongSide) break;
   }
-  longSides.push(finalLongSide);
 
   const sizes: { width: number; height: number }[] = [];
   for (const long of longSides) {

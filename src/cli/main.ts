@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { AbortError, OptionError, RunError, StyleTransferError } from '../errors.js';
 import type { RawImage } from '../image/image.js';
-import { encodeImage, outputFormatFor } from '../image/io.js';
+import { assertNotProtected, encodeImage, outputFormatFor } from '../image/io.js';
 import type { StylizeOptions } from '../options.js';
 import type { ProgressEvent } from '../progress.js';
 import { stylize } from '../stylize.js';
@@ -59,9 +59,11 @@ async function stylizeCommand(args: CliArgs, io: CliIO): Promise<number> {
   if (!content || styles.length === 0) throw new UsageError('arguments', '<content> <style> [<style>...] -o <output> (see --help)', args.positionals.join(' ') || undefined);
   if (!args.output) throw new UsageError('--output', 'an output file, e.g. -o out.png', undefined);
   const inputs = [content, ...styles, ...(typeof args.options.init === 'string' ? [args.options.init] : [])];
-  // Check every output's format before spending minutes on the run.
-  outputFormatFor(args.output);
-  if (args.sheet) outputFormatFor(args.sheet);
+  // Check every output before spending minutes on the run: known format, not one of the inputs.
+  for (const out of [args.output, args.sheet].filter((p): p is string => p !== undefined)) {
+    outputFormatFor(out);
+    await assertNotProtected(out, inputs);
+  }
   if (args.lossPlot && !['.svg', '.png'].includes(extname(args.lossPlot).toLowerCase())) throw new UsageError('--loss-plot', 'a .svg or .png file', args.lossPlot);
   if (args.saveEvery !== undefined && !(args.saveEvery >= 1)) throw new UsageError('--save-every', 'a positive integer', args.saveEvery);
 
@@ -127,7 +129,8 @@ export function framePath(output: string, scale: number, iteration: number): str
 function fail(io: CliIO, err: unknown): number {
   if (err instanceof StyleTransferError) {
     let message = err.message;
-    if (err instanceof OptionError && !(err instanceof UsageError)) message = message.replace(/^option (\S+):/, (_, key: string) => `${flagForOption(key)}:`);
+    // Name the flag the user typed, not the library's option key.
+    if (err instanceof OptionError) message = message.replace(/^option (\S+):/, (_, key: string) => `${key.startsWith('-') ? key : flagForOption(key)}:`);
     io.stderr.write(`error: ${message}\n`);
     return err instanceof OptionError ? 2 : 1;
   }

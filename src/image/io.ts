@@ -156,17 +156,21 @@ export interface WriteOptions extends EncodeOptions {
  */
 export async function encodeImage(img: RawImage, path: string, opts: WriteOptions = {}): Promise<void> {
   const format = outputFormatFor(path);
-  if (opts.protect && opts.protect.length > 0) {
-    const target = await canonical(path);
-    for (const p of opts.protect) {
-      if ((await canonical(p)) === target) throw new ImageError(`refusing to overwrite the input image ${p} with the output ${path}`, path);
-    }
-  }
+  await assertNotProtected(path, opts.protect ?? []);
   const bytes = await encodeImageBytes(img, format, opts);
   try {
     await writeFileAtomic(path, bytes);
   } catch (err) {
     throw new ImageError(`cannot write output image ${path}: ${firstLine(err)}`, path, { cause: err });
+  }
+}
+
+/** Throws when `path` names the same file as one of `protect` (however spelled, through symlinks too). */
+export async function assertNotProtected(path: string, protect: readonly string[]): Promise<void> {
+  if (protect.length === 0) return;
+  const target = await canonical(path);
+  for (const p of protect) {
+    if ((await canonical(p)) === target) throw new ImageError(`refusing to overwrite the input image ${p} with the output ${path}`, path);
   }
 }
 

@@ -1,0 +1,181 @@
+/**
+ * The CLI end to end, as a user runs it: a real process, the shared weights and images, small sizes.
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, readdir, rm, writeFile, copyFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { repoRoot, sharedImage, sharedWeights } from '../helpers.js';
+
+const bin = path.join(repoRoot, 'bin/style-transfer.js');
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(args: string[], opts: { env?: NodeJS.ProcessEnv; onStdout?: (chunk: string, child: ReturnType<typeof spawn>) => void } = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], {
+      cwd: repoRoot,
+      env: { ...process.env, STYLE_TRANSFER_WEIGHTS: sharedWeights, STYLE_TRANSFER_HOME: path.join(tmpdir(), 'st-cli-test-home'), ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      opts.onStdout?.(stdout, child);
+    });
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+const sha = async (file: string) => createHash('sha256').update(await readFile(file)).digest('hex');
+const small = ['--size', '64', '--iterations', '4', '--scale-iterations', '0'];
+
+describe('style-transfer CLI', () => {
+  let dir: string;
+  let content: string;
+  let style: string;
+  let inputHashes: string[];
+
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'st-cli-'));
+    // Work on copies so that "inputs untouched" is checked on files the CLI could in principle write.
+    content = path.join(dir, 'dog.jpg');
+    style = path.join(dir, 'matisse.jpg');
+    await copyFile(sharedImage('dog'), content);
+    await copyFile(sharedImage('matisse'), style);
+    inputHashes = [await sha(content), await sha(style)];
+  });
+  after(async () => {
+    assert.deepEqual([await sha(content), await sha(style)], inputHashes, 'the input images were modified');
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('writes the output at the requested size, with a sheet, a loss plot and intermediate frames', async () => {
+    const out = path.join(dir, 'out.png');
+    const r = await run([content, style, '-o', out, '--size', '96', '--start-size', '64', '--iterations', '4', '--scale-iterations', '3', '--sheet', path.join(dir, 'sheet.jpg'), '--loss-plot', path.join(dir, 'loss.svg'), '--save-every', '2', '--quiet']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, '', '--quiet prints nothing');
+    const meta = await sharp(out).metadata();
+    assert.deepEqual([meta.width, meta.height, meta.format], [96, 72, 'png']); // dog.jpg is 4:3
+    const sheet = await sharp(path.join(dir, 'sheet.jpg')).metadata();
+    assert.equal(sheet.format, 'jpeg');
+    assert.ok(sheet.width! > 3 * sheet.height! * 0.9, 'three panels side by side');
+    assert.match(await readFile(path.join(dir, 'loss.svg'), 'utf8'), /<svg[\s\S]*<\/svg>/);
+    const frames = (await readdir(dir)).filter((f) => /^out-s\d-\d{4}\.png$/.test(f)).sort();
+    assert.deepEqual(frames, ['out-s1-0002.png', 'out-s2-0002.png', 'out-s2-0004.png']);
+  });
+
+  it('--json prints one parseable event per line and the loss decreases', async () => {
+    const out = path.join(dir, 'json.png');
+    const r = await run([content, style, '-o', out, '--json', '--size', '64', '--iterations', '8', '--scale-iterations', '0']);
+    assert.equal(r.code, 0, r.stderr);
+    const events = r.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const iterations = events.filter((e) => e.type === 'iteration');
+    assert.equal(iterations.length, 8);
+    for (const e of iterations) {
+      for (const k of ['scale', 'width', 'height', 'iteration', 'loss', 'content', 'style', 'tv', 'ms']) assert.equal(typeof e[k], 'number', `${k} in ${JSON.stringify(e)}`);
+    }
+    assert.deepEqual(iterations.map((e) => e.iteration), [1, 2, 3, 4, 5, 6, 7, 8]);
+    assert.ok((iterations[7].loss as number) < (iterations[0].loss as number) / 2, 'loss decreases');
+    const done = events[events.length - 1];
+    assert.equal(done.type, 'done');
+    assert.equal(done.output, out);
+    assert.equal(typeof done.seconds, 'number');
+  });
+
+  it('the same seed gives identical bytes (noise init)', async () => {
+    const a = path.join(dir, 'seed-a.png');
+    const b = path.join(dir, 'seed-b.png');
+    const c = path.join(dir, 'seed-c.png');
+    const args = (out: string, seed: string) => [content, style, '-o', out, ...small, '--init', 'noise', '--seed', seed, '--quiet'];
+    assert.equal((await run(args(a, '7'))).code, 0);
+    assert.equal((await run(args(b, '7'))).code, 0);
+    assert.equal((await run(args(c, '8'))).code, 0);
+    assert.equal(await sha(a), await sha(b));
+    assert.notEqual(await sha(a), await sha(c));
+  });
+
+  it('Ctrl-C saves the current image and exits with 130', async () => {
+    const out = path.join(dir, 'interrupted.png');
+    let sent = false;
+    const r = await run([content, style, '-o', out, '--json', '--size', '64', '--iterations', '100000', '--scale-iterations', '0'], {
+      onStdout: (text, child) => {
+        if (!sent && text.split('\n').filter((l) => l.includes('"iteration"')).length >= 3) {
+          sent = true;
+          child.kill('SIGINT');
+        }
+      },
+    });
+    assert.ok(sent);
+    assert.equal(r.code, 130, r.stderr);
+    assert.match(r.stderr, /interrupted; saved the current image to/);
+    const meta = await sharp(out).metadata();
+    assert.deepEqual([meta.width, meta.height], [64, 48]);
+  });
+
+  describe('bad input: one line, non-zero exit, nothing written', () => {
+    const cases: [string, () => Promise<string[]>, RegExp, number][] = [
+      ['missing content', async () => [path.join(dir, 'nope.jpg'), style], /^error: content image not found: .*nope\.jpg$/, 1],
+      ['missing style', async () => [content, path.join(dir, 'nope.png')], /^error: style image not found: .*nope\.png$/, 1],
+      ['not an image', async () => {
+        const f = path.join(dir, 'text.jpg');
+        await writeFile(f, 'hello, I am not a picture\n');
+        return [f, style];
+      }, /^error: content image .*text\.jpg/, 1],
+      ['truncated image', async () => {
+        const f = path.join(dir, 'truncated.jpg');
+        const bytes = await readFile(content);
+        await writeFile(f, bytes.subarray(0, bytes.length >> 1));
+        return [content, f];
+      }, /^error: style image .*truncated\.jpg.*(truncated|corrupt)/i, 1],
+      ['zero pixels', async () => {
+        const f = path.join(dir, 'empty.png');
+        await writeFile(f, new Uint8Array(0));
+        return [f, style];
+      }, /^error: content image .*empty\.png is empty/, 1],
+      ['more pixels than the limit', async () => [content, style, '--max-pixels', '10000'], /^error: content image .*(limit|megapixels)/, 1],
+      ['bad size', async () => [content, style, '--size', 'big'], /^error: --size: expected an integer, received "big"$/, 2],
+      ['size out of range', async () => [content, style, '--size', '3'], /^error: --size: expected an integer between 16 and 8192, received 3$/, 2],
+      ['unknown optimizer', async () => [content, style, '--optimizer', 'sgd'], /^error: --optimizer: expected one of lbfgs, adam, received "sgd"$/, 2],
+      ['unknown flag', async () => [content, style, '--colour', 'red'], /^error: --colour: expected a known flag/, 2],
+      ['unknown layer', async () => [content, style, '--style-layers', 'conv9_9'], /^error: --style-layers: expected names among conv1_1/, 2],
+      ['layer weights of the wrong length', async () => [content, style, '--style-layer-weights', '1,2'], /^error: --style-layer-weights: expected 5 weights/, 2],
+      ['no style', async () => [content], /^error: arguments: expected <content> <style>/, 2],
+      ['output that is an input', async () => [content, style, '-o', content, '--size', '32', '--iterations', '1', '--scale-iterations', '0'], /^error: refusing to overwrite the input image/, 1],
+      ['bad output format', async () => [content, style, '-o', path.join(dir, 'out.gif')], /^error: .*\.gif.*accepted: \.png/, 1],
+      ['missing weights file', async () => [content, style, '--weights', path.join(dir, 'none.safetensors')], /^error: weights file not found: /, 1],
+      ['weights that are not weights', async () => [content, style, '--weights', content], /^error: .*dog\.jpg is not a weights file/, 1],
+      ['too big for memory', async () => [content, style, '--size', '4096', '--env-memory'], /^error: a 4096x3072 run needs about .* GiB of memory but only 2\.0 GiB is available; try --size \d+ or smaller$/, 1],
+    ];
+    for (const [name, makeArgs, message, code] of cases) {
+      it(name, async () => {
+        let args = await makeArgs();
+        const env: NodeJS.ProcessEnv = {};
+        if (args.includes('--env-memory')) {
+          args = args.filter((a) => a !== '--env-memory');
+          env.STYLE_TRANSFER_MEMORY_LIMIT = '2G';
+        }
+        const out = path.join(dir, `bad-${name.replace(/\W+/g, '-')}.png`);
+        const r = await run(args.includes('-o') ? args : [...args, '-o', out, '--quiet'], { env });
+        assert.equal(r.code, code, `exit code; stderr: ${r.stderr}`);
+        const lines = r.stderr.trim().split('\n');
+        assert.equal(lines.length, 1, `one line: ${r.stderr}`);
+        assert.match(lines[0], message);
+        assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+        await assert.rejects(readFile(out), 'no output written');
+      });
+    }
+  });
+});

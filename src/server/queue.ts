@@ -28,8 +28,8 @@ export interface JobQueue {
   /** Cancel a waiting or running job; resolves once it has stopped. Throws HttpError 409 when it already finished. */
   cancel(id: string): Promise<JobView | undefined>;
   /**
-   * Listen to a job: the listener first hears its current state (status, loss history, latest
-   * preview), then every event. Returns the unsubscribe function, or undefined for an unknown job.
+   * Listen to a job: the listener first hears its current state (loss history, latest preview,
+   * then status), then every event. Returns the unsubscribe function, or undefined for an unknown job.
    */
   subscribe(id: string, listener: JobListener): Promise<(() => void) | undefined>;
   /** All jobs, newest first. */
@@ -139,10 +139,11 @@ export class LocalJobQueue implements JobQueue {
     const entry = this.entries.get(id);
     if (!entry) return undefined;
     if (entry.history === undefined) entry.history = await this.readHistory(id);
-    listener(this.statusEvent(entry));
+    // The status comes last: for a finished job it is the final event, after which a stream ends.
     if (entry.history.length > 0) listener({ type: 'history', points: [...entry.history] });
     const preview = entry.lastPreview ?? (entry.status.previewVersion > 0 ? { url: previewUrl(id, entry.status.previewVersion), version: entry.status.previewVersion } : undefined);
     if (preview) listener({ type: 'preview', ...preview });
+    listener(this.statusEvent(entry));
     if (isTerminal(entry.status.status)) return () => {};
     entry.listeners.add(listener);
     return () => entry.listeners.delete(listener);

@@ -28,7 +28,7 @@ import type { JobSpec } from './job.js';
 import { resolveLimits, type ServerLimits } from './limits.js';
 import { LocalJobQueue, type JobQueue } from './queue.js';
 import { createStylizeRunner, sheetForPartialResult } from './runner.js';
-import { sendEvents } from './sse.js';
+import { EventStreams } from './sse.js';
 import { JobStore, type JobFile } from './store.js';
 import { readJobUpload } from './upload.js';
 
@@ -61,7 +61,7 @@ export const DEFAULT_PORT = 8080;
 export const DEFAULT_HOST = '127.0.0.1';
 
 export async function startServer(opts: ServerOptions = {}): Promise<RunningServer> {
-  const { app, queue } = await buildServer(opts);
+  const { app, queue, streams } = await buildServer(opts);
   try {
     await app.listen({ port: opts.port ?? DEFAULT_PORT, host: opts.host ?? DEFAULT_HOST });
   } catch (err) {
@@ -80,13 +80,14 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       (closing ??= (async () => {
         // Running jobs end as `interrupted` (their last preview kept); waiting ones stay queued on disk.
         await queue.close();
+        streams.closeAll();
         await app.close();
       })()),
   };
 }
 
 /** The fastify app and its queue, not yet listening (tests and startServer use it). */
-export async function buildServer(opts: ServerOptions = {}): Promise<{ app: FastifyInstance; queue: LocalJobQueue; store: JobStore }> {
+export async function buildServer(opts: ServerOptions = {}): Promise<{ app: FastifyInstance; queue: LocalJobQueue; store: JobStore; streams: EventStreams }> {
   const limits = resolveLimits(opts.limits);
   const concurrency = opts.concurrency ?? 1;
   if (!(Number.isInteger(concurrency) && concurrency >= 1)) throw new OptionError('concurrency', 'a positive integer', concurrency);
@@ -124,12 +125,13 @@ export async function buildServer(opts: ServerOptions = {}): Promise<{ app: Fast
     void reply.code(404).send({ error: `no such endpoint: ${request.method} ${request.url.split('?')[0]}` });
   });
 
-  registerApi(app, queue, store, limits);
+  const streams = new EventStreams();
+  registerApi(app, queue, store, streams, limits);
   await registerPage(app, opts.webDir ?? findWebDir());
-  return { app, queue, store };
+  return { app, queue, store, streams };
 }
 
-function registerApi(app: FastifyInstance, queue: JobQueue, store: JobStore, limits: ServerLimits): void {
+function registerApi(app: FastifyInstance, queue: JobQueue, store: JobStore, streams: EventStreams, limits: ServerLimits): void {
   app.get('/api/config', async () => ({
     limits,
     optionKeys: [...REMOTE_OPTION_KEYS, 'previewEvery'],
@@ -165,7 +167,7 @@ function registerApi(app: FastifyInstance, queue: JobQueue, store: JobStore, lim
 
   app.get<{ Params: { id: string } }>('/api/jobs/:id/events', async (request, reply) => {
     jobOr404(queue, request.params.id);
-    await sendEvents(request, reply, (listener) => queue.subscribe(request.params.id, listener));
+    await streams.send(request, reply, (listener) => queue.subscribe(request.params.id, listener));
   });
 
   app.get<{ Params: { id: string } }>('/api/jobs/:id/preview', async (request, reply) => {

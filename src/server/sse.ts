@@ -9,10 +9,24 @@ import type { JobListener } from './queue.js';
 
 const HEARTBEAT_MS = 15_000;
 
-export async function sendEvents(
+/** The open streams, so that closing the server can end them (a hijacked response would keep it open). */
+export class EventStreams {
+  private readonly open = new Set<() => void>();
+
+  send(request: FastifyRequest, reply: FastifyReply, subscribe: (listener: JobListener) => Promise<(() => void) | undefined>): Promise<void> {
+    return sendEvents(request, reply, subscribe, this.open);
+  }
+
+  closeAll(): void {
+    for (const end of [...this.open]) end();
+  }
+}
+
+async function sendEvents(
   request: FastifyRequest,
   reply: FastifyReply,
   subscribe: (listener: JobListener) => Promise<(() => void) | undefined>,
+  open: Set<() => void>,
 ): Promise<void> {
   reply.hijack();
   const res = reply.raw;
@@ -31,6 +45,7 @@ export async function sendEvents(
   const end = () => {
     if (ended) return;
     ended = true;
+    open.delete(end);
     clearInterval(heartbeat);
     unsubscribe?.();
     res.end();
@@ -47,6 +62,7 @@ export async function sendEvents(
     res.write(`id: ${++sequence}\ndata: ${JSON.stringify(event)}\n\n`);
     if (event.type === 'status' && isTerminal(event.status)) end();
   };
+  open.add(end);
   request.raw.on('close', end);
   unsubscribe = await subscribe(listener);
   if (ended) unsubscribe?.();

@@ -5,6 +5,7 @@
  * before anything is queued.
  */
 import type { FastifyRequest } from 'fastify';
+import type { Multipart } from '@fastify/multipart';
 import { ImageError } from '../errors.js';
 import { decodeImageBytes } from '../image/io.js';
 import { HttpError } from './http-error.js';
@@ -32,10 +33,31 @@ export async function readJobUpload(request: FastifyRequest, limits: ServerLimit
   const styles: { name: string; bytes: Buffer }[] = [];
   let optionsText: string | undefined;
 
-  for await (const part of request.parts()) {
+  // After the first problem the rest of the body is still read (and thrown away): a client still
+  // sending its upload would not read our error response, and both sides would wait forever.
+  let failure: unknown;
+  try {
+    for await (const part of request.parts()) {
+      if (failure !== undefined) {
+        if (part.type === 'file') part.file.resume();
+        continue;
+      }
+      try {
+        await readPart(part);
+      } catch (err) {
+        if (part.type === 'file') part.file.resume();
+        failure = err;
+      }
+    }
+  } catch (err) {
+    // The parser ends with its own error for a file over the size limit; ours names the file.
+    failure ??= err;
+  }
+  if (failure !== undefined) throw failure;
+
+  async function readPart(part: Multipart): Promise<void> {
     if (part.type === 'file') {
       if (part.fieldname !== 'content' && part.fieldname !== 'style') {
-        part.file.resume();
         throw new HttpError(400, `unknown file field ${JSON.stringify(part.fieldname)}; expected content or style`);
       }
       if (part.fieldname === 'content' && content) throw new HttpError(400, 'only one content image may be sent');

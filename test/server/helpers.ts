@@ -49,7 +49,7 @@ export const SMALL_JOB = { size: 64, iterations: 4, scaleIterations: 0, optimize
 
 export async function postJob(url: string, files: FilePart[], options?: unknown): Promise<{ status: number; body: any }> {
   const form = new FormData();
-  for (const f of files) form.append(f.field, new Blob([f.bytes], { type: f.type ?? 'application/octet-stream' }), f.name);
+  for (const f of files) form.append(f.field, new Blob([f.bytes.slice()], { type: f.type ?? 'application/octet-stream' }), f.name);
   if (options !== undefined) form.append('options', typeof options === 'string' ? options : JSON.stringify(options));
   const res = await fetch(`${url}/api/jobs`, { method: 'POST', body: form });
   return { status: res.status, body: await res.json() };

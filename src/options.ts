@@ -108,7 +108,7 @@ export const PRESETS: Record<PresetName, Tuning> = {
   quality: {
     size: 512,
     sizeSide: 'long',
-    iterations: 150,
+    iterations: 100,
     scaleIterations: 150,
     startSize: 160,
     scaleRatio: Math.SQRT2,

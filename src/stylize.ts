@@ -132,7 +132,7 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
         // The loss terms reported for iteration i are those of the image before its update.
         const terms = recent.find((t) => t.total === step.loss) ?? recent[recent.length - 1];
         if (!Number.isFinite(step.loss) || !allFinite(x)) {
-          throw new RunError(`the loss diverged (${step.loss}) at scale ${k + 1}, iteration ${i}; the last good image was kept; try a smaller --learning-rate`, 'ERR_DIVERGED', { partial: render(lastGood) });
+          throw new RunError(`the loss diverged (${step.loss}) at scale ${k + 1}, iteration ${i}`, 'ERR_DIVERGED', { partial: render(lastGood) });
         }
         lastGood.set(x);
         lastTerms = terms;

@@ -116,6 +116,9 @@ async function stylizeCommand(args: CliArgs, io: CliIO): Promise<number> {
       io.stderr.write(`interrupted${partial ? `; saved the current image to ${args.output}` : ''}\n`);
       return 130;
     }
+    if (err instanceof RunError && err.code === 'ERR_DIVERGED') {
+      throw new RunError(`${err.message}; the last good image was kept in ${args.output}; try a smaller --learning-rate or weights`, err.code);
+    }
     throw err;
   }
 }

@@ -125,6 +125,16 @@ describe('style-transfer CLI', () => {
     assert.deepEqual([meta.width, meta.height], [64, 48]);
   });
 
+  it('a diverging run stops with a clear message and keeps the last good image', async () => {
+    const out = path.join(dir, 'diverged.png');
+    // β·wₗ so large that the float32 loss overflows to Infinity.
+    const r = await run([content, style, '-o', out, ...small, '--style-weight', '1e30', '--style-layer-weights', '1e6,1e6,1e6,1e6,1e6', '--quiet']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr.trim(), /^error: the loss diverged \(Infinity\) at scale 1, iteration 1; the last good image was kept in .*diverged\.png; try a smaller --learning-rate or weights$/);
+    const meta = await sharp(out).metadata();
+    assert.deepEqual([meta.width, meta.height], [64, 48]);
+  });
+
   describe('bad input: one line, non-zero exit, nothing written', () => {
     const cases: [string, () => Promise<string[]>, RegExp, number][] = [
       ['missing content', async () => [path.join(dir, 'nope.jpg'), style], /^error: content image not found: .*nope\.jpg$/, 1],

@@ -1,0 +1,124 @@
+/** stylize() as a library: events, result, cancellation, colour preservation, style blending, init. */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { AbortError, OptionError, stylize, type ProgressEvent, type StylizeOptions } from '../src/index.js';
+import { toPlanar, type RawImage } from '../src/image/image.js';
+import { sharedImage, sharedWeights } from './helpers.js';
+
+const base: StylizeOptions = {
+  content: sharedImage('dog'),
+  style: sharedImage('monet'),
+  size: 64,
+  iterations: 5,
+  scaleIterations: 0,
+  weights: sharedWeights,
+};
+
+/** YIQ chroma (I, Q) of every pixel: what "keep the content's colours" has to preserve. */
+function chroma(img: RawImage): Float64Array {
+  const p = toPlanar(img);
+  const n = img.width * img.height;
+  const out = new Float64Array(2 * n);
+  for (let i = 0; i < n; i++) {
+    const [r, g, b] = [p.data[i], p.data[n + i], p.data[2 * n + i]];
+    out[i] = 0.596 * r - 0.274 * g - 0.322 * b;
+    out[n + i] = 0.211 * r - 0.523 * g + 0.312 * b;
+  }
+  return out;
+}
+
+const meanAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += Math.abs(a[i] - b[i]);
+  return s / a.length;
+};
+
+describe('stylize()', () => {
+  it('emits loading, scale, iteration and done events in order and returns a typed result', async () => {
+    const events: ProgressEvent[] = [];
+    const result = await stylize({ ...base, size: 96, startSize: 64, scaleIterations: 3, iterations: 4, onProgress: (e) => events.push(e) });
+    const kinds = events.map((e) => e.type).filter((t, i, all) => t !== all[i - 1]);
+    assert.deepEqual(kinds, ['loading', 'scale', 'iteration', 'scale', 'iteration', 'done']);
+    const iterations = events.filter((e): e is Extract<ProgressEvent, { type: 'iteration' }> => e.type === 'iteration');
+    assert.deepEqual(iterations.map((e) => `${e.scale}:${e.iteration}/${e.iterations}`), ['1:1/3', '1:2/3', '1:3/3', '2:1/4', '2:2/4', '2:3/4', '2:4/4']);
+    assert.ok(iterations.every((e) => e.ms > 0 && e.eta >= 0 && Number.isFinite(e.loss)));
+    assert.equal(iterations[iterations.length - 1].eta, 0);
+    const preview = iterations[2].preview();
+    assert.deepEqual([preview.width, preview.height], [68, 51]);
+    assert.deepEqual([result.width, result.height, result.image.width, result.image.height], [96, 72, 96, 72]);
+    assert.equal(result.image.data.length, 96 * 72 * 3);
+    assert.equal(result.iterations, 7);
+    assert.deepEqual(result.scales, [{ width: 68, height: 51 }, { width: 96, height: 72 }]);
+    assert.ok(result.loss.loss > 0 && result.seconds > 0);
+    assert.equal(result.options.preset, 'quality');
+  });
+
+  it('an AbortSignal stops the run with an AbortError carrying the current image', async () => {
+    const controller = new AbortController();
+    let seen = 0;
+    const run = stylize({
+      ...base,
+      iterations: 1000,
+      signal: controller.signal,
+      onProgress: (e) => {
+        if (e.type === 'iteration' && ++seen === 2) controller.abort();
+      },
+    });
+    await assert.rejects(run, (err: unknown) => {
+      assert.ok(err instanceof AbortError);
+      assert.deepEqual([err.partial?.width, err.partial?.height], [64, 48]);
+      return true;
+    });
+    assert.equal(seen, 2);
+  });
+
+  it("preserveColors 'luminance' keeps the content's chroma; without it the colours change", async () => {
+    const plain = await stylize({ ...base, iterations: 10 });
+    const kept = await stylize({ ...base, iterations: 10, preserveColors: 'luminance' });
+    const content = kept.content;
+    const keptDiff = meanAbsDiff(chroma(kept.image), chroma(content));
+    const plainDiff = meanAbsDiff(chroma(plain.image), chroma(content));
+    assert.ok(keptDiff < 0.01, `chroma moved by ${keptDiff}`);
+    assert.ok(plainDiff > 3 * keptDiff, `without preservation the chroma moves more (${plainDiff} vs ${keptDiff})`);
+  });
+
+  it("preserveColors 'histogram' gives the style image the content's colour statistics", async () => {
+    const result = await stylize({ ...base, iterations: 1, preserveColors: 'histogram' });
+    const mean = (img: RawImage) => [0, 1, 2].map((c) => toPlanar(img).data.subarray(c * img.width * img.height, (c + 1) * img.width * img.height).reduce((a, b) => a + b, 0) / (img.width * img.height));
+    const styleMean = mean(result.styles[0]);
+    const contentMean = mean(result.content);
+    // Monet's water is blue, the dog's meadow green: after matching, the style's means are the content's.
+    for (let c = 0; c < 3; c++) assert.ok(Math.abs(styleMean[c] - contentMean[c]) < 0.03, `channel ${c}: ${styleMean[c]} vs ${contentMean[c]}`);
+  });
+
+  it('blends several styles: weights [1, 0] and [0, 1] reproduce each style alone, byte for byte', async () => {
+    const two = { ...base, style: [sharedImage('monet'), sharedImage('matisse')] };
+    const monet = await stylize({ ...base, style: sharedImage('monet') });
+    const matisse = await stylize({ ...base, style: sharedImage('matisse') });
+    const first = await stylize({ ...two, styleBlend: [1, 0] });
+    const second = await stylize({ ...two, styleBlend: [0, 1] });
+    const even = await stylize(two);
+    assert.deepEqual(first.image.data, monet.image.data);
+    assert.deepEqual(second.image.data, matisse.image.data);
+    assert.notDeepEqual(even.image.data, monet.image.data);
+    assert.notDeepEqual(even.image.data, matisse.image.data);
+    assert.equal(even.styles.length, 2);
+  });
+
+  it("init 'style' and init from an image file start from that image", async () => {
+    const fromStyle = await stylize({ ...base, iterations: 0, init: 'style' });
+    const fromFile = await stylize({ ...base, iterations: 0, init: sharedImage('monet') });
+    const fromContent = await stylize({ ...base, iterations: 0 });
+    assert.deepEqual(fromStyle.image.data, fromFile.image.data); // the style image is monet.jpg
+    assert.ok(meanAbsDiff(fromContent.image.data, fromContent.content.data) < 1, 'content init is the content');
+    assert.ok(meanAbsDiff(fromStyle.image.data, fromContent.image.data) > 20);
+  });
+
+  it('rejects bad options with an OptionError naming the option', async () => {
+    await assert.rejects(stylize({ ...base, size: -1 }), { name: 'OptionError', message: 'option size: expected an integer between 16 and 8192, received -1' });
+    await assert.rejects(stylize({ ...base, style: [] }), OptionError);
+    await assert.rejects(stylize({ ...base, styleBlend: [1, 2] }), { message: /option styleBlend: expected 1 weights/ });
+    await assert.rejects(stylize({ ...base, preset: 'fast' as never }), { message: 'option preset: expected one of quality, recipe, received "fast"' });
+    await assert.rejects(stylize({ ...base, bogus: 1 } as never), { message: /^option bogus: expected a known option/ });
+  });
+});

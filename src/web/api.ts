@@ -1,0 +1,31 @@
+/** The page's calls to the server; every failure becomes an Error carrying the server's one-line message. */
+import type { JobView, ServerConfig } from './types';
+
+async function call<T>(url: string, init?: RequestInit): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(url, init);
+  } catch {
+    throw new Error('cannot reach the server; is `style-transfer serve` still running?');
+  }
+  const body = (await res.json().catch(() => undefined)) as { error?: string } | undefined;
+  if (!res.ok) throw new Error(body?.error ?? `the server answered HTTP ${res.status}`);
+  return body as T;
+}
+
+export const getConfig = () => call<ServerConfig>('api/config');
+export const listJobs = () => call<{ jobs: JobView[] }>('api/jobs').then((r) => r.jobs);
+export const getJob = (id: string) => call<JobView>(`api/jobs/${id}`);
+export const cancelJob = (id: string) => call<JobView>(`api/jobs/${id}`, { method: 'DELETE' });
+
+export function createJob(content: File, styles: readonly File[], options: Record<string, unknown>): Promise<JobView> {
+  const form = new FormData();
+  form.append('content', content, content.name);
+  for (const s of styles) form.append('style', s, s.name);
+  form.append('options', JSON.stringify(options));
+  return call<JobView>('api/jobs', { method: 'POST', body: form });
+}
+
+export const resultUrl = (id: string, download = false) => `api/jobs/${id}/result${download ? '?download=1' : ''}`;
+export const sheetUrl = (id: string, download = false) => `api/jobs/${id}/sheet${download ? '?download=1' : ''}`;
+export const eventsUrl = (id: string) => `api/jobs/${id}/events`;

@@ -1,0 +1,142 @@
+/**
+ * The web app end to end in a real browser: Debian's Chromium driven by playwright-core against a
+ * real server with the real library. Builds the page with Vite into a temporary folder first, so
+ * the test always exercises the current source. Saves screenshots to test-artifacts/ (and the
+ * README's docs/web-app.png).
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { chromium, type Browser } from 'playwright-core';
+import { build } from 'vite';
+import { decodeImageBytes } from '../../src/image/io.js';
+import { repoRoot, sharedImage } from '../helpers.js';
+import { startTestServer, type TestServer } from '../server/helpers.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = path.join(repoRoot, 'test-artifacts');
+
+describe('web app in Chromium', () => {
+  let webDir: string;
+  let server: TestServer;
+  let browser: Browser;
+
+  before(async () => {
+    // Not a skip: without the browser this test cannot say anything, and CI must install it.
+    if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM}; install it with: apt-get install -y chromium`);
+    webDir = await mkdtemp(path.join(tmpdir(), 'st-web-build-'));
+    await build({ configFile: path.join(repoRoot, 'vite.config.ts'), logLevel: 'warn', build: { outDir: webDir, emptyOutDir: true } });
+    server = await startTestServer({ webDir });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
+    await mkdir(ARTIFACTS, { recursive: true });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.dispose();
+    if (webDir) await rm(webDir, { recursive: true, force: true });
+  });
+
+  it('uploads, starts, shows changing previews, finishes, downloads, and shows upload errors', async () => {
+    const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 }, deviceScaleFactor: 1 });
+    const page = await context.newPage();
+    const pageErrors: string[] = [];
+    const frameBodies: Promise<Buffer>[] = [];
+    page.on('response', (response) => {
+      if (response.url().includes('/preview?v=') && response.status() === 200) frameBodies.push(response.body());
+    });
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    await page.goto(`${server.url}/`);
+    await page.waitForSelector('#preset option', { state: 'attached' });
+
+    await page.setInputFiles('#content-input', sharedImage('dog'));
+    await page.setInputFiles('#style-input', sharedImage('matisse'));
+    assert.equal(await page.locator('#content-thumbs img').count(), 1);
+    assert.equal(await page.locator('#style-thumbs img').count(), 1);
+
+    // 96 px, a short single-scale run, a preview frame every iteration.
+    await page.$eval('#size', (el) => {
+      const input = el as HTMLInputElement;
+      input.value = '96';
+      input.dispatchEvent(new Event('input', { bubbles: true }));
+    });
+    assert.match(await page.textContent('#size-value') ?? '', /^96 px/);
+    await page.fill('#iterations', '24');
+    await page.click('.advanced summary');
+    await page.fill('#opt-scaleIterations', '0');
+    await page.fill('#opt-previewEvery', '1');
+    await page.click('#start');
+
+    // Collect the preview frames the page shows until the run is done.
+    const frames = new Set<string>();
+    const deadline = Date.now() + 90_000;
+    for (;;) {
+      const src = await page.getAttribute('#preview', 'src');
+      if (src && src.includes('/preview?v=')) frames.add(src);
+      const state = await page.getAttribute('#status', 'data-state');
+      if (state === 'done' || state === 'failed') break;
+      assert.ok(Date.now() < deadline, `the run did not finish: ${await page.textContent('#status')}`);
+      await page.waitForTimeout(25);
+    }
+    assert.equal(await page.getAttribute('#status', 'data-state'), 'done', await page.textContent('#status') ?? '');
+    assert.ok(frames.size >= 2, `at least two preview frames, saw ${[...frames].join(', ')}`);
+    // And the frames differ in content, as the browser received them.
+    const distinct = new Set((await Promise.all(frameBodies)).map((b) => b.toString('base64')));
+    assert.ok(distinct.size >= 2, `at least two different preview images, got ${distinct.size} of ${frameBodies.length}`);
+    for (const body of await Promise.all(frameBodies)) assert.equal((await decodeImageBytes(body, 'preview')).width, 96);
+
+    // The finished page shows the result image.
+    await page.waitForFunction(() => (document.getElementById('preview') as HTMLImageElement).src.includes('/result'));
+    await page.waitForFunction(() => (document.getElementById('preview') as HTMLImageElement).complete);
+
+    // Download the result and check it decodes at the requested size.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-result')]);
+    const downloaded = await readFile((await download.path())!);
+    const image = await decodeImageBytes(downloaded, download.suggestedFilename());
+    assert.equal(Math.max(image.width, image.height), 96);
+    assert.match(download.suggestedFilename(), /^style-transfer-[0-9a-f]{8}-result\.png$/);
+    assert.equal(await page.isVisible('#download-sheet'), true);
+
+    // The loss chart drew its line, and the gallery lists the finished job.
+    const inked = await page.$eval('#chart', (el) => {
+      const c = el as HTMLCanvasElement;
+      const data = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 3; i < data.length; i += 4) if (data[i] > 0) n++;
+      return n;
+    });
+    assert.ok(inked > 500, `chart pixels drawn: ${inked}`);
+    await page.waitForSelector('#gallery .card[data-status="done"] img');
+
+    await page.screenshot({ path: path.join(ARTIFACTS, 'web-finished.png'), fullPage: true });
+    // The README's picture: advanced settings folded, from the top.
+    await page.click('.advanced summary');
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await mkdir(path.join(repoRoot, 'docs'), { recursive: true });
+    await page.screenshot({ path: path.join(repoRoot, 'docs/web-app.png'), fullPage: false });
+
+    // A bad upload: the server's one-line message appears in the page.
+    const notImage = path.join(webDir, 'notes.txt');
+    await writeFile(notImage, 'not a picture\n');
+    await page.setInputFiles('#content-input', notImage);
+    await page.click('#start');
+    await page.waitForSelector('#error:not([hidden])');
+    assert.match(await page.textContent('#error') ?? '', /^content image notes\.txt is not an image in a supported format/);
+
+    // Usable at phone width: one column, nothing wider than the screen.
+    await page.setViewportSize({ width: 390, height: 844 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `the page is ${overflow} px wider than a phone screen`);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'web-phone.png'), fullPage: true });
+
+    assert.deepEqual(pageErrors, []);
+    await context.close();
+  });
+});

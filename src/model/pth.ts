@@ -14,7 +14,7 @@ import { endianness } from 'node:os';
 import { unzipSync } from 'fflate';
 import { WeightsError } from '../errors.js';
 import { PickleError, PyCallable, unpickle, type UnpickleHooks } from './pickle.js';
-import { elementCount, type TensorMap } from './tensors.js';
+import { elementCount, halfToFloat, type TensorMap } from './tensors.js';
 
 type DType = 'f32' | 'f16' | 'bf16' | 'f64' | 'i64' | 'i32' | 'i16' | 'i8' | 'u8' | 'bool';
 
@@ -342,15 +342,6 @@ function reader(view: DataView, dtype: DType, le: boolean): (i: number) => numbe
     case 'bool':
       return (i) => view.getUint8(i);
   }
-}
-
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * 2 ** -14 * (frac / 1024);
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * 2 ** (exp - 15) * (1 + frac / 1024);
 }
 
 function isInt(x: unknown): x is number {

@@ -5,7 +5,7 @@
  * (all returned as Float32Array).
  */
 import { WeightsError } from '../errors.js';
-import { elementCount, type NamedTensor, type TensorMap } from './tensors.js';
+import { elementCount, halfToFloat, type NamedTensor, type TensorMap } from './tensors.js';
 
 export interface SafetensorsFile {
   readonly tensors: TensorMap;
@@ -69,15 +69,6 @@ function decode(bytes: Uint8Array, offset: number, count: number, dtype: string)
     for (let i = 0; i < count; i++) out[i] = halfToFloat(view.getUint16(2 * i, true));
   }
   return out;
-}
-
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * 2 ** -14 * (frac / 1024);
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * 2 ** (exp - 15) * (1 + frac / 1024);
 }
 
 /** Serialise tensors as safetensors (used for the compact conv-only cache file and by tests). */

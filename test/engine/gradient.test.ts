@@ -36,6 +36,21 @@ function randomWeights(seed: number): NetworkWeights {
   return out;
 }
 
+/** ∂f/∂xᵢ ≈ (f(x + h·eᵢ) − f(x − h·eᵢ)) / 2h for every i (x is restored). */
+function centralDifferences(f: (x: Float64Array) => number, x: Float64Array, h: number): Float64Array {
+  const out = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const keep = x[i];
+    x[i] = keep + h;
+    const up = f(x);
+    x[i] = keep - h;
+    const down = f(x);
+    x[i] = keep;
+    out[i] = (up - down) / (2 * h);
+  }
+  return out;
+}
+
 const W = 11;
 const H = 9;
 
@@ -74,17 +89,7 @@ for (const pooling of ['max', 'avg'] as Pooling[]) {
       it('reference gradient matches central finite differences (float64)', () => {
         const x = Float64Array.from(image);
         const analytic = loss(x).grad;
-        const h = 1e-5;
-        const numeric = new Float64Array(x.length);
-        for (let i = 0; i < x.length; i++) {
-          const keep = x[i];
-          x[i] = keep + h;
-          const up = loss(x).total;
-          x[i] = keep - h;
-          const down = loss(x).total;
-          x[i] = keep;
-          numeric[i] = (up - down) / (2 * h);
-        }
+        const numeric = centralDifferences((v) => loss(v).total, x, 1e-5);
         assert.ok(maxRelativeError(analytic, numeric) < 1e-6, `error ${maxRelativeError(analytic, numeric)}`);
       });
 
@@ -99,17 +104,7 @@ for (const pooling of ['max', 'avg'] as Pooling[]) {
         for (const [l, v] of ref.style) assert.ok(relativeError(terms.style.get(l)!, v) < 1e-5, `${l}: ${terms.style.get(l)} vs ${v}`);
         assert.ok(relativeError(terms.content.get('conv2_2')!, ref.content.get('conv2_2')!) < 1e-5);
         // Central differences of the float64 reference loss, every pixel.
-        const h = 1e-4;
-        const numeric = new Float64Array(x.length);
-        for (let i = 0; i < x.length; i++) {
-          const keep = x[i];
-          x[i] = keep + h;
-          const up = loss(x).total;
-          x[i] = keep - h;
-          const down = loss(x).total;
-          x[i] = keep;
-          numeric[i] = (up - down) / (2 * h);
-        }
+        const numeric = centralDifferences((v) => loss(v).total, x, 1e-4);
         const err = maxRelativeError(grad, numeric);
         assert.ok(err <= 1e-3, `max relative gradient error ${err}`);
       });

@@ -2,18 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { colourStats, combineLuminance, luminance, matchHistogram, symmetricEigen3 } from '../../src/image/colour.js';
 import type { PlanarImage } from '../../src/image/image.js';
+import { seededRandom } from '../../src/random.js';
 
-/** Deterministic pseudo-random numbers (mulberry32) so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic pseudo-random numbers so failures reproduce. */
+const rng = seededRandom;
 
 /** An image whose colours are mean + M·(u − ½) for uniform u: correlated channels, inside [0,1] by construction. */
 function randomImage(width: number, height: number, seed: number, mean: number[], mix: number[][]): PlanarImage {

@@ -4,18 +4,10 @@ import { OptionError } from '../../src/errors.js';
 import { createAdam } from '../../src/optim/adam.js';
 import { createLbfgs } from '../../src/optim/lbfgs.js';
 import type { Evaluate, Optimizer } from '../../src/optim/types.js';
+import { seededRandom } from '../../src/random.js';
 
-/** Deterministic pseudo-random numbers (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic pseudo-random numbers so failures reproduce. */
+const rng = seededRandom;
 
 /**
  * f(x) = ½ (x − x*)ᵀ A (x − x*) with A = Qᵀ diag(λ) Q, Q a random rotation (Gram–Schmidt of a

@@ -52,6 +52,8 @@ interface Entry {
   controller?: AbortController;
   settled?: Promise<void>;
   lastPersist: number;
+  /** The latest status write; the next one waits for it. */
+  persisting: Promise<void>;
 }
 
 /** Iterations kept for the chart; a longer run keeps every other point, and so on. */
@@ -78,7 +80,7 @@ export class LocalJobQueue implements JobQueue {
    */
   async restore(stored: readonly StoredJob[]): Promise<void> {
     for (const { spec, status } of stored) {
-      const entry: Entry = { spec, status, listeners: new Set(), lastPersist: 0 };
+      const entry: Entry = { spec, status, listeners: new Set(), lastPersist: 0, persisting: Promise.resolve() };
       this.entries.set(spec.id, entry);
       if (status.status === 'running') {
         const hasPreview = await this.store.has(spec.id, 'preview.png');
@@ -102,7 +104,7 @@ export class LocalJobQueue implements JobQueue {
     if (!this.hasRoom()) throw new HttpError(429, `the queue is full (${this.opts.maxQueuedJobs} jobs waiting); try again later`);
     const status: JobStatus = { id: spec.id, status: 'queued', createdAt: spec.createdAt, result: false, previewVersion: 0 };
     await this.store.create(spec, inputs, status);
-    const entry: Entry = { spec, status, listeners: new Set(), history: [], lastPersist: 0 };
+    const entry: Entry = { spec, status, listeners: new Set(), history: [], lastPersist: 0, persisting: Promise.resolve() };
     this.entries.set(spec.id, entry);
     this.waiting.push(entry);
     this.updatePositions();
@@ -225,9 +227,15 @@ export class LocalJobQueue implements JobQueue {
     if (Date.now() - entry.lastPersist > PERSIST_INTERVAL_MS) void this.persist(entry).catch(() => {});
   }
 
-  private async persist(entry: Entry): Promise<void> {
+  /**
+   * Save the job's status. Writes of one job are chained: two concurrent writes could finish in
+   * either order, and a late progress write must never replace the final state.
+   */
+  private persist(entry: Entry): Promise<void> {
     entry.lastPersist = Date.now();
-    await this.store.writeStatus(entry.status);
+    const write = entry.persisting.catch(() => {}).then(() => this.store.writeStatus(entry.status));
+    entry.persisting = write;
+    return write;
   }
 
   private updatePositions(): void {

@@ -87,6 +87,11 @@ export interface StylizeOptions extends Partial<Tuning> {
 
 export interface ResolvedOptions extends Tuning {
   preset: PresetName;
+  /**
+   * Whether `model` was given explicitly. With a weights file, the file's own metadata decides the
+   * input convention unless the model was named: a preset's default network must not override it.
+   */
+  modelGiven: boolean;
   content: ImageSource;
   styles: ImageSource[];
   styleBlend: number[];
@@ -277,6 +282,7 @@ export function normaliseOptions(options: StylizeOptions): ResolvedOptions {
   return {
     ...tuning,
     preset,
+    modelGiven: options.model !== undefined,
     content: options.content,
     styles,
     styleBlend,

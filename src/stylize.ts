@@ -68,11 +68,11 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
   emit({ type: 'loading', stage: 'weights', message: 'loading VGG-19 weights' });
   const layerNames = [...opts.contentLayers, ...opts.styleLayers];
   const resolved = await resolveWeights({
-    model: opts.model,
+    model: opts.modelGiven ? opts.model : undefined,
+    fallbackModel: opts.model,
     weights: opts.weights,
     signal,
     onProgress: (e) => emit(e),
-    upTo: undefined,
   });
   const net = resolved.net;
   const needed = new Set(truncateTo(net, layerNames).flatMap((l) => (l.kind === 'conv' ? [l.name] : [])));

@@ -114,6 +114,15 @@ describe('stylize()', () => {
     assert.ok(meanAbsDiff(fromStyle.image.data, fromContent.image.data) > 20);
   });
 
+  it("with a weights file, the file's recorded convention wins over the preset's default network", async () => {
+    // The shared file records RGB, 0..255, minus the mean; the quality preset's network (vgg19-caffe) is BGR.
+    const implicit = await stylize({ ...base });
+    const rgb = await stylize({ ...base, model: 'vgg19-caffe-rgb' });
+    const bgr = await stylize({ ...base, model: 'vgg19-caffe' });
+    assert.deepEqual(implicit.image.data, rgb.image.data);
+    assert.notDeepEqual(implicit.image.data, bgr.image.data);
+  });
+
   it('rejects bad options with an OptionError naming the option', async () => {
     await assert.rejects(stylize({ ...base, size: -1 }), { name: 'OptionError', message: 'option size: expected an integer between 16 and 8192, received -1' });
     await assert.rejects(stylize({ ...base, style: [] }), OptionError);

@@ -21,6 +21,11 @@ export interface ResolvedWeights {
 export interface ResolveOptions {
   /** A registry variant (`vgg19`, `vgg19-caffe`), or with `weights` also `vgg19-caffe-rgb`. */
   model?: string;
+  /**
+   * For a weights file whose convention neither `model` nor its own metadata gives (a .pth): the
+   * variant whose convention to assume (the preset's network).
+   */
+  fallbackModel?: string;
   /** A weights file (safetensors or .pth); overrides the registry. */
   weights?: string;
   /** Only these conv layers' weights are needed (a loss that stops early). */
@@ -39,9 +44,9 @@ export async function resolveWeights(opts: ResolveOptions = {}): Promise<Resolve
   const env = opts.env ?? process.env;
   const registry = opts.registry ?? MODEL_REGISTRY;
   const file = opts.weights ?? (env.STYLE_TRANSFER_WEIGHTS || undefined);
-  if (file !== undefined) return fromFile(file, opts.model, registry, opts.upTo);
+  if (file !== undefined) return fromFile(file, opts.model, opts.fallbackModel, registry, opts.upTo);
 
-  const variant = findVariant(opts.model ?? DEFAULT_MODEL, registry);
+  const variant = findVariant(opts.model ?? opts.fallbackModel ?? DEFAULT_MODEL, registry);
   const status = await variantStatus(variant, cacheDir(env));
   let path = status.paths.compact;
   if (!status.installed) {
@@ -58,11 +63,13 @@ export async function resolveWeights(opts: ResolveOptions = {}): Promise<Resolve
   return { net, weights: extractConvWeights(tensors, net, path, opts.upTo), path, modelName: variant.name };
 }
 
-async function fromFile(path: string, model: string | undefined, registry: readonly ModelVariant[], upTo: ReadonlySet<string> | undefined): Promise<ResolvedWeights> {
+async function fromFile(path: string, model: string | undefined, fallbackModel: string | undefined, registry: readonly ModelVariant[], upTo: ReadonlySet<string> | undefined): Promise<ResolvedWeights> {
   let convention = model === undefined ? undefined : conventionForModel(model, registry);
   if (model !== undefined && !convention) throw new OptionError('--model', `one of ${modelNames(registry).join(', ')}`, model);
   const file = await readWeightsFile(path);
   convention ??= file.convention;
+  // The file says nothing: assume the preset's network (its convention), as the user did not say otherwise.
+  if (!convention && fallbackModel !== undefined) convention = conventionForModel(fallbackModel, registry);
   if (!convention) {
     throw new WeightsError(
       `${path} does not record the input convention its weights expect; pass --model (one of ${modelNames(registry).join(', ')})`,

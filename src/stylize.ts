@@ -11,7 +11,7 @@ import { fitLongSide, fitShortSide, resizePlanar, resizeRaw } from './image/resi
 import { loadImageSource } from './image/source.js';
 import { deprocess, preprocess } from './model/convention.js';
 import { resolveWeights } from './model/resolve.js';
-import { truncateTo, type NetworkSpec } from './model/vgg19.js';
+import { convsUpTo } from './model/vgg19.js';
 import { createAdam } from './optim/adam.js';
 import { createLbfgs } from './optim/lbfgs.js';
 import type { Optimizer } from './optim/types.js';
@@ -66,17 +66,15 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
   const forNetwork = (img: PlanarImage) => (opts.preserveColors === 'luminance' ? luminance(img) : img);
 
   emit({ type: 'loading', stage: 'weights', message: 'loading VGG-19 weights' });
-  const layerNames = [...opts.contentLayers, ...opts.styleLayers];
   const resolved = await resolveWeights({
     model: opts.modelGiven ? opts.model : undefined,
     fallbackModel: opts.model,
     weights: opts.weights,
     signal,
     onProgress: (e) => emit(e),
+    upTo: convsUpTo([...opts.contentLayers, ...opts.styleLayers]),
   });
   const net = resolved.net;
-  const needed = new Set(truncateTo(net, layerNames).flatMap((l) => (l.kind === 'conv' ? [l.name] : [])));
-  for (const name of [...resolved.weights.keys()]) if (!needed.has(name)) resolved.weights.delete(name);
 
   emit({ type: 'loading', stage: 'engine', message: 'building the loss graph' });
   const layout = { contentLayers: opts.contentLayers, styleLayers: opts.styleLayers, styleNormalisation: opts.styleNormalisation, pooling: opts.pooling };

@@ -3,6 +3,7 @@
  * 16 convolutions 3x3, stride 1, pad 1, each followed by ReLU, and a 2x2/2 pool after each block.
  * Features are read after each conv's ReLU (the recipe and Gatys et al. both do this).
  */
+import { OptionError } from '../errors.js';
 import type { InputConvention } from './convention.js';
 
 export interface ConvLayer {
@@ -69,15 +70,21 @@ export function convLayers(net: NetworkSpec): ConvLayer[] {
   return net.layers.filter((l): l is ConvLayer => l.kind === 'conv');
 }
 
+/** Names of the convs a loss at `names` runs through (VGG-19's layers; the same for every convention). */
+export function convsUpTo(names: readonly string[]): Set<string> {
+  const prefix = truncateTo({ layers: VGG19_LAYERS }, names);
+  return new Set(prefix.flatMap((l) => (l.kind === 'conv' ? [l.name] : [])));
+}
+
 /**
  * The prefix of the network needed to compute features at `names`: everything up to and including
  * the deepest named conv (so a loss that stops at conv5_1 never runs conv5_2…conv5_4).
  */
-export function truncateTo(net: NetworkSpec, names: readonly string[]): Layer[] {
+export function truncateTo(net: Pick<NetworkSpec, 'layers'>, names: readonly string[]): Layer[] {
   let last = -1;
   for (const name of names) {
     const at = net.layers.findIndex((l) => l.kind === 'conv' && l.name === name);
-    if (at < 0) throw new Error(`unknown layer ${JSON.stringify(name)}; known: ${convLayers(net).map((l) => l.name).join(', ')}`);
+    if (at < 0) throw new OptionError('layers', `names among ${VGG19_CONV_NAMES.join(', ')}`, name);
     last = Math.max(last, at);
   }
   return net.layers.slice(0, last + 1);

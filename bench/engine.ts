@@ -91,6 +91,9 @@ for (const size of sizes) {
   const peakRssMiB = process.resourceUsage().maxRSS / 1024;
   const result = { size, ms: Math.round(ms), gflop: +gflop.toFixed(1), gflops: +(gflop / (ms / 1000)).toFixed(1), minMs: Math.round(times[0]), peakRssMiB: Math.round(peakRssMiB) };
   if (values.json) console.log(JSON.stringify(result));
-  else console.log(`${size}x${size}: median ${result.ms} ms (min ${result.minMs}) over ${runs} runs, ${result.gflop} GFLOP, ${result.gflops} GFLOP/s, peak RSS ${result.peakRssMiB} MiB`);
+  else
+    console.log(
+      `${size}x${size}: median ${result.ms} ms (min ${result.minMs}) over ${runs} runs, ${result.gflop} GFLOP, ${result.gflops} GFLOP/s, peak RSS ${result.peakRssMiB} MiB`,
+    );
 }
 await engine.release();

@@ -104,7 +104,13 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
       contentAtFinal = contentScaled;
       stylesAtFinal = stylesScaled;
       const toInput = (img: PlanarImage) => preprocess(forNetwork(img).data, img.width * img.height, net.convention);
-      const targets = await computeTargets(engine, toInput(toPlanar(contentScaled)), { width, height }, stylesScaled.map((s) => ({ input: toInput(toPlanar(s)), width: s.width, height: s.height })), opts.styleBlend);
+      const targets = await computeTargets(
+        engine,
+        toInput(toPlanar(contentScaled)),
+        { width, height },
+        stylesScaled.map((s) => ({ input: toInput(toPlanar(s)), width: s.width, height: s.height })),
+        opts.styleBlend,
+      );
 
       const start = current ? resizePlanar(current, width, height) : await initialImage(opts, { width, height }, contentScaled, stylesScaled, initRaw);
       const x = toInput(start);
@@ -116,8 +122,7 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
         if (recent.length > 32) recent.shift();
         return terms.total;
       };
-      const optimizer: Optimizer =
-        opts.optimizer === 'adam' ? createAdam(x, { lr: opts.learningRate }) : createLbfgs(x, { lr: opts.learningRate, history: opts.history });
+      const optimizer: Optimizer = opts.optimizer === 'adam' ? createAdam(x, { lr: opts.learningRate }) : createLbfgs(x, { lr: opts.learningRate, history: opts.history });
       const toPixels = (v: Float32Array): PlanarImage => ({ data: deprocess(v, pixels, net.convention), width, height });
       const render = (v: Float32Array) => toRaw(finishColours(toPixels(v), contentScaled, opts));
 
@@ -194,7 +199,13 @@ function styleSize(style: RawImage, at: Size, opts: ResolvedOptions): [number, n
 }
 
 /** Content features of the content image, and the blended Gram targets of the style images. */
-async function computeTargets(engine: StyleEngine, content: Float32Array, size: Size, styles: { input: Float32Array; width: number; height: number }[], blend: number[]): Promise<Targets> {
+async function computeTargets(
+  engine: StyleEngine,
+  content: Float32Array,
+  size: Size,
+  styles: { input: Float32Array; width: number; height: number }[],
+  blend: number[],
+): Promise<Targets> {
   const { content: contentTargets } = await engine.targets(content, size.width, size.height, { content: true, style: false });
   const total = blend.reduce((a, b) => a + b, 0);
   const gram = new Map<string, Float32Array>();

@@ -39,7 +39,10 @@ describe('scaleSchedule', () => {
     const fine = scaleSchedule({ width: 10, height: 5, finalLongSide: 10, startLongSide: 3, ratio: 1.1 });
     for (const s of fine) assert.ok(s.width >= 1 && s.height >= 1);
     const longs = fine.map((s) => s.width);
-    assert.deepEqual(longs, [...new Set(longs)].sort((a, b) => a - b));
+    assert.deepEqual(
+      longs,
+      [...new Set(longs)].sort((a, b) => a - b),
+    );
     assert.deepEqual(longs, [3, 4, 5, 6, 7, 8, 9, 10]);
     assert.deepEqual(fine[fine.length - 1], { width: 10, height: 5 });
   });

@@ -58,7 +58,10 @@ it('stylize runs end to end from a cached, verified weights file', async () => {
   assert.equal(verify.code, 0, verify.stderr);
 
   const out = path.join(home, 'out.png');
-  const run = await cli([sharedImage('dog'), sharedImage('matisse'), '-o', out, '--model', 'vgg19-caffe', '--size', '64', '--iterations', '3', '--scale-iterations', '0', '--quiet'], env);
+  const run = await cli(
+    [sharedImage('dog'), sharedImage('matisse'), '-o', out, '--model', 'vgg19-caffe', '--size', '64', '--iterations', '3', '--scale-iterations', '0', '--quiet'],
+    env,
+  );
   assert.equal(run.code, 0, run.stderr);
   const meta = await sharp(out).metadata();
   assert.deepEqual([meta.width, meta.height], [64, 48]);
@@ -74,10 +77,18 @@ it('without weights and offline, the CLI names the URL that failed and where to 
   });
   const emptyHome = path.join(home, 'empty');
   const out = path.join(home, 'offline.png');
-  const r = await cli([sharedImage('dog'), sharedImage('matisse'), '-o', out, '--preset', 'recipe', '--quiet'], { STYLE_TRANSFER_HOME: emptyHome, STYLE_TRANSFER_MIRROR: `http://127.0.0.1:${port}/` });
+  const r = await cli([sharedImage('dog'), sharedImage('matisse'), '-o', out, '--preset', 'recipe', '--quiet'], {
+    STYLE_TRANSFER_HOME: emptyHome,
+    STYLE_TRANSFER_MIRROR: `http://127.0.0.1:${port}/`,
+  });
   assert.equal(r.code, 1);
   const lines = r.stderr.trim().split('\n');
   assert.equal(lines.length, 1, r.stderr);
-  assert.match(lines[0], new RegExp(`^error: could not download http://127\\.0\\.0\\.1:${port}/vgg19-dcbb9e9d\\.pth: connection refused \\(offline\\?\\)\\. Download it by hand and put it at .*empty/vgg19-dcbb9e9d\\.pth, or pass --weights FILE$`));
+  assert.match(
+    lines[0],
+    new RegExp(
+      `^error: could not download http://127\\.0\\.0\\.1:${port}/vgg19-dcbb9e9d\\.pth: connection refused \\(offline\\?\\)\\. Download it by hand and put it at .*empty/vgg19-dcbb9e9d\\.pth, or pass --weights FILE$`,
+    ),
+  );
   await assert.rejects(readFile(out));
 });

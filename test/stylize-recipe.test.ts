@@ -45,7 +45,13 @@ it('recipe preset: 10 Adam iterations at 64x64 give the loss terms of a float64 
   const file = await readWeightsFile(sharedWeights);
   const net = vgg19(file.convention!);
   const weights = extractConvWeights(file.tensors, net);
-  const layout = { layers: truncateTo(net, [...recipe.contentLayers, ...recipe.styleLayers]), contentLayers: recipe.contentLayers, styleLayers: recipe.styleLayers, styleNormalisation: 'recipe' as const, pooling: 'max' as const };
+  const layout = {
+    layers: truncateTo(net, [...recipe.contentLayers, ...recipe.styleLayers]),
+    contentLayers: recipe.contentLayers,
+    styleLayers: recipe.styleLayers,
+    styleNormalisation: 'recipe' as const,
+    pooling: 'max' as const,
+  };
   const pixels = size * size;
   const input = (img: RawImage) => Float64Array.from(preprocess(toPlanar(img).data, pixels, net.convention));
   const contentInput = input(content);
@@ -69,7 +75,10 @@ it('recipe preset: 10 Adam iterations at 64x64 give the loss terms of a float64 
     assert.ok(relativeError(e.loss, r.total) < 1e-3, `iteration ${t}: total ${e.loss} vs ${r.total}`);
     assert.ok(relativeError(e.style, styleSum) < 1e-3, `iteration ${t}: style ${e.style} vs ${styleSum}`);
     // Content starts at exactly 0 (the image is the content): compare on the scale of the total.
-    assert.ok(Math.abs(e.content - r.content.get('conv4_2')!) <= 1e-3 * Math.max(r.content.get('conv4_2')!, 1e-3 * r.total), `iteration ${t}: content ${e.content} vs ${r.content.get('conv4_2')}`);
+    assert.ok(
+      Math.abs(e.content - r.content.get('conv4_2')!) <= 1e-3 * Math.max(r.content.get('conv4_2')!, 1e-3 * r.total),
+      `iteration ${t}: content ${e.content} vs ${r.content.get('conv4_2')}`,
+    );
     for (let i = 0; i < x.length; i++) {
       const g = r.grad[i];
       m[i] = b1 * m[i] + (1 - b1) * g;

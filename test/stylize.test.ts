@@ -40,7 +40,10 @@ describe('stylize()', () => {
     const kinds = events.map((e) => e.type).filter((t, i, all) => t !== all[i - 1]);
     assert.deepEqual(kinds, ['loading', 'scale', 'iteration', 'scale', 'iteration', 'done']);
     const iterations = events.filter((e): e is Extract<ProgressEvent, { type: 'iteration' }> => e.type === 'iteration');
-    assert.deepEqual(iterations.map((e) => `${e.scale}:${e.iteration}/${e.iterations}`), ['1:1/3', '1:2/3', '1:3/3', '2:1/4', '2:2/4', '2:3/4', '2:4/4']);
+    assert.deepEqual(
+      iterations.map((e) => `${e.scale}:${e.iteration}/${e.iterations}`),
+      ['1:1/3', '1:2/3', '1:3/3', '2:1/4', '2:2/4', '2:3/4', '2:4/4'],
+    );
     assert.ok(iterations.every((e) => e.ms > 0 && e.eta >= 0 && Number.isFinite(e.loss)));
     assert.equal(iterations[iterations.length - 1].eta, 0);
     const preview = iterations[2].preview();
@@ -48,7 +51,10 @@ describe('stylize()', () => {
     assert.deepEqual([result.width, result.height, result.image.width, result.image.height], [96, 72, 96, 72]);
     assert.equal(result.image.data.length, 96 * 72 * 3);
     assert.equal(result.iterations, 7);
-    assert.deepEqual(result.scales, [{ width: 68, height: 51 }, { width: 96, height: 72 }]);
+    assert.deepEqual(result.scales, [
+      { width: 68, height: 51 },
+      { width: 96, height: 72 },
+    ]);
     assert.ok(result.loss.loss > 0 && result.seconds > 0);
     assert.equal(result.options.preset, 'quality');
   });
@@ -84,7 +90,14 @@ describe('stylize()', () => {
 
   it("preserveColors 'histogram' gives the style image the content's colour statistics", async () => {
     const result = await stylize({ ...base, iterations: 1, preserveColors: 'histogram' });
-    const mean = (img: RawImage) => [0, 1, 2].map((c) => toPlanar(img).data.subarray(c * img.width * img.height, (c + 1) * img.width * img.height).reduce((a, b) => a + b, 0) / (img.width * img.height));
+    const mean = (img: RawImage) =>
+      [0, 1, 2].map(
+        (c) =>
+          toPlanar(img)
+            .data.subarray(c * img.width * img.height, (c + 1) * img.width * img.height)
+            .reduce((a, b) => a + b, 0) /
+          (img.width * img.height),
+      );
     const styleMean = mean(result.styles[0]);
     const contentMean = mean(result.content);
     // Monet's water is blue, the dog's meadow green: after matching, the style's means are the content's.

@@ -49,7 +49,9 @@ export function parseServeArgs(args: readonly string[]): ServerOptions | 'help' 
     const eq = arg.indexOf('=');
     const flag = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
     if (!VALUE_FLAGS.has(flag)) {
-      throw new UsageError(arg.startsWith('-') ? `unknown option ${flag} for \`serve\` (see style-transfer serve --help)` : `unexpected argument ${JSON.stringify(arg)} for \`serve\``);
+      throw new UsageError(
+        arg.startsWith('-') ? `unknown option ${flag} for \`serve\` (see style-transfer serve --help)` : `unexpected argument ${JSON.stringify(arg)} for \`serve\``,
+      );
     }
     const value = eq > 0 && arg.startsWith('--') ? arg.slice(eq + 1) : args[++i];
     if (value === undefined || value === '') throw new UsageError(`option ${flag} needs a value`);
@@ -98,10 +100,13 @@ export async function runServeCommand(args: string[], io: CommandOutput, options
     const code = (err as NodeJS.ErrnoException).code;
     const where = `${serverOptions.host ?? DEFAULT_HOST}:${serverOptions.port ?? DEFAULT_PORT}`;
     const message =
-      code === 'EADDRINUSE' ? `cannot listen on ${where}: the port is in use (try --port)`
-      : code === 'EACCES' ? `cannot listen on ${where}: permission denied (try a port above 1023)`
-      : code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' ? `cannot listen on ${where}: no such address on this machine`
-      : (err as Error).message.split('\n')[0];
+      code === 'EADDRINUSE'
+        ? `cannot listen on ${where}: the port is in use (try --port)`
+        : code === 'EACCES'
+          ? `cannot listen on ${where}: permission denied (try a port above 1023)`
+          : code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND'
+            ? `cannot listen on ${where}: no such address on this machine`
+            : (err as Error).message.split('\n')[0];
     io.stderr.write(`error: ${message}\n`);
     return 1;
   }

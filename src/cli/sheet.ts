@@ -175,7 +175,9 @@ function fitText(content: string, size: number, room: number): { text: string; s
 /** A colour string as [r, g, b], letting sharp parse it so every form sharp accepts works here too. */
 async function parseColour(colour: string): Promise<[number, number, number]> {
   try {
-    const px = await sharp({ create: { width: 1, height: 1, channels: 3, background: colour } }).raw().toBuffer();
+    const px = await sharp({ create: { width: 1, height: 1, channels: 3, background: colour } })
+      .raw()
+      .toBuffer();
     return [px[0], px[1], px[2]];
   } catch {
     throw new OptionError('background', "a CSS colour such as '#ffffff' or 'white'", colour);

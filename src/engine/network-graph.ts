@@ -23,8 +23,7 @@ export interface ForwardPass {
 }
 
 type TapeEntry =
-  | { kind: 'conv'; name: string; input: string; output: string; flipped: string }
-  | { kind: 'pool'; pooling: Pooling; input: string; output: string; indices?: string };
+  { kind: 'conv'; name: string; input: string; output: string; flipped: string } | { kind: 'pool'; pooling: Pooling; input: string; output: string; indices?: string };
 
 /** Kernel for the input gradient: W̃[i][o][kh][kw] = W[o][i][2−kh][2−kw]. */
 export function flipTransposeKernel(weight: Float32Array, outChannels: number, inChannels: number): Float32Array {

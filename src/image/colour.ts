@@ -124,7 +124,11 @@ export function symmetricEigen3(m: Float64Array): Eigen3 {
     const off = a[1] * a[1] + a[2] * a[2] + a[5] * a[5];
     const scale = a[0] * a[0] + a[4] * a[4] + a[8] * a[8];
     if (off <= 1e-30 * scale || off === 0) break;
-    for (const [p, q] of [[0, 1], [0, 2], [1, 2]] as const) {
+    for (const [p, q] of [
+      [0, 1],
+      [0, 2],
+      [1, 2],
+    ] as const) {
       const apq = a[p * 3 + q];
       if (apq === 0) continue;
       // Rotation angle that zeroes a[p][q] (Golub & Van Loan, symmetric Schur decomposition).

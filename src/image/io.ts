@@ -80,10 +80,7 @@ export async function decodeImageBytes(bytes: Uint8Array, name: string, opts: De
   const height = meta.height ?? 0;
   if (width <= 0 || height <= 0) throw new ImageError(`${role} ${name} has no pixels (${width}x${height})`, name);
   if (width * height > maxPixels) {
-    throw new ImageError(
-      `${role} ${name} is too large: ${width}x${height} = ${formatPixels(width * height)}, the limit is ${formatPixels(maxPixels)} (maxPixels)`,
-      name,
-    );
+    throw new ImageError(`${role} ${name} is too large: ${width}x${height} = ${formatPixels(width * height)}, the limit is ${formatPixels(maxPixels)} (maxPixels)`, name);
   }
 
   try {
@@ -111,10 +108,7 @@ export function outputFormatFor(path: string): OutputFormat {
   const ext = extname(path).toLowerCase();
   const format = OUTPUT_EXTENSIONS[ext];
   if (!format) {
-    throw new ImageError(
-      `cannot write ${path}: unknown output extension ${ext ? JSON.stringify(ext) : '(none)'}; accepted: ${Object.keys(OUTPUT_EXTENSIONS).join(', ')}`,
-      path,
-    );
+    throw new ImageError(`cannot write ${path}: unknown output extension ${ext ? JSON.stringify(ext) : '(none)'}; accepted: ${Object.keys(OUTPUT_EXTENSIONS).join(', ')}`, path);
   }
   return format;
 }
@@ -214,5 +208,10 @@ function pngHeaderSize(b: Uint8Array): { width: number; height: number } | undef
 
 function firstLine(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err);
-  return text.split('\n').find((l) => l.trim() !== '')?.trim() ?? 'unknown error';
+  return (
+    text
+      .split('\n')
+      .find((l) => l.trim() !== '')
+      ?.trim() ?? 'unknown error'
+  );
 }

@@ -10,6 +10,7 @@ export async function loadImageSource(source: ImageSource, role: string, maxPixe
   const { width, height, data } = source;
   if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) throw new ImageError(`${role} has no pixels (${width}x${height})`);
   if (width * height > maxPixels) throw new ImageError(`${role} is ${width}x${height}, more than the limit of ${maxPixels} pixels`);
-  if (!(data instanceof Uint8Array) || data.length !== width * height * 3) throw new ImageError(`${role}: pixel data must be ${width * height * 3} bytes of RGB, got ${data?.length}`);
+  if (!(data instanceof Uint8Array) || data.length !== width * height * 3)
+    throw new ImageError(`${role}: pixel data must be ${width * height * 3} bytes of RGB, got ${data?.length}`);
   return source;
 }

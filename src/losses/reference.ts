@@ -72,7 +72,12 @@ export function conv3x3Backward(dy: Volume, weight: ArrayLike<number>, inChannel
 }
 
 export function relu(x: Volume): Volume {
-  return volume(x.channels, x.height, x.width, x.data.map((v) => (v > 0 ? v : 0)));
+  return volume(
+    x.channels,
+    x.height,
+    x.width,
+    x.data.map((v) => (v > 0 ? v : 0)),
+  );
 }
 
 /** 2x2/2 pooling, floor mode (the trailing row/column of an odd size is dropped, as in PyTorch and ONNX). */

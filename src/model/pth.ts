@@ -191,7 +191,10 @@ function checkpointHooks(path: string, storages: Map<string, StorageRef>): Unpic
     persistentLoad(pid) {
       // ('storage', storage_type, key, location, numel[, view_metadata (legacy)])
       if (!Array.isArray(pid) || pid[0] !== 'storage') {
-        throw new WeightsError(`${path}: refusing to load a checkpoint with a persistent object of type ${JSON.stringify(Array.isArray(pid) ? String(pid[0]) : typeof pid)} (only tensors are allowed)`, path);
+        throw new WeightsError(
+          `${path}: refusing to load a checkpoint with a persistent object of type ${JSON.stringify(Array.isArray(pid) ? String(pid[0]) : typeof pid)} (only tensors are allowed)`,
+          path,
+        );
       }
       const [, type, rawKey, , , viewMetadata] = pid;
       if (!(type instanceof StorageType)) throw new PickleError('storage record without a storage type');

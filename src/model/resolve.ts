@@ -63,7 +63,13 @@ export async function resolveWeights(opts: ResolveOptions = {}): Promise<Resolve
   return { net, weights: extractConvWeights(tensors, net, path, opts.upTo), path, modelName: variant.name };
 }
 
-async function fromFile(path: string, model: string | undefined, fallbackModel: string | undefined, registry: readonly ModelVariant[], upTo: ReadonlySet<string> | undefined): Promise<ResolvedWeights> {
+async function fromFile(
+  path: string,
+  model: string | undefined,
+  fallbackModel: string | undefined,
+  registry: readonly ModelVariant[],
+  upTo: ReadonlySet<string> | undefined,
+): Promise<ResolvedWeights> {
   let convention = model === undefined ? undefined : conventionForModel(model, registry);
   if (model !== undefined && !convention) throw new OptionError('--model', `one of ${modelNames(registry).join(', ')}`, model);
   const file = await readWeightsFile(path);
@@ -71,10 +77,7 @@ async function fromFile(path: string, model: string | undefined, fallbackModel: 
   // The file says nothing: assume the preset's network (its convention), as the user did not say otherwise.
   if (!convention && fallbackModel !== undefined) convention = conventionForModel(fallbackModel, registry);
   if (!convention) {
-    throw new WeightsError(
-      `${path} does not record the input convention its weights expect; pass --model (one of ${modelNames(registry).join(', ')})`,
-      path,
-    );
+    throw new WeightsError(`${path} does not record the input convention its weights expect; pass --model (one of ${modelNames(registry).join(', ')})`, path);
   }
   const modelName = model ?? basename(path, extname(path));
   const net = vgg19(convention, modelName);

@@ -78,7 +78,10 @@ export function extractConvWeights(tensors: TensorMap, net: NetworkSpec, path = 
     }
     const expected = [conv.outChannels, conv.inChannels, 3, 3];
     if (weight.shape.length !== 4 || weight.shape.some((d, i) => d !== expected[i])) {
-      throw new WeightsError(`${path}: features.${conv.index}.weight (${conv.name}) has shape [${weight.shape.join(', ')}], expected [${expected.join(', ')}]; is it a VGG-19 checkpoint?`, path);
+      throw new WeightsError(
+        `${path}: features.${conv.index}.weight (${conv.name}) has shape [${weight.shape.join(', ')}], expected [${expected.join(', ')}]; is it a VGG-19 checkpoint?`,
+        path,
+      );
     }
     if (bias.shape.length !== 1 || bias.shape[0] !== conv.outChannels) {
       throw new WeightsError(`${path}: features.${conv.index}.bias (${conv.name}) has shape [${bias.shape.join(', ')}], expected [${conv.outChannels}]`, path);

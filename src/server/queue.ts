@@ -85,7 +85,13 @@ export class LocalJobQueue implements JobQueue {
       if (status.status === 'running') {
         const hasPreview = await this.store.has(spec.id, 'preview.png');
         if (hasPreview) await copyFile(this.store.file(spec.id, 'preview.png'), this.store.file(spec.id, 'result.png'));
-        entry.status = { ...status, status: 'interrupted', result: hasPreview || status.result, finishedAt: new Date().toISOString(), error: 'the server stopped while this job was running' };
+        entry.status = {
+          ...status,
+          status: 'interrupted',
+          result: hasPreview || status.result,
+          finishedAt: new Date().toISOString(),
+          error: 'the server stopped while this job was running',
+        };
         await this.store.writeStatus(entry.status);
       } else if (status.status === 'queued') {
         this.waiting.push(entry);

@@ -202,7 +202,9 @@ async function registerPage(app: FastifyInstance, webDir: string | undefined): P
   app.get('/', async (_request, reply) =>
     reply
       .type('text/html; charset=utf-8')
-      .send('<!doctype html><title>style-transfer</title><p>The web page is not built: run <code>npm run build:web</code> (or <code>npx vite build</code>) in the style-transfer folder, then reload. The API under /api works without it.</p>\n'),
+      .send(
+        '<!doctype html><title>style-transfer</title><p>The web page is not built: run <code>npm run build:web</code> (or <code>npx vite build</code>) in the style-transfer folder, then reload. The API under /api works without it.</p>\n',
+      ),
   );
 }
 

@@ -70,10 +70,11 @@ export async function readJobUpload(request: FastifyRequest, limits: ServerLimit
       try {
         bytes = await part.toBuffer();
       } catch (err) {
-        if ((err as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') throw new HttpError(413, `${role} ${name} is larger than the limit of ${formatBytes(limits.maxFileBytes)}`);
+        if ((err as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE')
+          throw new HttpError(413, `${role} ${name} is larger than the limit of ${formatBytes(limits.maxFileBytes)}`);
         throw err;
       }
-      (part.fieldname === 'content' ? (content = { name, bytes }) : styles.push({ name, bytes }));
+      part.fieldname === 'content' ? (content = { name, bytes }) : styles.push({ name, bytes });
     } else if (part.fieldname === 'options') {
       if (optionsText !== undefined) throw new HttpError(400, 'options was sent twice');
       optionsText = String(part.value);

@@ -328,12 +328,17 @@ function finished(id: string, status: string, error: string | undefined, result:
   setStatus(text[status] ?? status, status);
   if (status === 'failed' && error) showError(error);
   void refreshGallery();
-  void getJob(id).then((job) => {
-    if (status !== 'done' || current?.id !== id) return;
-    const p = job.progress;
-    const size = p ? ` · ${p.width}×${p.height}` : '';
-    setStatus(`Done${job.seconds !== undefined ? ` in ${formatSeconds(job.seconds)}` : ''}${size} · ${job.content.name} in the style of ${job.styles.map((s) => s.name).join(' + ')}`, 'done');
-  }).catch(() => {});
+  void getJob(id)
+    .then((job) => {
+      if (status !== 'done' || current?.id !== id) return;
+      const p = job.progress;
+      const size = p ? ` · ${p.width}×${p.height}` : '';
+      setStatus(
+        `Done${job.seconds !== undefined ? ` in ${formatSeconds(job.seconds)}` : ''}${size} · ${job.content.name} in the style of ${job.styles.map((s) => s.name).join(' + ')}`,
+        'done',
+      );
+    })
+    .catch(() => {});
 }
 
 async function start(): Promise<void> {

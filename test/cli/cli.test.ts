@@ -39,7 +39,10 @@ function run(args: string[], opts: { env?: NodeJS.ProcessEnv; onStdout?: (chunk:
   });
 }
 
-const sha = async (file: string) => createHash('sha256').update(await readFile(file)).digest('hex');
+const sha = async (file: string) =>
+  createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
 const small = ['--size', '64', '--iterations', '4', '--scale-iterations', '0'];
 
 describe('style-transfer CLI', () => {
@@ -64,7 +67,27 @@ describe('style-transfer CLI', () => {
 
   it('writes the output at the requested size, with a sheet, a loss plot and intermediate frames', async () => {
     const out = path.join(dir, 'out.png');
-    const r = await run([content, style, '-o', out, '--size', '96', '--start-size', '64', '--iterations', '4', '--scale-iterations', '3', '--sheet', path.join(dir, 'sheet.jpg'), '--loss-plot', path.join(dir, 'loss.svg'), '--save-every', '2', '--quiet']);
+    const r = await run([
+      content,
+      style,
+      '-o',
+      out,
+      '--size',
+      '96',
+      '--start-size',
+      '64',
+      '--iterations',
+      '4',
+      '--scale-iterations',
+      '3',
+      '--sheet',
+      path.join(dir, 'sheet.jpg'),
+      '--loss-plot',
+      path.join(dir, 'loss.svg'),
+      '--save-every',
+      '2',
+      '--quiet',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stderr, '', '--quiet prints nothing');
     const meta = await sharp(out).metadata();
@@ -81,13 +104,19 @@ describe('style-transfer CLI', () => {
     const out = path.join(dir, 'json.png');
     const r = await run([content, style, '-o', out, '--json', '--size', '64', '--iterations', '8', '--scale-iterations', '0']);
     assert.equal(r.code, 0, r.stderr);
-    const events = r.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const events = r.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
     const iterations = events.filter((e) => e.type === 'iteration');
     assert.equal(iterations.length, 8);
     for (const e of iterations) {
       for (const k of ['scale', 'width', 'height', 'iteration', 'loss', 'content', 'style', 'tv', 'ms']) assert.equal(typeof e[k], 'number', `${k} in ${JSON.stringify(e)}`);
     }
-    assert.deepEqual(iterations.map((e) => e.iteration), [1, 2, 3, 4, 5, 6, 7, 8]);
+    assert.deepEqual(
+      iterations.map((e) => e.iteration),
+      [1, 2, 3, 4, 5, 6, 7, 8],
+    );
     assert.ok((iterations[7].loss as number) < (iterations[0].loss as number) / 2, 'loss decreases');
     const done = events[events.length - 1];
     assert.equal(done.type, 'done');
@@ -130,7 +159,10 @@ describe('style-transfer CLI', () => {
     // β·wₗ so large that the float32 loss overflows to Infinity.
     const r = await run([content, style, '-o', out, ...small, '--style-weight', '1e30', '--style-layer-weights', '1e6,1e6,1e6,1e6,1e6', '--quiet']);
     assert.equal(r.code, 1);
-    assert.match(r.stderr.trim(), /^error: the loss diverged \(Infinity\) at scale 1, iteration 1; the last good image was kept in .*diverged\.png; try a smaller --learning-rate or weights$/);
+    assert.match(
+      r.stderr.trim(),
+      /^error: the loss diverged \(Infinity\) at scale 1, iteration 1; the last good image was kept in .*diverged\.png; try a smaller --learning-rate or weights$/,
+    );
     const meta = await sharp(out).metadata();
     assert.deepEqual([meta.width, meta.height], [64, 48]);
   });
@@ -139,22 +171,37 @@ describe('style-transfer CLI', () => {
     const cases: [string, () => Promise<string[]>, RegExp, number][] = [
       ['missing content', async () => [path.join(dir, 'nope.jpg'), style], /^error: content image not found: .*nope\.jpg$/, 1],
       ['missing style', async () => [content, path.join(dir, 'nope.png')], /^error: style image not found: .*nope\.png$/, 1],
-      ['not an image', async () => {
-        const f = path.join(dir, 'text.jpg');
-        await writeFile(f, 'hello, I am not a picture\n');
-        return [f, style];
-      }, /^error: content image .*text\.jpg/, 1],
-      ['truncated image', async () => {
-        const f = path.join(dir, 'truncated.jpg');
-        const bytes = await readFile(content);
-        await writeFile(f, bytes.subarray(0, bytes.length >> 1));
-        return [content, f];
-      }, /^error: style image .*truncated\.jpg.*(truncated|corrupt)/i, 1],
-      ['zero pixels', async () => {
-        const f = path.join(dir, 'empty.png');
-        await writeFile(f, new Uint8Array(0));
-        return [f, style];
-      }, /^error: content image .*empty\.png is empty/, 1],
+      [
+        'not an image',
+        async () => {
+          const f = path.join(dir, 'text.jpg');
+          await writeFile(f, 'hello, I am not a picture\n');
+          return [f, style];
+        },
+        /^error: content image .*text\.jpg/,
+        1,
+      ],
+      [
+        'truncated image',
+        async () => {
+          const f = path.join(dir, 'truncated.jpg');
+          const bytes = await readFile(content);
+          await writeFile(f, bytes.subarray(0, bytes.length >> 1));
+          return [content, f];
+        },
+        /^error: style image .*truncated\.jpg.*(truncated|corrupt)/i,
+        1,
+      ],
+      [
+        'zero pixels',
+        async () => {
+          const f = path.join(dir, 'empty.png');
+          await writeFile(f, new Uint8Array(0));
+          return [f, style];
+        },
+        /^error: content image .*empty\.png is empty/,
+        1,
+      ],
       ['more pixels than the limit', async () => [content, style, '--max-pixels', '10000'], /^error: content image .*(limit|megapixels)/, 1],
       ['bad size', async () => [content, style, '--size', 'big'], /^error: --size: expected an integer, received "big"$/, 2],
       ['size out of range', async () => [content, style, '--size', '3'], /^error: --size: expected an integer between 16 and 8192, received 3$/, 2],
@@ -163,11 +210,21 @@ describe('style-transfer CLI', () => {
       ['unknown layer', async () => [content, style, '--style-layers', 'conv9_9'], /^error: --style-layers: expected names among conv1_1/, 2],
       ['layer weights of the wrong length', async () => [content, style, '--style-layer-weights', '1,2'], /^error: --style-layer-weights: expected 5 weights/, 2],
       ['no style', async () => [content], /^error: arguments: expected <content> <style>/, 2],
-      ['output that is an input', async () => [content, style, '-o', content, '--size', '32', '--iterations', '1', '--scale-iterations', '0'], /^error: refusing to overwrite the input image/, 1],
+      [
+        'output that is an input',
+        async () => [content, style, '-o', content, '--size', '32', '--iterations', '1', '--scale-iterations', '0'],
+        /^error: refusing to overwrite the input image/,
+        1,
+      ],
       ['bad output format', async () => [content, style, '-o', path.join(dir, 'out.gif')], /^error: .*\.gif.*accepted: \.png/, 1],
       ['missing weights file', async () => [content, style, '--weights', path.join(dir, 'none.safetensors')], /^error: weights file not found: /, 1],
       ['weights that are not weights', async () => [content, style, '--weights', content], /^error: .*dog\.jpg is not a weights file/, 1],
-      ['too big for memory', async () => [content, style, '--size', '4096', '--env-memory'], /^error: a 4096x3072 run needs about .* GiB of memory but only 2\.0 GiB is available; try --size \d+ or smaller$/, 1],
+      [
+        'too big for memory',
+        async () => [content, style, '--size', '4096', '--env-memory'],
+        /^error: a 4096x3072 run needs about .* GiB of memory but only 2\.0 GiB is available; try --size \d+ or smaller$/,
+        1,
+      ],
     ];
     for (const [name, makeArgs, message, code] of cases) {
       it(name, async () => {

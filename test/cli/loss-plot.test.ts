@@ -99,7 +99,10 @@ describe('lossPlotSvg', () => {
   });
 
   it('refuses unusable sizes', () => {
-    assert.throws(() => lossPlotSvg([], { width: 10 }), (e) => e instanceof OptionError && /lossPlot\.width/.test(e.message));
+    assert.throws(
+      () => lossPlotSvg([], { width: 10 }),
+      (e) => e instanceof OptionError && /lossPlot\.width/.test(e.message),
+    );
     assert.throws(() => lossPlotSvg([], { height: 300.5 }), OptionError);
   });
 });
@@ -123,7 +126,10 @@ describe('writeLossPlot', () => {
   it('renders .png at the requested size, with the line drawn in its colour', async () => {
     const path = join(dir, 'loss.PNG');
     await writeLossPlot(path, points, { width: 500, height: 300 });
-    const { data, info } = await sharp(await readFile(path)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    const { data, info } = await sharp(await readFile(path))
+      .removeAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     assert.equal(info.format, 'raw');
     assert.equal(info.width, 500);
     assert.equal(info.height, 300);

@@ -97,10 +97,7 @@ describe('createProgressReporter on a TTY', () => {
     for (const chunk of out.chunks.slice(before)) assert.ok(chunk.startsWith('\r') && chunk.endsWith('\x1b[K'), JSON.stringify(chunk));
 
     const last = out.chunks.at(-1)!;
-    assert.equal(
-      last,
-      '\rscale 1/1 256x192 [####################] it 50/50  loss 1.23e+5  (content 2.50e+4, style 9.75e+1)  0.45 s/it  ETA 1m23s\x1b[K',
-    );
+    assert.equal(last, '\rscale 1/1 256x192 [####################] it 50/50  loss 1.23e+5  (content 2.50e+4, style 9.75e+1)  0.45 s/it  ETA 1m23s\x1b[K');
 
     reporter.onProgress({ type: 'done', seconds: 192, iterations: 50 });
     assert.ok(out.text().endsWith('\x1b[K\ndone in 3m12s (50 iterations)\n'), JSON.stringify(out.text().slice(-60)));

@@ -74,8 +74,18 @@ for (const pooling of ['max', 'avg'] as Pooling[]) {
       };
       const contentTarget = Float32Array.from({ length: featureSize('conv2_2') }, () => Math.abs(normal()));
       const channels = (name: string) => (layers.find((x) => x.name === name) as { outChannels: number }).outChannels;
-      const gramTargets = new Map(styleLayers.map((l) => [l, Float32Array.from({ length: channels(l) ** 2 }, () => (styleNormalisation === 'recipe' ? 5 * random() : 0.1 * random()))]));
-      const termWeights = { content: new Map([['conv2_2', 1.5]]), style: new Map([['conv1_1', 0.7], ['conv2_1', 2], ['conv3_1', 3]]), tv: 0.3 };
+      const gramTargets = new Map(
+        styleLayers.map((l) => [l, Float32Array.from({ length: channels(l) ** 2 }, () => (styleNormalisation === 'recipe' ? 5 * random() : 0.1 * random()))]),
+      );
+      const termWeights = {
+        content: new Map([['conv2_2', 1.5]]),
+        style: new Map([
+          ['conv1_1', 0.7],
+          ['conv2_1', 2],
+          ['conv3_1', 3],
+        ]),
+        tv: 0.3,
+      };
       const refTargets = { content: new Map([['conv2_2', contentTarget]]), gram: gramTargets };
       let engine: StyleEngine;
 

@@ -30,7 +30,13 @@ const layout = {
 };
 const termWeights = {
   content: new Map([['conv4_2', 1]]),
-  style: new Map([['conv1_1', 1e3], ['conv2_1', 0.8e3], ['conv3_1', 0.6e3], ['conv4_1', 0.4e3], ['conv5_1', 0.2e3]]),
+  style: new Map([
+    ['conv1_1', 1e3],
+    ['conv2_1', 0.8e3],
+    ['conv3_1', 0.6e3],
+    ['conv4_1', 0.4e3],
+    ['conv5_1', 0.2e3],
+  ]),
   tv: 0.5,
 };
 
@@ -81,7 +87,11 @@ describe('VGG-19 loss graph with the shared ImageNet weights', () => {
   });
 
   it('one session serves 64x64, 96x128 and 77x130 and gives the reference results', async () => {
-    for (const [width, height] of [[64, 64], [128, 96], [130, 77]]) {
+    for (const [width, height] of [
+      [64, 64],
+      [128, 96],
+      [130, 77],
+    ]) {
       const { terms, ref, grad } = await compare(width, height);
       assert.ok(relativeError(terms.total, ref.total) < 1e-4, `${width}x${height} total ${terms.total} vs ${ref.total}`);
       for (const [l, v] of ref.style) assert.ok(relativeError(terms.style.get(l)!, v) < 1e-4, `${width}x${height} style ${l}`);

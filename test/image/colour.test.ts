@@ -77,8 +77,28 @@ describe('combineLuminance', () => {
   const yiq = (p: number[]) => M.map((row) => row[0] * p[0] + row[1] * p[1] + row[2] * p[2]);
 
   it('takes Y from the first image and I, Q from the second (YIQ round trip)', () => {
-    const a = randomImage(8, 8, 1, [0.5, 0.5, 0.5], [[0.6, 0.1, 0], [0, 0.6, 0.2], [0.1, 0, 0.6]]);
-    const b = randomImage(8, 8, 2, [0.4, 0.5, 0.6], [[0.5, 0, 0.1], [0.2, 0.5, 0], [0, 0.1, 0.5]]);
+    const a = randomImage(
+      8,
+      8,
+      1,
+      [0.5, 0.5, 0.5],
+      [
+        [0.6, 0.1, 0],
+        [0, 0.6, 0.2],
+        [0.1, 0, 0.6],
+      ],
+    );
+    const b = randomImage(
+      8,
+      8,
+      2,
+      [0.4, 0.5, 0.6],
+      [
+        [0.5, 0, 0.1],
+        [0.2, 0.5, 0],
+        [0, 0.1, 0.5],
+      ],
+    );
     const out = combineLuminance(a, b, { clamp: false });
     const n = 64;
     for (let i = 0; i < n; i++) {
@@ -94,7 +114,17 @@ describe('combineLuminance', () => {
   });
 
   it('is the identity when both images are the same, and clamps by default', () => {
-    const a = randomImage(4, 4, 3, [0.5, 0.5, 0.5], [[0.8, 0, 0], [0, 0.8, 0], [0, 0, 0.8]]);
+    const a = randomImage(
+      4,
+      4,
+      3,
+      [0.5, 0.5, 0.5],
+      [
+        [0.8, 0, 0],
+        [0, 0.8, 0],
+        [0, 0, 0.8],
+      ],
+    );
     const same = combineLuminance(a, a);
     a.data.forEach((v, i) => close(same.data[i], v, 1e-7, `index ${i}`));
     // White luma on a saturated blue: (0,0,1) + (1 − 0.114) leaves the [0,1] range unless clamped.
@@ -104,13 +134,50 @@ describe('combineLuminance', () => {
   });
 
   it('rejects images of different sizes', () => {
-    assert.throws(() => combineLuminance(pixel(0, 0, 0), randomImage(2, 1, 4, [0.5, 0.5, 0.5], [[0, 0, 0], [0, 0, 0], [0, 0, 0]])), RangeError);
+    assert.throws(
+      () =>
+        combineLuminance(
+          pixel(0, 0, 0),
+          randomImage(
+            2,
+            1,
+            4,
+            [0.5, 0.5, 0.5],
+            [
+              [0, 0, 0],
+              [0, 0, 0],
+              [0, 0, 0],
+            ],
+          ),
+        ),
+      RangeError,
+    );
   });
 });
 
 describe('matchHistogram', () => {
-  const style = randomImage(40, 30, 11, [0.7, 0.4, 0.2], [[0.3, 0.1, 0.05], [0.05, 0.2, 0.02], [0.1, 0.02, 0.15]]);
-  const content = randomImage(32, 32, 12, [0.35, 0.5, 0.6], [[0.2, 0.15, 0], [0.1, 0.25, 0.05], [0, 0.1, 0.3]]);
+  const style = randomImage(
+    40,
+    30,
+    11,
+    [0.7, 0.4, 0.2],
+    [
+      [0.3, 0.1, 0.05],
+      [0.05, 0.2, 0.02],
+      [0.1, 0.02, 0.15],
+    ],
+  );
+  const content = randomImage(
+    32,
+    32,
+    12,
+    [0.35, 0.5, 0.6],
+    [
+      [0.2, 0.15, 0],
+      [0.1, 0.25, 0.05],
+      [0, 0.1, 0.3],
+    ],
+  );
 
   it('gives the source the target colour mean and covariance', () => {
     const matched = matchHistogram(style, content, { clamp: false });
@@ -131,8 +198,28 @@ describe('matchHistogram', () => {
   });
 
   it('clamps to [0,1] by default and survives a grey (rank-1) source', () => {
-    const bright = randomImage(10, 10, 13, [0.9, 0.9, 0.9], [[0.15, 0, 0], [0, 0.15, 0], [0, 0, 0.15]]);
-    const dark = randomImage(10, 10, 14, [0.1, 0.1, 0.1], [[0.5, 0.3, 0], [0, 0.5, 0.3], [0.3, 0, 0.5]]);
+    const bright = randomImage(
+      10,
+      10,
+      13,
+      [0.9, 0.9, 0.9],
+      [
+        [0.15, 0, 0],
+        [0, 0.15, 0],
+        [0, 0, 0.15],
+      ],
+    );
+    const dark = randomImage(
+      10,
+      10,
+      14,
+      [0.1, 0.1, 0.1],
+      [
+        [0.5, 0.3, 0],
+        [0, 0.5, 0.3],
+        [0.3, 0, 0.5],
+      ],
+    );
     const clamped = matchHistogram(dark, bright);
     assert.ok(clamped.data.every((v) => v >= 0 && v <= 1));
     const grey = luminance(dark); // R = G = B: two colour directions have zero variance
@@ -146,7 +233,17 @@ describe('matchHistogram', () => {
 
 describe('colourStats and symmetricEigen3', () => {
   it('colourStats agrees with the plain reference', () => {
-    const img = randomImage(9, 7, 21, [0.5, 0.4, 0.3], [[0.3, 0.1, 0], [0.1, 0.3, 0.1], [0, 0.1, 0.3]]);
+    const img = randomImage(
+      9,
+      7,
+      21,
+      [0.5, 0.4, 0.3],
+      [
+        [0.3, 0.1, 0],
+        [0.1, 0.3, 0.1],
+        [0, 0.1, 0.3],
+      ],
+    );
     const a = colourStats(img);
     const b = stats(img);
     for (let i = 0; i < 3; i++) {

@@ -267,7 +267,10 @@ describe('decodeImage', () => {
 
   it('refuses formats outside the list (SVG)', async () => {
     const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width="4" height="4"/></svg>');
-    await assert.rejects(decodeImageBytes(svg, 'x.svg'), { name: 'ImageError', message: 'image x.svg is in an unsupported format (svg); accepted: JPEG, PNG, WebP, AVIF, TIFF, GIF' });
+    await assert.rejects(decodeImageBytes(svg, 'x.svg'), {
+      name: 'ImageError',
+      message: 'image x.svg is in an unsupported format (svg); accepted: JPEG, PNG, WebP, AVIF, TIFF, GIF',
+    });
   });
 });
 

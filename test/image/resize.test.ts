@@ -37,9 +37,7 @@ function referenceBilinear(src: number[], inW: number, inH: number, outW: number
       const y0 = Math.floor(sy);
       const fx = sx - x0;
       const fy = sy - y0;
-      out.push(
-        (1 - fy) * ((1 - fx) * at(x0, y0) + fx * at(x0 + 1, y0)) + fy * ((1 - fx) * at(x0, y0 + 1) + fx * at(x0 + 1, y0 + 1)),
-      );
+      out.push((1 - fy) * ((1 - fx) * at(x0, y0) + fx * at(x0 + 1, y0)) + fy * ((1 - fx) * at(x0, y0 + 1) + fx * at(x0 + 1, y0 + 1)));
     }
   }
   return out;
@@ -57,14 +55,30 @@ describe('resizePlanar (bilinear, align_corners=false)', () => {
 
   it('matches the point-by-point reference in 2-D, on every channel', () => {
     const values = Array.from({ length: 5 * 4 }, (_, i) => Math.sin(i * 1.7) * 0.5 + 0.5);
-    for (const [w, h] of [[7, 6], [10, 8], [5, 4], [3, 9], [1, 1]]) {
+    for (const [w, h] of [
+      [7, 6],
+      [10, 8],
+      [5, 4],
+      [3, 9],
+      [1, 1],
+    ]) {
       const out = resizePlanar(planes(5, 4, values), w, h);
       assert.deepEqual([out.width, out.height, out.data.length], [w, h, 3 * w * h]);
       const ref = referenceBilinear(values, 5, 4, w, h);
       const n = w * h;
       close(out.data.subarray(0, n), ref, 1e-6, `R ${w}x${h}`);
-      close(out.data.subarray(n, 2 * n), ref.map((v) => 2 * v), 2e-6, `G ${w}x${h}`);
-      close(out.data.subarray(2 * n), ref.map((v) => -v), 1e-6, `B ${w}x${h}`);
+      close(
+        out.data.subarray(n, 2 * n),
+        ref.map((v) => 2 * v),
+        2e-6,
+        `G ${w}x${h}`,
+      );
+      close(
+        out.data.subarray(2 * n),
+        ref.map((v) => -v),
+        1e-6,
+        `B ${w}x${h}`,
+      );
     }
   });
 

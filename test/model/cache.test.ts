@@ -78,12 +78,21 @@ test('STYLE_TRANSFER_MIRROR replaces everything up to the file name', () => {
 test('two concurrent installs through the mirror download once; resolveWeights then reads the compact file offline', async () => {
   const home = join(work, 'mirror-home');
   const file = `vgg19-q8-${sharedSha.slice(0, 8)}.safetensors`;
-  const variant: ModelVariant = { name: 'q8', description: 'test', url: `https://unreachable.invalid/models/${file}`, sizeBytes: sharedBytes.length, convention: CAFFE_RGB_CONVENTION };
+  const variant: ModelVariant = {
+    name: 'q8',
+    description: 'test',
+    url: `https://unreachable.invalid/models/${file}`,
+    sizeBytes: sharedBytes.length,
+    convention: CAFFE_RGB_CONVENTION,
+  };
   const env = envFor(home, { STYLE_TRANSFER_MIRROR: `${base}/mirror/` });
   const before = server.requests.length;
   const [a, b] = await Promise.all([installVariant(variant, { env }), installVariant(variant, { env })]);
   const hits = server.requests.slice(before);
-  assert.deepEqual(hits.map((r) => r.path), [`/mirror/${file}`]);
+  assert.deepEqual(
+    hits.map((r) => r.path),
+    [`/mirror/${file}`],
+  );
   assert.equal(a.path, b.path);
   assert.deepEqual([a.installed, b.installed].sort(), [false, true]);
   // Only the compact file and its sidecar remain (the download and the lock are gone).
@@ -93,7 +102,12 @@ test('two concurrent installs through the mirror download once; resolveWeights t
   assert.deepEqual(conventionFromMetadata(compact.metadata), CAFFE_RGB_CONVENTION);
   assert.equal(compact.metadata.source_sha256, sharedSha);
   const sidecar = JSON.parse(await readFile(variantPaths(variant, home).sidecar, 'utf8'));
-  assert.equal(sidecar.sha256, createHash('sha256').update(await readFile(a.path)).digest('hex'));
+  assert.equal(
+    sidecar.sha256,
+    createHash('sha256')
+      .update(await readFile(a.path))
+      .digest('hex'),
+  );
 
   const resolved = await resolveWeights({ model: 'q8', registry: [variant], env: envFor(home), download: false, upTo: new Set(['conv1_1', 'conv4_2']) });
   assert.equal(resolved.path, a.path);
@@ -112,7 +126,11 @@ test('two concurrent installs through the mirror download once; resolveWeights t
 test('a .pth download is reduced to the 16 convs (prefix stripped, classifier dropped) and deleted', async () => {
   const home = join(work, 'pth-home');
   const variant: ModelVariant = {
-    name: 'full', description: 'test', url: `${base}/models/vgg19-full-${pthSha.slice(0, 8)}.pth`, sizeBytes: pth.length, convention: CAFFE_BGR_CONVENTION,
+    name: 'full',
+    description: 'test',
+    url: `${base}/models/vgg19-full-${pthSha.slice(0, 8)}.pth`,
+    sizeBytes: pth.length,
+    convention: CAFFE_BGR_CONVENTION,
   };
   const progress: number[] = [];
   const resolved = await resolveWeights({ model: 'full', registry: [variant], env: envFor(home), onProgress: (e) => progress.push(e.received) });
@@ -129,9 +147,17 @@ test('a .pth download is reduced to the 16 convs (prefix stripped, classifier dr
 test('a download with the wrong hash is rejected and nothing is cached', async () => {
   const home = join(work, 'bad-home');
   const variant: ModelVariant = {
-    name: 'bad', description: 'test', url: `${base}/models/vgg19-q8-${sharedSha.slice(0, 8)}.safetensors`, sha256: 'f'.repeat(64), sizeBytes: 1, convention: CAFFE_RGB_CONVENTION,
+    name: 'bad',
+    description: 'test',
+    url: `${base}/models/vgg19-q8-${sharedSha.slice(0, 8)}.safetensors`,
+    sha256: 'f'.repeat(64),
+    sizeBytes: 1,
+    convention: CAFFE_RGB_CONVENTION,
   };
-  await assert.rejects(resolveWeights({ model: 'bad', registry: [variant], env: envFor(home) }), (err: unknown) => err instanceof DownloadError && err.message.includes(`SHA-256 is ${sharedSha}, expected ${'f'.repeat(64)}`));
+  await assert.rejects(
+    resolveWeights({ model: 'bad', registry: [variant], env: envFor(home) }),
+    (err: unknown) => err instanceof DownloadError && err.message.includes(`SHA-256 is ${sharedSha}, expected ${'f'.repeat(64)}`),
+  );
   assert.deepEqual(await readdir(home), []);
 });
 

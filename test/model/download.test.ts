@@ -62,7 +62,10 @@ test('a .part file left by an earlier run is continued from its end', async () =
   await writeFile(`${dest}.part`, blob.subarray(0, 777_777));
   const events: DownloadProgress[] = [];
   await downloadFile(url, dest, { sha256: sha, onProgress: (e) => events.push(e) });
-  assert.deepEqual(requestsFor('partial.bin').map((r) => r.range), ['bytes=777777-']);
+  assert.deepEqual(
+    requestsFor('partial.bin').map((r) => r.range),
+    ['bytes=777777-'],
+  );
   assert.ok(events[0].received > 777_777);
   assert.ok((await readFile(dest)).equals(blob));
 });
@@ -72,7 +75,10 @@ test('a server that ignores Range makes the download start over (stale .part byt
   const dest = join(dir, 'norange.bin');
   await writeFile(`${dest}.part`, Buffer.alloc(500_000, 0xab)); // wrong bytes: would corrupt the file if appended to
   await downloadFile(url, dest, { sha256: sha });
-  assert.deepEqual(requestsFor('norange.bin').map((r) => r.range), ['bytes=500000-']);
+  assert.deepEqual(
+    requestsFor('norange.bin').map((r) => r.range),
+    ['bytes=500000-'],
+  );
   assert.ok((await readFile(dest)).equals(blob));
 });
 
@@ -115,9 +121,6 @@ test('an AbortSignal cancels the download with an AbortError', async () => {
   const url = serve('abort.bin', { cutAfter: 200_000, cutTimes: 1 });
   const controller = new AbortController();
   const dest = join(dir, 'abort.bin');
-  await assert.rejects(
-    downloadFile(url, dest, { sha256: sha, signal: controller.signal, onProgress: () => controller.abort() }),
-    (err: unknown) => err instanceof AbortError,
-  );
+  await assert.rejects(downloadFile(url, dest, { sha256: sha, signal: controller.signal, onProgress: () => controller.abort() }), (err: unknown) => err instanceof AbortError);
   assert.ok(!existsSync(dest));
 });

@@ -42,7 +42,10 @@ test('both fixtures are recognised as .pth and the safetensors file is not', () 
   assert.ok(!isPth(readFileSync(shared('vgg19-caffe-q8.safetensors')).subarray(0, 64)));
 });
 
-for (const [name, bytes] of [['zip', zipFixture], ['legacy', legacyFixture]] as const) {
+for (const [name, bytes] of [
+  ['zip', zipFixture],
+  ['legacy', legacyFixture],
+] as const) {
   test(`the ${name} fixture written by torch.save loads to exactly the safetensors tensors`, () => {
     const ref = reference();
     const tensors = parsePth(bytes, `vgg19-head (${name})`);
@@ -87,8 +90,7 @@ for (const [module, name, stackGlobal] of [
     const bytes = zipCheckpoint(maliciousPickle(module, name, file, stackGlobal));
     assert.throws(
       () => parsePth(bytes, 'evil.pth'),
-      (err: unknown) =>
-        err instanceof WeightsError && err.message === `evil.pth: refusing to load a checkpoint that references ${module}.${name} (only tensors are allowed)`,
+      (err: unknown) => err instanceof WeightsError && err.message === `evil.pth: refusing to load a checkpoint that references ${module}.${name} (only tensors are allowed)`,
     );
     assert.ok(!existsSync(file));
   });

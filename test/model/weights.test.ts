@@ -53,6 +53,9 @@ test('a missing conv tensor and a wrong shape are named', () => {
   const w = extractConvWeights(tensors, net, 'f.pth', new Set(['conv1_1']));
   assert.deepEqual([...w.keys()], ['conv1_1']);
   assert.equal(w.get('conv1_1')!.weight.length, 64 * 27);
-  assert.throws(() => extractConvWeights(tensors, net, 'f.pth', new Set(['conv1_2'])), /f\.pth: features\.2\.weight \(conv1_2\) has shape \[64, 64, 5, 5\], expected \[64, 64, 3, 3\]/);
+  assert.throws(
+    () => extractConvWeights(tensors, net, 'f.pth', new Set(['conv1_2'])),
+    /f\.pth: features\.2\.weight \(conv1_2\) has shape \[64, 64, 5, 5\], expected \[64, 64, 3, 3\]/,
+  );
   assert.throws(() => extractConvWeights(tensors, net, 'f.pth', new Set(['conv2_1'])), /f\.pth has no tensor features\.5\.weight \(conv2_1\)/);
 });

@@ -26,9 +26,7 @@ function rotatedQuadratic(dim: number, condition: number, seed: number) {
     q.push(v.map((vi) => vi / norm));
   }
   const lambda = Array.from({ length: dim }, (_, i) => condition ** (i / (dim - 1)));
-  const a: number[][] = Array.from({ length: dim }, (_, i) =>
-    Array.from({ length: dim }, (_, j) => q.reduce((s, row, k) => s + row[i] * lambda[k] * row[j], 0)),
-  );
+  const a: number[][] = Array.from({ length: dim }, (_, i) => Array.from({ length: dim }, (_, j) => q.reduce((s, row, k) => s + row[i] * lambda[k] * row[j], 0)));
   const xStar = Array.from({ length: dim }, () => next() * 2 - 1);
   const start = Float32Array.from({ length: dim }, () => next() * 2 - 1);
   const gradient = (x: ArrayLike<number>, grad: { [i: number]: number }) => {

@@ -41,7 +41,10 @@ describe('job API', () => {
 
     const events = await readEvents(`${server.url}/api/jobs/${id}/events`);
     const types = events.map((e) => e.type);
-    assert.ok(events.slice(0, 3).some((e) => e.type === 'status'), 'the current status comes first (after any replay)');
+    assert.ok(
+      events.slice(0, 3).some((e) => e.type === 'status'),
+      'the current status comes first (after any replay)',
+    );
     const last = events[events.length - 1];
     assert.deepEqual(last, { type: 'status', status: 'done', result: true }, 'the stream ends with the final status');
     for (const t of ['loading', 'scale', 'iteration', 'preview', 'done']) assert.ok(types.includes(t), `an event of type ${t} in ${types.join(',')}`);

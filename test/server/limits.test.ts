@@ -50,9 +50,16 @@ describe('server limits and bad requests', () => {
   it('refuses an image with too many pixels with 422', async () => {
     // Many pixels in few bytes: a flat PNG compresses to almost nothing.
     const sharp = (await import('sharp')).default;
-    const big = await sharp({ create: { width: 1200, height: 1000, channels: 3, background: '#808080' } }).png().toBuffer();
+    const big = await sharp({ create: { width: 1200, height: 1000, channels: 3, background: '#808080' } })
+      .png()
+      .toBuffer();
     assert.ok(big.length < LIMITS.maxFileBytes);
-    await refused([content, { field: 'style', name: 'big.png', bytes: big }], SMALL_JOB, 422, /^style image big\.png is too large: 1200x1000 = 1\.2 megapixels, the limit is 1 megapixels/);
+    await refused(
+      [content, { field: 'style', name: 'big.png', bytes: big }],
+      SMALL_JOB,
+      422,
+      /^style image big\.png is too large: 1200x1000 = 1\.2 megapixels, the limit is 1 megapixels/,
+    );
   });
 
   it('refuses a file over the size limit with 413', async () => {

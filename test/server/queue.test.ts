@@ -23,7 +23,22 @@ const inputs = { content: new Uint8Array([1]), styles: [new Uint8Array([2])] };
 const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function iteration(i: number) {
-  return { type: 'iteration' as const, scale: 1, scales: 1, width: 4, height: 4, iteration: i, iterations: 3, ms: 1, elapsed: i, eta: 3 - i, loss: 10 - i, content: 1, style: 1, tv: 1 };
+  return {
+    type: 'iteration' as const,
+    scale: 1,
+    scales: 1,
+    width: 4,
+    height: 4,
+    iteration: i,
+    iterations: 3,
+    ms: 1,
+    elapsed: i,
+    eta: 3 - i,
+    loss: 10 - i,
+    content: 1,
+    style: 1,
+    tv: 1,
+  };
 }
 
 describe('LocalJobQueue', () => {
@@ -39,7 +54,12 @@ describe('LocalJobQueue', () => {
       for (const j of jobs) await queue.enqueue(j, inputs);
       assert.deepEqual(
         jobs.map((j) => [queue.get(j.id)!.status, queue.get(j.id)!.position]),
-        [['running', undefined], ['running', undefined], ['queued', 1], ['queued', 2]],
+        [
+          ['running', undefined],
+          ['running', undefined],
+          ['queued', 1],
+          ['queued', 2],
+        ],
       );
       const heard: unknown[] = [];
       await queue.subscribe(jobs[3].id, (e) => heard.push(e));
@@ -58,7 +78,10 @@ describe('LocalJobQueue', () => {
       await tick(20);
       release.get(jobs[3].id)?.();
       await tick(20);
-      assert.deepEqual(queue.list().map((v) => v.status), ['done', 'done', 'done', 'done']);
+      assert.deepEqual(
+        queue.list().map((v) => v.status),
+        ['done', 'done', 'done', 'done'],
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

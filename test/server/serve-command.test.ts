@@ -26,7 +26,10 @@ describe('serve command', () => {
       weights: undefined,
     });
     assert.equal(parseServeArgs(['--help']), 'help');
-    assert.throws(() => parseServeArgs(['--port', '70000']), /^Error: option --port: expected an integer from 0 to 65535, received "70000"$|option --port: expected an integer from 0 to 65535, received "70000"/);
+    assert.throws(
+      () => parseServeArgs(['--port', '70000']),
+      /^Error: option --port: expected an integer from 0 to 65535, received "70000"$|option --port: expected an integer from 0 to 65535, received "70000"/,
+    );
     assert.throws(() => parseServeArgs(['--port']), /option --port needs a value/);
     assert.throws(() => parseServeArgs(['--verbose']), /unknown option --verbose for `serve`/);
     assert.throws(() => parseServeArgs(['extra']), /unexpected argument "extra" for `serve`/);

@@ -67,7 +67,7 @@ describe('web app in Chromium', () => {
       input.value = '96';
       input.dispatchEvent(new Event('input', { bubbles: true }));
     });
-    assert.match(await page.textContent('#size-value') ?? '', /^96 px/);
+    assert.match((await page.textContent('#size-value')) ?? '', /^96 px/);
     await page.fill('#iterations', '24');
     await page.click('.advanced summary');
     await page.fill('#opt-scaleIterations', '0');
@@ -85,7 +85,7 @@ describe('web app in Chromium', () => {
       assert.ok(Date.now() < deadline, `the run did not finish: ${await page.textContent('#status')}`);
       await page.waitForTimeout(25);
     }
-    assert.equal(await page.getAttribute('#status', 'data-state'), 'done', await page.textContent('#status') ?? '');
+    assert.equal(await page.getAttribute('#status', 'data-state'), 'done', (await page.textContent('#status')) ?? '');
     assert.ok(frames.size >= 2, `at least two preview frames, saw ${[...frames].join(', ')}`);
     // And the frames differ in content, as the browser received them.
     const distinct = new Set((await Promise.all(frameBodies)).map((b) => b.toString('base64')));
@@ -127,7 +127,7 @@ describe('web app in Chromium', () => {
     await page.setInputFiles('#content-input', notImage);
     await page.click('#start');
     await page.waitForSelector('#error:not([hidden])');
-    assert.match(await page.textContent('#error') ?? '', /^content image notes\.txt is not an image in a supported format/);
+    assert.match((await page.textContent('#error')) ?? '', /^content image notes\.txt is not an image in a supported format/);
 
     // Usable at phone width: one column, nothing wider than the screen.
     await page.setViewportSize({ width: 390, height: 844 });

@@ -144,7 +144,15 @@ function fail(io: CliIO, err: unknown): number {
   return 1;
 }
 
+/** This package's version, from its package.json: two folders up from src/cli, three from dist/src/cli. */
 function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
+  for (const up of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'style-transfer' && pkg.version) return pkg.version;
+    } catch {
+      // not there: try the next level
+    }
+  }
+  return 'unknown';
 }

@@ -9,6 +9,7 @@ import { mkdtemp, readFile, readdir, rm, writeFile, copyFile } from 'node:fs/pro
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
+import { OPTION_SPECS } from '../../src/options.js';
 import { repoRoot, sharedImage, sharedWeights } from '../helpers.js';
 
 const bin = path.join(repoRoot, 'bin/style-transfer.js');
@@ -63,6 +64,15 @@ describe('style-transfer CLI', () => {
   after(async () => {
     assert.deepEqual([await sha(content), await sha(style)], inputHashes, 'the input images were modified');
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it('--help lists every library option as a flag with its preset defaults; --version prints the version', async () => {
+    const help = await run(['--help']);
+    assert.equal(help.code, 0);
+    for (const spec of OPTION_SPECS) assert.match(help.stdout, new RegExp(`--${spec.flag}\\b`), spec.flag);
+    assert.match(help.stdout, /--size PX .*\[quality: 512; recipe: 224\]/);
+    const version = await run(['--version']);
+    assert.equal(version.stdout.trim(), JSON.parse(await readFile(path.join(repoRoot, 'package.json'), 'utf8')).version);
   });
 
   it('writes the output at the requested size, with a sheet, a loss plot and intermediate frames', async () => {

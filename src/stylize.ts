@@ -87,11 +87,13 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
     };
     const iterationsAt = (k: number) => (k === scales.length - 1 ? opts.iterations : opts.scaleIterations);
     const clock = new EtaClock(scales, iterationsAt);
+    const toInput = (img: PlanarImage) => preprocess(forNetwork(img).data, img.width * img.height, net.convention);
     let current: PlanarImage | undefined; // the result so far, in pixel space (0..1 RGB)
     let totalIterations = 0;
-    let lastTerms: LossTerms | undefined;
+    // The last scale's inputs and targets, reused to measure the output's own loss at the end.
     let contentAtFinal: RawImage = contentRaw;
     let stylesAtFinal: RawImage[] = styleRaws;
+    let targetsAtFinal: Targets | undefined;
 
     for (let k = 0; k < scales.length; k++) {
       const { width, height } = scales[k];
@@ -101,9 +103,6 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
 
       const contentScaled = await resizeRaw(contentRaw, width, height);
       const stylesScaled = await Promise.all(styleRaws.map((s) => resizeRaw(s, ...styleSize(s, { width, height }, opts))));
-      contentAtFinal = contentScaled;
-      stylesAtFinal = stylesScaled;
-      const toInput = (img: PlanarImage) => preprocess(forNetwork(img).data, img.width * img.height, net.convention);
       const targets = await computeTargets(
         engine,
         toInput(toPlanar(contentScaled)),
@@ -111,6 +110,7 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
         stylesScaled.map((s) => ({ input: toInput(toPlanar(s)), width: s.width, height: s.height })),
         opts.styleBlend,
       );
+      [contentAtFinal, stylesAtFinal, targetsAtFinal] = [contentScaled, stylesScaled, targets];
 
       const start = current ? resizePlanar(current, width, height) : await initialImage(opts, { width, height }, contentScaled, stylesScaled, initRaw);
       const x = toInput(start);
@@ -138,7 +138,6 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
           throw new RunError(`the loss diverged (${step.loss}) at scale ${k + 1}, iteration ${i}`, 'ERR_DIVERGED', { partial: render(lastGood) });
         }
         lastGood.set(x);
-        lastTerms = terms;
         clock.tick(k, ms);
         emit({
           type: 'iteration',
@@ -162,19 +161,22 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
     // Loss of the output itself (after clamping), so callers can compare results on one footing.
     const { width, height } = scales[scales.length - 1];
     const output = current!;
-    const finalTargets = await computeTargets(
-      engine,
-      preprocess(forNetwork(toPlanar(contentAtFinal)).data, width * height, net.convention),
-      { width, height },
-      stylesAtFinal.map((s) => ({ input: preprocess(forNetwork(toPlanar(s)).data, s.width * s.height, net.convention), width: s.width, height: s.height })),
-      opts.styleBlend,
-    );
-    const grad = new Float32Array(3 * width * height);
-    lastTerms = await engine.evaluate(preprocess(forNetwork(output).data, width * height, net.convention), width, height, finalTargets, termWeights, grad);
+    const finalTerms = await engine.evaluate(toInput(output), width, height, targetsAtFinal!, termWeights, new Float32Array(3 * width * height));
     const image = toRaw(finishColours(output, contentAtFinal, opts));
     const seconds = (performance.now() - started) / 1000;
     emit({ type: 'done', seconds, iterations: totalIterations });
-    return { image, width, height, loss: lossValues(lastTerms, opts), iterations: totalIterations, seconds, scales, content: contentAtFinal, styles: stylesAtFinal, options: opts };
+    return {
+      image,
+      width,
+      height,
+      loss: lossValues(finalTerms, opts),
+      iterations: totalIterations,
+      seconds,
+      scales,
+      content: contentAtFinal,
+      styles: stylesAtFinal,
+      options: opts,
+    };
   } finally {
     await engine.release();
   }

@@ -76,6 +76,17 @@ export class AbortError extends StyleTransferError {
   }
 }
 
+/** The first non-empty line of an error's message: what a one-line message may quote of a cause. */
+export function firstLine(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return (
+    text
+      .split('\n')
+      .find((l) => l.trim() !== '')
+      ?.trim() ?? 'unknown error'
+  );
+}
+
 /** Render a received value for an error message: short, and never a multi-line dump. */
 export function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);

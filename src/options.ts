@@ -6,7 +6,7 @@
  * overrides it. normaliseOptions() turns user options into one complete, validated ResolvedOptions.
  */
 import { OptionError, describe } from './errors.js';
-import type { RawImage } from './image/image.js';
+import { DEFAULT_MAX_PIXELS, type RawImage } from './image/image.js';
 import type { StyleNormalisation } from './losses/style.js';
 import { VGG19_CONV_NAMES, type Pooling } from './model/vgg19.js';
 import type { ProgressEvent } from './progress.js';
@@ -160,7 +160,6 @@ export const PRESETS: Record<PresetName, Tuning> = {
 };
 
 export const DEFAULT_PRESET: PresetName = 'quality';
-export const DEFAULT_MAX_PIXELS = 50_000_000;
 
 type Kind = 'int' | 'number' | 'string' | 'boolean' | 'numbers' | 'strings';
 

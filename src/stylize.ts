@@ -60,7 +60,9 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
 
   // Colour preservation, part 1 (Gatys et al. 2016, "Preserving Color in Neural Artistic Style Transfer").
   if (opts.preserveColors === 'histogram') {
-    const contentPlanar = toPlanar(contentRaw);
+    // The content's colour statistics at the output size: the same mean and covariance for any
+    // practical purpose, without a float copy of a possibly huge original.
+    const contentPlanar = toPlanar(await resizeRaw(contentRaw, final.width, final.height));
     styleRaws = styleRaws.map((s) => toRaw(matchHistogram(toPlanar(s), contentPlanar)));
   }
   const forNetwork = (img: PlanarImage) => (opts.preserveColors === 'luminance' ? luminance(img) : img);

@@ -12,7 +12,7 @@ import type { StylizeOptions } from '../options.js';
 import type { ProgressEvent } from '../progress.js';
 import { stylize } from '../stylize.js';
 import { flagForOption, helpText, parseCliArgs, UsageError, type CliArgs } from './args.js';
-import { writeLossPlot, type LossPoint } from './loss-plot.js';
+import { createLossRecorder, writeLossPlot } from './loss-plot.js';
 import { createProgressReporter } from './progress-bar.js';
 import { sheetPanels, sheetTitle, writeSheet } from './sheet.js';
 
@@ -69,17 +69,15 @@ async function stylizeCommand(args: CliArgs, io: CliIO): Promise<number> {
 
   const tty = io.stderr.isTTY === true;
   const reporter = args.quiet || args.json ? undefined : createProgressReporter(io.stderr, { tty, width: io.stderr.columns });
-  const points: LossPoint[] = [];
+  const losses = createLossRecorder();
   const pending: Promise<void>[] = [];
-  let globalIteration = 0;
   let latest: (() => RawImage) | undefined;
 
   const onProgress = (e: ProgressEvent) => {
     reporter?.onProgress(e);
+    losses.onProgress(e);
     if (e.type !== 'iteration') return;
-    globalIteration++;
     latest = e.preview;
-    points.push({ iteration: globalIteration, scale: e.scale, loss: e.loss, content: e.content, style: e.style, tv: e.tv });
     if (args.json) {
       const { scale, width, height, iteration, loss, content: c, style: s, tv, ms } = e;
       io.stdout.write(`${JSON.stringify({ type: 'iteration', scale, width, height, iteration, loss, content: c, style: s, tv, ms: Math.round(ms * 10) / 10 })}\n`);
@@ -98,7 +96,7 @@ async function stylizeCommand(args: CliArgs, io: CliIO): Promise<number> {
       const title = sheetTitle({ preset: result.options.preset, width: result.width, height: result.height, iterations: result.iterations, seconds: result.seconds });
       await writeSheet(args.sheet, sheetPanels(result.content, result.styles, result.image), { title, protect: inputs });
     }
-    if (args.lossPlot) await writeLossPlot(args.lossPlot, points, { title: 'loss' });
+    if (args.lossPlot) await writeLossPlot(args.lossPlot, losses.points, { title: 'loss' });
     reporter?.finish();
     if (args.json) io.stdout.write(`${JSON.stringify({ type: 'done', output: args.output, seconds: Math.round(result.seconds * 100) / 100 })}\n`);
     else if (!args.quiet) io.stderr.write(`wrote ${args.output} (${result.width}x${result.height})\n`);
@@ -110,7 +108,7 @@ async function stylizeCommand(args: CliArgs, io: CliIO): Promise<number> {
     const partial = err instanceof AbortError || err instanceof RunError ? (err.partial ?? latest?.()) : undefined;
     if (partial) {
       await encodeImage(partial, args.output, { protect: inputs });
-      if (args.lossPlot && points.length) await writeLossPlot(args.lossPlot, points, { title: 'loss' }).catch(() => undefined);
+      if (args.lossPlot && losses.points.length) await writeLossPlot(args.lossPlot, losses.points, { title: 'loss' }).catch(() => undefined);
     }
     if (err instanceof AbortError) {
       io.stderr.write(`interrupted${partial ? `; saved the current image to ${args.output}` : ''}\n`);

@@ -4,6 +4,12 @@
  * between them is the only place where 8-bit quantisation happens.
  */
 
+/**
+ * The default limit on an input image's pixels: 100 megapixels is far beyond anything style
+ * transfer can optimise, and keeps a hostile file from exhausting memory before it is refused.
+ */
+export const DEFAULT_MAX_PIXELS = 100_000_000;
+
 /** 8-bit interleaved sRGB, 3 channels (what codecs produce/consume): data[(y*W + x)*3 + c]. */
 export interface RawImage {
   readonly data: Uint8Array;

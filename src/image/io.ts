@@ -7,12 +7,11 @@
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import sharp, { type Metadata } from 'sharp';
-import { ImageError, OptionError } from '../errors.js';
+import { firstLine, ImageError, OptionError } from '../errors.js';
 import { writeFileAtomic } from './atomic.js';
-import type { RawImage } from './image.js';
+import { DEFAULT_MAX_PIXELS, type RawImage } from './image.js';
 
-/** The default pixel limit: 100 megapixels is far beyond anything style transfer can optimise, and keeps a hostile file from exhausting memory. */
-export const DEFAULT_MAX_PIXELS = 100_000_000;
+export { DEFAULT_MAX_PIXELS };
 
 /** Input formats we accept (sharp's format ids). `heif` covers AVIF. */
 const INPUT_FORMATS: ReadonlySet<string> = new Set(['jpeg', 'png', 'webp', 'heif', 'tiff', 'gif']);
@@ -204,14 +203,4 @@ function pngHeaderSize(b: Uint8Array): { width: number; height: number } | undef
   if (b.length < 24) return undefined;
   const view = new DataView(b.buffer, b.byteOffset, b.length);
   return { width: view.getUint32(16), height: view.getUint32(20) };
-}
-
-function firstLine(err: unknown): string {
-  const text = err instanceof Error ? err.message : String(err);
-  return (
-    text
-      .split('\n')
-      .find((l) => l.trim() !== '')
-      ?.trim() ?? 'unknown error'
-  );
 }

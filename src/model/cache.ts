@@ -22,6 +22,7 @@ import type { NamedTensor, TensorMap } from './tensors.js';
 import { expectedHash, urlFileName, variantUrl, type ModelVariant } from './registry.js';
 import { convLayers, vgg19 } from './vgg19.js';
 import { extractConvWeights } from './weights.js';
+import { writeFileAtomic } from '../image/atomic.js';
 
 export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.STYLE_TRANSFER_HOME) return env.STYLE_TRANSFER_HOME;
@@ -198,12 +199,6 @@ async function writeCompact(variant: ModelVariant, paths: VariantPaths, source: 
   await writeFileAtomic(paths.sidecar, `${JSON.stringify(record, null, 2)}\n`);
   await rename(tmp, paths.compact);
   return record;
-}
-
-export async function writeFileAtomic(path: string, content: string | Uint8Array): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, content);
-  await rename(tmp, path);
 }
 
 export async function sha256File(path: string): Promise<string> {

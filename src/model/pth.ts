@@ -12,7 +12,7 @@
  */
 import { endianness } from 'node:os';
 import { unzipSync } from 'fflate';
-import { WeightsError } from '../errors.js';
+import { firstLine, WeightsError } from '../errors.js';
 import { PickleError, PyCallable, unpickle, type UnpickleHooks } from './pickle.js';
 import { elementCount, halfToFloat, type TensorMap } from './tensors.js';
 
@@ -87,7 +87,7 @@ export function parsePth(bytes: Uint8Array, path: string, options: PthOptions = 
   } catch (err) {
     if (err instanceof WeightsError) throw err;
     if (err instanceof PickleError) throw new WeightsError(`${path} is not a valid PyTorch checkpoint: ${err.message}`, path, { cause: err });
-    throw new WeightsError(`${path} is truncated or corrupt (${oneLine(err)})`, path, { cause: err });
+    throw new WeightsError(`${path} is truncated or corrupt (${firstLine(err)})`, path, { cause: err });
   }
 }
 
@@ -104,7 +104,7 @@ function parseZip(bytes: Uint8Array, path: string, options: PthOptions): TensorM
       },
     });
   } catch (err) {
-    throw new WeightsError(`${path} is truncated or not a valid zip archive (${oneLine(err)})`, path, { cause: err });
+    throw new WeightsError(`${path} is truncated or not a valid zip archive (${firstLine(err)})`, path, { cause: err });
   }
   if (!pklName || !files[pklName]) throw new WeightsError(`${path} is a zip archive but not a PyTorch checkpoint (no data.pkl)`, path);
   const prefix = pklName.slice(0, -'data.pkl'.length);
@@ -119,7 +119,7 @@ function parseZip(bytes: Uint8Array, path: string, options: PthOptions): TensorM
   try {
     data = unzipSync(bytes, { filter: (f) => wanted.has(f.name) });
   } catch (err) {
-    throw new WeightsError(`${path} is truncated or corrupt (${oneLine(err)})`, path, { cause: err });
+    throw new WeightsError(`${path} is truncated or corrupt (${firstLine(err)})`, path, { cause: err });
   }
   for (const storage of storages.values()) {
     const entry = data[`${prefix}data/${storage.key}`];
@@ -360,8 +360,4 @@ function describePy(x: unknown): string {
   if (Array.isArray(x)) return 'a list or tuple';
   if (x === null) return 'None';
   return typeof x;
-}
-
-function oneLine(err: unknown): string {
-  return String(err instanceof Error ? err.message : err).split('\n')[0];
 }

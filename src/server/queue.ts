@@ -6,7 +6,7 @@
  * workers on other machines) could replace LocalJobQueue without touching the routes.
  */
 import { copyFile } from 'node:fs/promises';
-import { AbortError, StyleTransferError } from '../errors.js';
+import { AbortError, firstLine, StyleTransferError } from '../errors.js';
 import { HttpError } from './http-error.js';
 import { isTerminal, type JobEvent, type JobSpec, type JobStatus, type LossPoint } from './job.js';
 import type { JobStore, StoredJob } from './store.js';
@@ -293,9 +293,4 @@ export class LocalJobQueue implements JobQueue {
 
 export function previewUrl(id: string, version: number): string {
   return `/api/jobs/${id}/preview?v=${version}`;
-}
-
-function firstLine(err: unknown): string {
-  const text = err instanceof Error ? err.message : String(err);
-  return text.split('\n')[0];
 }

@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
 import fastifyStatic from '@fastify/static';
-import { ImageError, OptionError, StyleTransferError } from '../errors.js';
+import { firstLine, ImageError, OptionError, StyleTransferError } from '../errors.js';
 import { PRESETS } from '../options.js';
 import { defaultDataDir } from './data-dir.js';
 import { HttpError } from './http-error.js';
@@ -234,7 +234,6 @@ function sendPng(reply: FastifyReply, png: Buffer, opts: { cache: boolean; filen
 
 /** Map any error to a status code and a one-line message for `{"error": …}`. */
 function errorResponse(error: Error & { statusCode?: number; code?: string }): { status: number; message: string } {
-  const oneLine = (s: string) => s.split('\n')[0];
   if (error instanceof HttpError) return { status: error.statusCode, message: error.message };
   if (error instanceof OptionError) return { status: 400, message: error.message };
   if (error instanceof ImageError) return { status: 422, message: error.message };
@@ -251,5 +250,5 @@ function errorResponse(error: Error & { statusCode?: number; code?: string }): {
       return { status: 415, message: 'unsupported content type; send multipart/form-data' };
   }
   const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
-  return { status, message: status >= 500 ? 'internal server error' : oneLine(error.message) };
+  return { status, message: status >= 500 ? 'internal server error' : firstLine(error) };
 }

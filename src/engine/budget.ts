@@ -1,0 +1,146 @@
+/**
+ * The memory budget of a run and, per scale, whether the untiled graph fits it or the scale is
+ * computed in tiles (tiled-engine.ts), with which largest crop and how much L-BFGS history.
+ *
+ * Peak RSS is modelled as
+ *   runtime (Node, ONNX Runtime, sharp, the weights in JS)
+ *   + the sessions of the engine in use (ORT keeps pre-packed copies of every weight)
+ *   + the graph's tensors: bytes per pixel of the image (untiled) or of the largest crop (tiled)
+ *   + the run's own per-pixel state: the image, the optimiser's vectors, the content target, copies.
+ * The constants were measured on this design (ORT arena off, VGG-19 to conv5_1, 2 threads) with
+ * `npm run bench:large`; they are upper-side values, since an estimate that is too low gets the
+ * process killed.
+ */
+import os from 'node:os';
+import { OptionError, RunError } from '../errors.js';
+import { planTilesWithin, type TileGeometry } from './tiling.js';
+
+const MB = 2 ** 20;
+const GIB = 2 ** 30;
+/** Node, ORT, sharp and the VGG-19 weights to conv5_1 as float32 in JS. */
+const RUNTIME_BYTES = 300 * MB;
+/** The untiled loss and target sessions. */
+const UNTILED_SESSION_BYTES = 480 * MB;
+/** The tiled sums and gradient sessions (the tiled targets session is created only while it is used). */
+const TILED_SESSION_BYTES = 650 * MB;
+/** The tiled targets session, while a scale's targets are computed. */
+const TILED_TARGETS_SESSION_BYTES = 250 * MB;
+/** Tensors of the forward + backward graph, per pixel of what it runs on (activations kept for the backward, max-pool indices, gradients). */
+const GRAPH_BYTES_PER_PIXEL = 2300;
+/**
+ * The run's per-pixel state besides the optimiser: the iterate's last good copy, the content
+ * target (conv4_2: 512 channels at 1/64 of the pixels), the previous scale's result, the scaled
+ * images, and transient planar copies while a scale starts or ends.
+ */
+const STATE_BYTES_PER_PIXEL = 100;
+/** A float32 RGB vector of the image. */
+const VECTOR_BYTES_PER_PIXEL = 12;
+/** The smallest crop worth running: below it the halo makes tiles very wasteful. */
+const MIN_GOOD_CROP = 512 * 512;
+
+/** "4G", "512M", "1.5GiB", "3000000000" → bytes; undefined for anything else. */
+export function parseBytes(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?$/i.exec(text.trim());
+  if (!m) return undefined;
+  const bytes = Number(m[1]) * 1024 ** ' KMGT'.indexOf((m[2] || ' ').toUpperCase());
+  return bytes > 0 ? bytes : undefined;
+}
+
+/**
+ * The budget: the `memory` option, else STYLE_TRANSFER_MEMORY_LIMIT, else 85 % of what the OS
+ * reports available (free memory plus this process's own, or the cgroup limit when lower).
+ */
+export function memoryBudget(memory: string | number | undefined, env: NodeJS.ProcessEnv = process.env): number {
+  if (memory !== undefined) {
+    const bytes = typeof memory === 'number' ? memory : parseBytes(memory);
+    if (!bytes || !Number.isFinite(bytes)) throw new OptionError('memory', 'a size such as 4G, 512M or a number of bytes', memory);
+    return bytes;
+  }
+  if (env.STYLE_TRANSFER_MEMORY_LIMIT) {
+    const bytes = parseBytes(env.STYLE_TRANSFER_MEMORY_LIMIT);
+    if (!bytes) throw new OptionError('STYLE_TRANSFER_MEMORY_LIMIT', 'a size such as 4G, 512M or a number of bytes', env.STYLE_TRANSFER_MEMORY_LIMIT);
+    return bytes;
+  }
+  const constrained = typeof process.constrainedMemory === 'function' ? process.constrainedMemory() : 0;
+  const free = os.freemem() + process.memoryUsage().rss;
+  return 0.85 * (constrained && constrained > 0 ? Math.min(constrained, free) : free);
+}
+
+export interface OptimiserState {
+  readonly optimizer: 'lbfgs' | 'adam';
+  /** L-BFGS curvature pairs wanted. */
+  readonly history: number;
+}
+
+/** Bytes per pixel the optimiser keeps: L-BFGS g, x0, d, gTrial, gBest, a float64 work vector and 2 per pair; Adam g, m, v. Plus the iterate. */
+function optimiserBytesPerPixel(state: OptimiserState, history: number): number {
+  return VECTOR_BYTES_PER_PIXEL * (1 + (state.optimizer === 'lbfgs' ? 7 + 2 * history : 3));
+}
+
+export function estimateUntiledBytes(pixels: number, state: OptimiserState): number {
+  return RUNTIME_BYTES + UNTILED_SESSION_BYTES + pixels * (GRAPH_BYTES_PER_PIXEL + STATE_BYTES_PER_PIXEL + optimiserBytesPerPixel(state, state.history));
+}
+
+export function estimateTiledBytes(pixels: number, maxCropPixels: number, state: OptimiserState, history: number): number {
+  const sessions = TILED_SESSION_BYTES + TILED_TARGETS_SESSION_BYTES;
+  return RUNTIME_BYTES + sessions + maxCropPixels * GRAPH_BYTES_PER_PIXEL + pixels * (STATE_BYTES_PER_PIXEL + optimiserBytesPerPixel(state, history));
+}
+
+export type ScaleMemory =
+  | { readonly tiled: false; readonly history: number; readonly estimate: number }
+  | { readonly tiled: true; readonly maxCropPixels: number; readonly history: number; readonly estimate: number };
+
+/**
+ * How a width×height scale runs within `budget` bytes: untiled when it fits (or `tile` is not
+ * exceeded by either side), else tiled with the largest crop that fits after the per-pixel state.
+ * L-BFGS history is shortened (down to 1 pair) only when even a crop of MIN_GOOD_CROP pixels would
+ * not fit with the full history. Throws a RunError with a size that would fit when nothing does.
+ */
+export function planScaleMemory(width: number, height: number, budget: number, state: OptimiserState, geometry: TileGeometry, tile?: number): ScaleMemory {
+  const plan = tryPlan(width, height, budget, state, geometry, tile);
+  if (plan) return plan;
+  throw new RunError(
+    `a ${width}x${height} run needs more than the ${(budget / GIB).toFixed(1)} GiB memory budget, even in tiles; ${suggestion(width, height, budget, state, geometry)}`,
+    'ERR_MEMORY',
+  );
+}
+
+function tryPlan(width: number, height: number, budget: number, state: OptimiserState, geometry: TileGeometry, tile?: number): ScaleMemory | undefined {
+  const pixels = width * height;
+  const forced = tile !== undefined && Math.max(width, height) > tile;
+  if (!forced) {
+    const estimate = estimateUntiledBytes(pixels, state);
+    if (estimate <= budget || tile !== undefined) return { tiled: false, history: state.history, estimate };
+  }
+  const cropFor = (history: number) => Math.floor((budget - estimateTiledBytes(pixels, 0, state, history)) / GRAPH_BYTES_PER_PIXEL);
+  if (forced) {
+    // `--tile N`: the interior size is given; report the estimate of its largest crop.
+    const side = Math.min(Math.max(width, height), tile + 2 * geometry.halo);
+    return { tiled: true, maxCropPixels: side * side, history: state.history, estimate: estimateTiledBytes(pixels, side * side, state, state.history) };
+  }
+  let history = state.history;
+  if (state.optimizer === 'lbfgs') while (history > 1 && cropFor(history) < Math.min(MIN_GOOD_CROP, pixels)) history--;
+  const maxCropPixels = cropFor(history);
+  if (maxCropPixels > 0 && planTilesWithin(width, height, maxCropPixels, geometry)) {
+    return { tiled: true, maxCropPixels, history, estimate: estimateTiledBytes(pixels, maxCropPixels, state, history) };
+  }
+  return undefined;
+}
+
+/** A hint naming the largest long side that fits, found by halving the gap. */
+function suggestion(width: number, height: number, budget: number, state: OptimiserState, geometry: TileGeometry): string {
+  const long = Math.max(width, height);
+  const fits = (side: number) => {
+    const w = Math.max(1, Math.round((width * side) / long));
+    const h = Math.max(1, Math.round((height * side) / long));
+    return tryPlan(w, h, budget, state, geometry) !== undefined;
+  };
+  let lo = 0;
+  let hi = long;
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (fits(mid)) lo = mid;
+    else hi = mid;
+  }
+  return lo >= 16 ? `try --size ${lo} or smaller, or a larger --memory` : 'free some memory or give a larger --memory';
+}

@@ -6,6 +6,7 @@
  */
 import { StyleTransferError } from '../errors.js';
 import { defaultDataDir } from '../server/data-dir.js';
+import { DEFAULT_LIMITS } from '../server/limits.js';
 import { DEFAULT_HOST, DEFAULT_PORT, startServer, type ServerOptions } from '../server/server.js';
 
 export interface CommandOutput {
@@ -30,10 +31,11 @@ Options:
                       else ~/.local/share/style-transfer/server)
   --concurrency N     jobs run at once (default 1; each run already uses every core)
   --weights FILE      weights file for every job (default ${'$'}STYLE_TRANSFER_WEIGHTS, else the cached model)
+  --max-size PX       largest output a job may ask for, longer side (default ${DEFAULT_LIMITS.maxSize}; large sizes run in tiles)
   -h, --help          this help
 `;
 
-const VALUE_FLAGS = new Set(['--port', '--host', '--data-dir', '--concurrency', '--weights']);
+const VALUE_FLAGS = new Set(['--port', '--host', '--data-dir', '--concurrency', '--weights', '--max-size']);
 
 class UsageError extends StyleTransferError {
   constructor(message: string) {
@@ -71,6 +73,7 @@ export function parseServeArgs(args: readonly string[]): ServerOptions | 'help' 
     dataDir: values.get('--data-dir'),
     concurrency: int('--concurrency', 1, 64),
     weights: values.get('--weights'),
+    ...(values.has('--max-size') ? { limits: { maxSize: int('--max-size', 16, 65536) } } : {}),
   };
 }
 

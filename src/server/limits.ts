@@ -11,7 +11,7 @@ export interface ServerLimits {
   maxPixels: number;
   /** Jobs waiting in the queue (running ones not counted); more are refused with 429. */
   maxQueuedJobs: number;
-  /** Largest output size (the `size` option) a job may ask for. */
+  /** Largest output size (the `size` option) a job may ask for; `serve --max-size`. Larger scales run in tiles within the memory budget. */
   maxSize: number;
   /** Largest `iterations` / `scaleIterations`. */
   maxIterations: number;
@@ -22,7 +22,7 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = {
   maxStyles: 4,
   maxPixels: 40_000_000,
   maxQueuedJobs: 20,
-  maxSize: 1024,
+  maxSize: 2048,
   maxIterations: 2000,
 };
 

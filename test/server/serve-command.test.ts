@@ -26,6 +26,8 @@ describe('serve command', () => {
       weights: undefined,
     });
     assert.equal(parseServeArgs(['--help']), 'help');
+    assert.deepEqual((parseServeArgs(['--max-size', '4096']) as { limits?: unknown }).limits, { maxSize: 4096 });
+    assert.throws(() => parseServeArgs(['--max-size', '8']), /option --max-size: expected an integer from 16 to 65536, received "8"/);
     assert.throws(
       () => parseServeArgs(['--port', '70000']),
       /^Error: option --port: expected an integer from 0 to 65535, received "70000"$|option --port: expected an integer from 0 to 65535, received "70000"/,

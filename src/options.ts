@@ -5,6 +5,7 @@
  * A preset (PRESETS) supplies the defaults of every tunable value; any option given explicitly
  * overrides it. normaliseOptions() turns user options into one complete, validated ResolvedOptions.
  */
+import { parseBytes } from './bytes.js';
 import { OptionError, describe } from './errors.js';
 import { DEFAULT_MAX_PIXELS, type RawImage } from './image/image.js';
 import type { StyleNormalisation } from './losses/style.js';
@@ -79,6 +80,14 @@ export interface StylizeOptions extends Partial<Tuning> {
   weights?: string;
   /** Refuse input images with more pixels than this. */
   maxPixels?: number;
+  /**
+   * Memory budget: bytes, or a size such as '4G' (default: $STYLE_TRANSFER_MEMORY_LIMIT, else 85 % of
+   * the free memory). Scales whose untiled graph would not fit are computed exactly in tiles; a
+   * size that does not fit even so is refused before the run starts.
+   */
+  memory?: string | number;
+  /** Compute every scale larger than this many pixels (either side) in tiles with this interior size. Exact; for tests and experiments. */
+  tile?: number;
   /** Progress events: loading, scale, iteration, done. */
   onProgress?: (event: ProgressEvent) => void;
   /** Cancels the run; stylize() then rejects with an AbortError carrying the last image. */
@@ -100,6 +109,8 @@ export interface ResolvedOptions extends Tuning {
   threads: number | undefined;
   weights: string | undefined;
   maxPixels: number;
+  memory: string | number | undefined;
+  tile: number | undefined;
 }
 
 export const STYLE_LAYERS = ['conv1_1', 'conv2_1', 'conv3_1', 'conv4_1', 'conv5_1'];
@@ -184,7 +195,7 @@ const layerChoices = VGG19_CONV_NAMES;
 
 export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'preset', flag: 'preset', kind: 'string', choices: ['quality', 'recipe'], doc: 'named set of defaults', default: DEFAULT_PRESET },
-  { key: 'size', flag: 'size', kind: 'int', min: 16, max: 8192, value: 'PX', tuning: true, doc: 'output size in pixels: the longer side (the shorter side in the recipe preset)' },
+  { key: 'size', flag: 'size', kind: 'int', min: 16, max: 65536, value: 'PX', tuning: true, doc: 'output size in pixels: the longer side (the shorter side in the recipe preset)' },
   { key: 'sizeSide', flag: 'size-side', kind: 'string', choices: ['long', 'short'], tuning: true, doc: 'which side --size measures' },
   { key: 'iterations', flag: 'iterations', kind: 'int', min: 0, max: 1_000_000, value: 'N', tuning: true, doc: 'iterations at the final scale' },
   { key: 'scaleIterations', flag: 'scale-iterations', kind: 'int', min: 0, max: 1_000_000, value: 'N', tuning: true, doc: 'iterations at each earlier scale' },
@@ -193,7 +204,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     flag: 'start-size',
     kind: 'int',
     min: 16,
-    max: 8192,
+    max: 65536,
     value: 'PX',
     tuning: true,
     doc: 'smallest size of the first (coarsest) scale; >= --size for a single scale',
@@ -229,6 +240,14 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'threads', flag: 'threads', kind: 'int', min: 1, max: 1024, value: 'N', doc: 'CPU threads for ONNX Runtime (default: all cores)' },
   { key: 'weights', flag: 'weights', kind: 'string', value: 'FILE', doc: 'weights file (safetensors or .pth); default: $STYLE_TRANSFER_WEIGHTS, else the cached model' },
   { key: 'maxPixels', flag: 'max-pixels', kind: 'int', min: 1, max: 1e10, value: 'N', doc: 'refuse input images with more pixels', default: DEFAULT_MAX_PIXELS },
+  {
+    key: 'memory',
+    flag: 'memory',
+    kind: 'string',
+    value: 'SIZE',
+    doc: 'memory budget, e.g. 4G (default: $STYLE_TRANSFER_MEMORY_LIMIT, else 85% of free memory); larger scales run exactly in tiles',
+  },
+  { key: 'tile', flag: 'tile', kind: 'int', min: 16, max: 65536, value: 'PX', doc: 'compute scales larger than PX in tiles of PX (exact; default: only when memory requires)' },
 ];
 
 function check(spec: OptionSpec, value: unknown): void {
@@ -273,7 +292,11 @@ export function normaliseOptions(options: StylizeOptions): ResolvedOptions {
     if (!KNOWN_KEYS.has(key)) throw new OptionError(key, `a known option (${[...KNOWN_KEYS].join(', ')})`, describe(key));
   }
   const given = options as unknown as Record<string, unknown>;
-  for (const spec of OPTION_SPECS) if (given[spec.key] !== undefined && spec.key !== 'init') check(spec, given[spec.key]);
+  for (const spec of OPTION_SPECS) if (given[spec.key] !== undefined && spec.key !== 'init' && spec.key !== 'memory') check(spec, given[spec.key]);
+  const memory = options.memory;
+  if (memory !== undefined && !(typeof memory === 'number' ? Number.isFinite(memory) && memory > 0 : typeof memory === 'string' && parseBytes(memory) !== undefined)) {
+    throw new OptionError('memory', 'a size such as 4G, 512M or a number of bytes', memory);
+  }
 
   const preset = options.preset ?? DEFAULT_PRESET;
   const tuning: Tuning = { ...PRESETS[preset] };
@@ -308,5 +331,7 @@ export function normaliseOptions(options: StylizeOptions): ResolvedOptions {
     threads: options.threads,
     weights: options.weights,
     maxPixels: options.maxPixels ?? DEFAULT_MAX_PIXELS,
+    memory,
+    tile: options.tile,
   };
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { OptionError } from '../src/errors.js';
-import { scaleSchedule } from '../src/schedule.js';
+import { iterationsAtScale, scaleSchedule } from '../src/schedule.js';
 
 const sizes = (list: { width: number; height: number }[]) => list.map((s) => `${s.width}x${s.height}`);
 
@@ -54,5 +54,27 @@ describe('scaleSchedule', () => {
     assert.throws(() => scaleSchedule({ ...base, startLongSide: 0 }), { message: 'option startLongSide: expected a positive integer, received 0' });
     assert.throws(() => scaleSchedule({ ...base, finalLongSide: 12.5 }), { message: 'option finalLongSide: expected a positive integer, received 12.5' });
     assert.throws(() => scaleSchedule({ ...base, width: 0 }), OptionError);
+  });
+});
+
+describe('iterationsAtScale', () => {
+  it('continues the √2 schedule to print sizes: 4096 px from 160 px', () => {
+    const s = scaleSchedule({ width: 4000, height: 3000, finalLongSide: 4096, startLongSide: 160, ratio: Math.SQRT2 });
+    assert.deepEqual(
+      s.map((x) => Math.max(x.width, x.height)),
+      [181, 256, 362, 512, 724, 1024, 1448, 2048, 2896, 4096],
+    );
+  });
+
+  it('keeps the count up to 1024 px and lowers it with the pixel count above, to at least 5', () => {
+    assert.equal(iterationsAtScale(512, 150), 150);
+    assert.equal(iterationsAtScale(1024, 150), 150);
+    assert.equal(iterationsAtScale(1448, 150), 75);
+    assert.equal(iterationsAtScale(2048, 150), 38);
+    assert.equal(iterationsAtScale(2896, 150), 19);
+    assert.equal(iterationsAtScale(4096, 100), 6);
+    assert.equal(iterationsAtScale(8192, 100), 5);
+    assert.equal(iterationsAtScale(4096, 2), 2); // fewer asked for: kept
+    assert.equal(iterationsAtScale(4096, 0), 0);
   });
 });

@@ -12,6 +12,7 @@
  * process killed.
  */
 import os from 'node:os';
+import { parseBytes } from '../bytes.js';
 import { OptionError, RunError } from '../errors.js';
 import { planTilesWithin, type TileGeometry } from './tiling.js';
 
@@ -37,14 +38,6 @@ const STATE_BYTES_PER_PIXEL = 100;
 const VECTOR_BYTES_PER_PIXEL = 12;
 /** The smallest crop worth running: below it the halo makes tiles very wasteful. */
 const MIN_GOOD_CROP = 512 * 512;
-
-/** "4G", "512M", "1.5GiB", "3000000000" → bytes; undefined for anything else. */
-export function parseBytes(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?$/i.exec(text.trim());
-  if (!m) return undefined;
-  const bytes = Number(m[1]) * 1024 ** ' KMGT'.indexOf((m[2] || ' ').toUpperCase());
-  return bytes > 0 ? bytes : undefined;
-}
 
 /**
  * The budget: the `memory` option, else STYLE_TRANSFER_MEMORY_LIMIT, else 85 % of what the OS

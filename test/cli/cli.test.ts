@@ -214,7 +214,7 @@ describe('style-transfer CLI', () => {
       ],
       ['more pixels than the limit', async () => [content, style, '--max-pixels', '10000'], /^error: content image .*(limit|megapixels)/, 1],
       ['bad size', async () => [content, style, '--size', 'big'], /^error: --size: expected an integer, received "big"$/, 2],
-      ['size out of range', async () => [content, style, '--size', '3'], /^error: --size: expected an integer between 16 and 8192, received 3$/, 2],
+      ['size out of range', async () => [content, style, '--size', '3'], /^error: --size: expected an integer between 16 and 65536, received 3$/, 2],
       ['unknown optimizer', async () => [content, style, '--optimizer', 'sgd'], /^error: --optimizer: expected one of lbfgs, adam, received "sgd"$/, 2],
       ['unknown flag', async () => [content, style, '--colour', 'red'], /^error: --colour: expected a known flag/, 2],
       ['unknown layer', async () => [content, style, '--style-layers', 'conv9_9'], /^error: --style-layers: expected names among conv1_1/, 2],

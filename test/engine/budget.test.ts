@@ -1,7 +1,8 @@
 /** The memory budget and the per-scale choice between the untiled graph and tiles (src/engine/budget.ts). */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { estimateTiledBytes, estimateUntiledBytes, memoryBudget, parseBytes, planScaleMemory } from '../../src/engine/budget.js';
+import { parseBytes } from '../../src/bytes.js';
+import { estimateTiledBytes, estimateUntiledBytes, memoryBudget, planScaleMemory } from '../../src/engine/budget.js';
 import { planTilesWithin } from '../../src/engine/tiling.js';
 import { OptionError, RunError } from '../../src/errors.js';
 

@@ -84,7 +84,7 @@ describe('server limits and bad requests', () => {
     await refused([content, style], { model: 'vgg19' }, 400, /^option model cannot be set/);
     await refused([content, style], { init: '/etc/hosts' }, 400, /^option init: expected one of content, noise, style, received "\/etc\/hosts"$/);
     // The library's own validation, with its own messages.
-    await refused([content, style], { size: 'big' }, 400, /^option size: expected an integer between 16 and 8192, received "big"$/);
+    await refused([content, style], { size: 'big' }, 400, /^option size: expected an integer between 16 and 65536, received "big"$/);
     await refused([content, style], { optimizer: 'sgd' }, 400, /^option optimizer: expected one of lbfgs, adam, received "sgd"$/);
     await refused([content, style], { styleBlend: [1, 2] }, 400, /^option styleBlend: expected 1 weights \(one per style image\)/);
     await refused([content, style], { previewEvery: 0 }, 400, /^option previewEvery: expected an integer between 1 and 10000, received 0$/);

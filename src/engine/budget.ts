@@ -28,6 +28,8 @@ const TILED_SESSION_BYTES = 650 * MB;
 const TILED_TARGETS_SESSION_BYTES = 250 * MB;
 /** Tensors of the forward + backward graph, per pixel of what it runs on (activations kept for the backward, max-pool indices, gradients). */
 const GRAPH_BYTES_PER_PIXEL = 2300;
+/** Tensors of a forward-only graph (loss sums, targets) per pixel: only the live activations. */
+const FORWARD_BYTES_PER_PIXEL = 800;
 /**
  * The run's per-pixel state besides the optimiser: the iterate's last good copy, the content
  * target (conv4_2: 512 channels at 1/64 of the pixels), the previous scale's result, the scaled
@@ -81,7 +83,15 @@ export function estimateTiledBytes(pixels: number, maxCropPixels: number, state:
 
 export type ScaleMemory =
   | { readonly tiled: false; readonly history: number; readonly estimate: number }
-  | { readonly tiled: true; readonly maxCropPixels: number; readonly history: number; readonly estimate: number };
+  | {
+      readonly tiled: true;
+      /** Largest crop of the gradient pass. */
+      readonly maxCropPixels: number;
+      /** Largest crop of the forward-only passes, which need less memory per pixel. */
+      readonly maxForwardCropPixels: number;
+      readonly history: number;
+      readonly estimate: number;
+    };
 
 /**
  * How a width×height scale runs within `budget` bytes: untiled when it fits (or `tile` is not
@@ -109,13 +119,15 @@ function tryPlan(width: number, height: number, budget: number, state: Optimiser
   if (forced) {
     // `--tile N`: the interior size is given; report the estimate of its largest crop.
     const side = Math.min(Math.max(width, height), tile + 2 * geometry.halo);
-    return { tiled: true, maxCropPixels: side * side, history: state.history, estimate: estimateTiledBytes(pixels, side * side, state, state.history) };
+    const crop = side * side;
+    return { tiled: true, maxCropPixels: crop, maxForwardCropPixels: crop, history: state.history, estimate: estimateTiledBytes(pixels, crop, state, state.history) };
   }
   let history = state.history;
   if (state.optimizer === 'lbfgs') while (history > 1 && cropFor(history) < Math.min(MIN_GOOD_CROP, pixels)) history--;
   const maxCropPixels = cropFor(history);
   if (maxCropPixels > 0 && planTilesWithin(width, height, maxCropPixels, geometry)) {
-    return { tiled: true, maxCropPixels, history, estimate: estimateTiledBytes(pixels, maxCropPixels, state, history) };
+    const maxForwardCropPixels = Math.floor((maxCropPixels * GRAPH_BYTES_PER_PIXEL) / FORWARD_BYTES_PER_PIXEL);
+    return { tiled: true, maxCropPixels, maxForwardCropPixels, history, estimate: estimateTiledBytes(pixels, maxCropPixels, state, history) };
   }
   return undefined;
 }

@@ -19,14 +19,19 @@ import type { EngineOptions, LossTerms, Targets, TermWeights } from './session.j
 import { buildTileGradientModel, buildTileSumsModel, tileNames } from './tile-graph.js';
 import { globalLevelWindow, levelWindow, planTiles, planTilesWithin, tileGeometry, type Tile, type TileGeometry, type TilePlan } from './tiling.js';
 
-/** How tiles are chosen: a fixed interior size (`--tile N`), or the least overhead within a crop size. */
+/**
+ * How tiles are chosen: a fixed interior size (`--tile N`), or the least overhead within a crop
+ * size. The forward-only passes (loss sums, targets) keep no tensors for a backward pass, so they
+ * may use larger tiles (`forwardInterior`, `maxForwardCropPixels`; default: the same as the gradient's).
+ */
 export type TilingChoice =
   | {
       readonly interior: number;
+      readonly forwardInterior?: number;
       /** Only for tests that show the halo is needed: a halo smaller than tileGeometry's is inexact. */
       readonly halo?: number;
     }
-  | { readonly maxCropPixels: number };
+  | { readonly maxCropPixels: number; readonly maxForwardCropPixels?: number };
 
 /** Reported before each tile is run, so progress can show the tile within the iteration. */
 export interface TileProgress {
@@ -73,15 +78,28 @@ export class TiledEngine {
     return new TiledEngine(layout, geometry, choice, sums, targets, gradient, net);
   }
 
-  /** The tiles used at a size. */
+  /** The tiles of the gradient pass at a size. */
   plan(width: number, height: number): TilePlan {
-    const key = `${width}x${height}`;
+    return this.cachedPlan(width, height, 'gradient');
+  }
+
+  /** The tiles of the forward-only passes (loss sums, targets) at a size. */
+  forwardPlan(width: number, height: number): TilePlan {
+    return this.cachedPlan(width, height, 'forward');
+  }
+
+  private cachedPlan(width: number, height: number, pass: 'gradient' | 'forward'): TilePlan {
+    const key = `${pass}:${width}x${height}`;
     let plan = this.plans.get(key);
     if (!plan) {
-      if ('interior' in this.choice) plan = planTiles(width, height, this.choice.interior, { ...this.geometry, halo: this.choice.halo ?? this.geometry.halo });
-      else {
-        plan = planTilesWithin(width, height, this.choice.maxCropPixels, this.geometry);
-        if (!plan) throw new Error(`no tiling of ${width}x${height} fits crops of ${this.choice.maxCropPixels} pixels`);
+      const c = this.choice;
+      if ('interior' in c) {
+        const interior = pass === 'forward' ? (c.forwardInterior ?? c.interior) : c.interior;
+        plan = planTiles(width, height, interior, { ...this.geometry, halo: c.halo ?? this.geometry.halo });
+      } else {
+        const limit = pass === 'forward' ? Math.max(c.maxCropPixels, c.maxForwardCropPixels ?? 0) : c.maxCropPixels;
+        plan = planTilesWithin(width, height, limit, this.geometry);
+        if (!plan) throw new Error(`no tiling of ${width}x${height} fits crops of ${limit} pixels`);
       }
       this.plans.set(key, plan);
     }
@@ -90,7 +108,7 @@ export class TiledEngine {
 
   /** Content features and Gram matrices of an image, computed tile by tile (same result as StyleEngine.targets). */
   async targets(image: Float32Array, width: number, height: number, which: { content?: boolean; style?: boolean } = { content: true, style: true }): Promise<Targets> {
-    const plan = this.plan(width, height);
+    const plan = this.forwardPlan(width, height);
     const content = new Map<string, { data: Float32Array; dims: readonly number[] }>();
     const wantContent = which.content !== false;
     if (wantContent) {
@@ -129,10 +147,10 @@ export class TiledEngine {
    * `grad`; the same as StyleEngine.evaluate up to float summation order.
    */
   async evaluate(image: Float32Array, width: number, height: number, targets: Targets, weights: TermWeights, grad: Float32Array): Promise<LossTerms> {
-    const plan = this.plan(width, height);
     const { contentLayers, styleLayers, styleNormalisation } = this.layout;
 
     // Pass 1: partial sums over the tiles' interiors.
+    let plan = this.forwardPlan(width, height);
     const gramSums = this.gramAccumulators();
     const contentSums = new Map(contentLayers.map((l) => [l, 0]));
     let tvSum = 0;
@@ -192,6 +210,7 @@ export class TiledEngine {
       common[tileNames.dgram(layer)] = new ort.Tensor('float32', d, [c, c]);
     }
     grad.fill(0);
+    plan = this.plan(width, height);
     for (let k = 0; k < plan.tiles.length; k++) {
       this.onTile?.({ pass: 'gradient', tile: k + 1, tiles: plan.tiles.length });
       const tile = plan.tiles[k];

@@ -1,5 +1,5 @@
 /**
- * Exact tiled evaluation of the loss and ∂loss/∂image on onnxruntime-node, for images whose
+ * Exact tiled evaluation of the loss and ∂loss/∂image on ONNX Runtime (injected, as in session.ts), for images whose
  * untiled graph would not fit in memory. Same contract as StyleEngine's evaluate() and targets()
  * (the image is whatever the network sees, planar [3,H,W] in its input space), so the pipeline can
  * use either. Two passes per evaluation (tiling.ts says why it is exact):
@@ -10,12 +10,12 @@
  * The cost over untiled: pass 1 is a forward (about half an evaluation) and every crop includes its
  * halo, so about 1.5 × (Σ crop pixels / image pixels).
  */
-import { availableParallelism } from 'node:os';
-import * as ort from 'onnxruntime-node';
+import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import type { NetworkWeights } from '../model/weights.js';
 import { truncateTo, type ConvLayer, type NetworkSpec } from '../model/vgg19.js';
+import type { LossEvaluator } from './evaluator.js';
 import type { LossLayout } from './loss-graph.js';
-import type { EngineOptions, LossTerms, Targets, TermWeights } from './session.js';
+import type { EngineBackend, LossTerms, Targets, TermWeights } from './session.js';
 import { buildTileGradientModel, buildTileSumsModel, tileNames } from './tile-graph.js';
 import { globalLevelWindow, levelWindow, planTiles, planTilesWithin, tileGeometry, type Tile, type TileGeometry, type TilePlan } from './tiling.js';
 
@@ -41,41 +41,46 @@ export interface TileProgress {
   readonly tiles: number;
 }
 
-export class TiledEngine {
+/** onnxruntime-common's Tensor constructor for the two element types the tile graphs take (window bounds are int64). */
+type TensorOf = new (type: 'float32' | 'int64', data: Float32Array | BigInt64Array, dims: readonly number[]) => Tensor;
+
+export class TiledEngine implements LossEvaluator {
   /** Called before each tile; set by the caller that shows progress. */
   onTile?: (progress: TileProgress) => void;
   private readonly plans = new Map<string, TilePlan>();
   private readonly channels: ReadonlyMap<string, number>;
+  private readonly Tensor: TensorOf;
 
   private constructor(
     readonly layout: LossLayout,
     readonly geometry: TileGeometry,
-    private readonly choice: TilingChoice,
-    private readonly sumsSession: ort.InferenceSession,
-    private readonly targetsSession: ort.InferenceSession,
-    private readonly gradientSession: ort.InferenceSession,
+    private choice: TilingChoice,
+    backend: EngineBackend,
+    private readonly sumsSession: InferenceSession,
+    private readonly targetsSession: InferenceSession,
+    private readonly gradientSession: InferenceSession,
     net: NetworkSpec,
   ) {
     this.channels = new Map(net.layers.filter((l): l is ConvLayer => l.kind === 'conv').map((l) => [l.name, l.outChannels]));
+    this.Tensor = backend.ort.Tensor as unknown as TensorOf;
   }
 
-  static async create(net: NetworkSpec, weights: NetworkWeights, layout: LossLayout, choice: TilingChoice, options: EngineOptions = {}): Promise<TiledEngine> {
+  static async create(backend: EngineBackend, net: NetworkSpec, weights: NetworkWeights, layout: LossLayout, choice: TilingChoice): Promise<TiledEngine> {
     const lossLayers = [...layout.contentLayers, ...layout.styleLayers];
     const geometry = tileGeometry(truncateTo(net, lossLayers), lossLayers);
-    const sessionOptions: ort.InferenceSession.SessionOptions = {
-      executionProviders: ['cpu'],
-      graphOptimizationLevel: 'all',
-      intraOpNumThreads: options.threads ?? availableParallelism(),
-      interOpNumThreads: 1,
-      enableCpuMemArena: options.memoryArena ?? false,
-      executionMode: 'sequential',
-    };
+    const { ort, sessionOptions } = backend;
     const [sums, targets, gradient] = await Promise.all([
       ort.InferenceSession.create(buildTileSumsModel(net, weights, layout, 'loss'), sessionOptions),
       ort.InferenceSession.create(buildTileSumsModel(net, weights, layout, 'targets'), sessionOptions),
       ort.InferenceSession.create(buildTileGradientModel(net, weights, layout), sessionOptions),
     ]);
-    return new TiledEngine(layout, geometry, choice, sums, targets, gradient, net);
+    return new TiledEngine(layout, geometry, choice, backend, sums, targets, gradient, net);
+  }
+
+  /** Changes how tiles are chosen (per scale: the memory left depends on the image size). */
+  setTiling(choice: TilingChoice): void {
+    this.choice = choice;
+    this.plans.clear();
   }
 
   /** The tiles of the gradient pass at a size. */
@@ -202,12 +207,12 @@ export class TiledEngine {
     for (const [layer, v] of style) total += (weights.style.get(layer) ?? 0) * v;
 
     // Pass 2: each crop's gradient, overlap-added.
-    const scalar = (x: number) => new ort.Tensor('float32', Float32Array.of(x), []);
-    const common: Record<string, ort.Tensor> = { [tileNames.tvScale]: scalar((weights.tv * 2) / pixels) };
+    const scalar = (x: number) => new this.Tensor('float32', Float32Array.of(x), []);
+    const common: Record<string, Tensor> = { [tileNames.tvScale]: scalar((weights.tv * 2) / pixels) };
     for (const [layer, s] of contentScales) common[tileNames.contentScale(layer)] = scalar(s);
     for (const [layer, d] of dgrams) {
       const c = this.channels.get(layer)!;
-      common[tileNames.dgram(layer)] = new ort.Tensor('float32', d, [c, c]);
+      common[tileNames.dgram(layer)] = new this.Tensor('float32', d, [c, c]);
     }
     grad.fill(0);
     plan = this.plan(width, height);
@@ -251,37 +256,37 @@ export class TiledEngine {
   }
 
   /** The crop and its interior window at every level the graphs use. */
-  private windowFeeds(image: Float32Array, plan: TilePlan, tile: Tile): Record<string, ort.Tensor> {
+  private windowFeeds(image: Float32Array, plan: TilePlan, tile: Tile): Record<string, Tensor> {
     const w = tile.cropX1 - tile.cropX0;
     const h = tile.cropY1 - tile.cropY0;
-    const feeds: Record<string, ort.Tensor> = { [tileNames.image]: new ort.Tensor('float32', cropPlanar(image, plan.width, plan.height, tile), [1, 3, h, w]) };
+    const feeds: Record<string, Tensor> = { [tileNames.image]: new this.Tensor('float32', cropPlanar(image, plan.width, plan.height, tile), [1, 3, h, w]) };
     for (const level of new Set([0, ...this.geometry.levels.values()])) {
       const win = levelWindow(tile, plan, level);
-      feeds[tileNames.start(level)] = new ort.Tensor('int64', BigInt64Array.of(BigInt(win.r0), BigInt(win.c0)), [2]);
-      feeds[tileNames.end(level)] = new ort.Tensor('int64', BigInt64Array.of(BigInt(win.r1), BigInt(win.c1)), [2]);
+      feeds[tileNames.start(level)] = new this.Tensor('int64', BigInt64Array.of(BigInt(win.r0), BigInt(win.c0)), [2]);
+      feeds[tileNames.end(level)] = new this.Tensor('int64', BigInt64Array.of(BigInt(win.r1), BigInt(win.c1)), [2]);
     }
     return feeds;
   }
 
   /** Each content target cut to the tile's interior. */
-  private contentTargetFeeds(targets: Targets, plan: TilePlan, tile: Tile): Record<string, ort.Tensor> {
-    const feeds: Record<string, ort.Tensor> = {};
+  private contentTargetFeeds(targets: Targets, plan: TilePlan, tile: Tile): Record<string, Tensor> {
+    const feeds: Record<string, Tensor> = {};
     for (const layer of this.layout.contentLayers) {
       const t = targets.content.get(layer);
       if (!t) throw new Error(`missing content target for ${layer}`);
       const win = globalLevelWindow(tile, plan, this.level(layer));
-      feeds[tileNames.contentTarget(layer)] = new ort.Tensor('float32', cutWindow(t.data, t.dims, win), [1, t.dims[1], win.r1 - win.r0, win.c1 - win.c0]);
+      feeds[tileNames.contentTarget(layer)] = new this.Tensor('float32', cutWindow(t.data, t.dims, win), [1, t.dims[1], win.r1 - win.r0, win.c1 - win.c0]);
     }
     return feeds;
   }
 }
 
 /** The feeds a session declares (a window level a graph does not use is not among its inputs). */
-function inputsOf(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>): Record<string, ort.Tensor> {
+function inputsOf(session: InferenceSession, feeds: Record<string, Tensor>): Record<string, Tensor> {
   return Object.fromEntries(session.inputNames.filter((n) => n in feeds).map((n) => [n, feeds[n]]));
 }
 
-function scalarOf(t: ort.Tensor): number {
+function scalarOf(t: Tensor): number {
   return (t.data as Float32Array)[0];
 }
 

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import { StyleEngine, type Targets, type TermWeights } from '../../src/engine/session.js';
 import { TiledEngine } from '../../src/engine/tiled-engine.js';
+import { nodeBackend } from '../../src/node/ort-backend.js';
 import { axisCuts, levelWindow, planTiles, planTilesWithin, tileGeometry } from '../../src/engine/tiling.js';
 import type { LossLayout } from '../../src/engine/loss-graph.js';
 import { CAFFE_RGB_CONVENTION, preprocess } from '../../src/model/convention.js';
@@ -162,9 +163,9 @@ for (const pooling of ['max', 'avg'] as Pooling[]) {
       let tiled: TiledEngine;
       let tooSmallHalo: TiledEngine;
       before(async () => {
-        untiled = await StyleEngine.create(tinyNet, weights, layout, { threads: 1 });
-        tiled = await TiledEngine.create(tinyNet, weights, layout, { interior: 8, forwardInterior: 12 }, { threads: 1 });
-        tooSmallHalo = await TiledEngine.create(tinyNet, weights, layout, { interior: 8, halo: 8 }, { threads: 1 });
+        untiled = await StyleEngine.create(nodeBackend({ threads: 1 }), tinyNet, weights, layout);
+        tiled = await TiledEngine.create(nodeBackend({ threads: 1 }), tinyNet, weights, layout, { interior: 8, forwardInterior: 12 });
+        tooSmallHalo = await TiledEngine.create(nodeBackend({ threads: 1 }), tinyNet, weights, layout, { interior: 8, halo: 8 });
       });
       after(async () => Promise.all([untiled.release(), tiled.release(), tooSmallHalo.release()]));
 
@@ -229,8 +230,8 @@ describe('tiled = untiled on VGG-19 to conv5_1 with the shared weights', () => {
     const file = await readWeightsFile(sharedWeights);
     net = vgg19(file.convention!, 'vgg19-caffe-q8');
     const weights = extractConvWeights(file.tensors, net, sharedWeights);
-    untiled = await StyleEngine.create(net, weights, layout);
-    tiled = await TiledEngine.create(net, weights, layout, { interior: 64 });
+    untiled = await StyleEngine.create(nodeBackend(), net, weights, layout);
+    tiled = await TiledEngine.create(nodeBackend(), net, weights, layout, { interior: 64 });
   });
   after(async () => Promise.all([untiled.release(), tiled.release()]));
 

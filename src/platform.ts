@@ -31,6 +31,12 @@ export interface Platform {
   /** High-quality resize of an input image to exactly width×height. */
   resize(img: RawImage, width: number, height: number): Promise<RawImage>;
   resolveWeights(request: WeightsRequest): Promise<ResolvedWeights>;
-  /** Throws a RunError when a run at this output size would not fit in memory. */
+  /** Throws a RunError when a run at this output size would not fit in memory (used when there is no memoryBudget). */
   checkMemory(width: number, height: number): void;
+  /**
+   * The memory budget in bytes: the `memory` option, else the platform's default (Node:
+   * STYLE_TRANSFER_MEMORY_LIMIT, else most of the free memory). With it, scales that would not fit
+   * untiled run exactly in tiles (src/engine/budget.ts); without it, only `tile` tiles.
+   */
+  memoryBudget?(memory: string | number | undefined): number;
 }

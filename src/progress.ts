@@ -26,6 +26,8 @@ export type ProgressEvent =
       readonly width: number;
       readonly height: number;
       readonly iterations: number;
+      /** Tiles each evaluation's backward pass runs in (src/engine/tiled-engine.ts); 1 or absent: the scale runs untiled. */
+      readonly tiles?: number;
     }
   | (LossValues & {
       readonly type: 'iteration';
@@ -45,4 +47,20 @@ export type ProgressEvent =
       /** The current image (after this iteration's update), rendered on demand. */
       readonly preview: () => RawImage;
     })
+  | {
+      /** Large scales run in tiles (src/engine/tiled-engine.ts): one event before each tile. */
+      readonly type: 'tile';
+      readonly scale: number;
+      readonly scales: number;
+      readonly width: number;
+      readonly height: number;
+      /** The iteration being computed (1-based); 0 while the scale's targets are computed. */
+      readonly iteration: number;
+      readonly iterations: number;
+      /** 'sums': the forward pass over the tiles (loss, Gram matrices); 'gradient': the backward one; 'targets': the content and style targets. */
+      readonly pass: 'sums' | 'gradient' | 'targets';
+      /** 1-based */
+      readonly tile: number;
+      readonly tiles: number;
+    }
   | { readonly type: 'done'; readonly seconds: number; readonly iterations: number };

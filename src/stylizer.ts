@@ -10,7 +10,9 @@
  * The pipeline per job: load the images → plan the scales → per scale: targets, objective,
  * optimise (pipeline/scale.ts) → post-process → result.
  */
+import type { LossEvaluator } from './engine/evaluator.js';
 import { StyleEngine, type LossTerms, type Targets } from './engine/session.js';
+import { TiledEngine } from './engine/tiled-engine.js';
 import { StyleTransferError } from './errors.js';
 import { toPlanar, toRaw, type PlanarImage, type RawImage } from './image/image.js';
 import { matchHistogram } from './image/colour.js';
@@ -22,6 +24,7 @@ import { normaliseOptions, type ResolvedOptions, type StylizeOptions } from './o
 import { EtaClock } from './pipeline/eta.js';
 import { clampPixels, finishColours, forNetwork } from './pipeline/finish.js';
 import { createObjective, lossValues, termWeights } from './pipeline/objective.js';
+import { planScaleEngines, type ScaleEngine } from './pipeline/memory.js';
 import { initialImage, iterationsAt, outputSize, planScales, styleSize, type Size } from './pipeline/plan.js';
 import { optimiseScale } from './pipeline/scale.js';
 import { computeTargets } from './pipeline/targets.js';
@@ -79,6 +82,8 @@ export function createStylizerOn(platform: Platform, options: StylizerOptions = 
 class StylizerImpl implements Stylizer {
   private readonly networks = new Map<string, Promise<ResolvedWeights>>();
   private readonly engines = new Map<string, Promise<StyleEngine>>();
+  /** Tiled engines, by the same key as `engines`. At most one of the two is kept for a key: see evaluator(). */
+  private readonly tiledEngines = new Map<string, Promise<TiledEngine>>();
   private readonly counts = { weightLoads: 0, sessionBuilds: 0, jobs: 0 };
   /** The job chain: each job starts when the previous one has settled. */
   private tail: Promise<unknown> = Promise.resolve();
@@ -104,8 +109,9 @@ class StylizerImpl implements Stylizer {
     if (this.closed) return;
     this.closed = true;
     await this.tail;
-    const engines = await Promise.allSettled(this.engines.values());
+    const engines = await Promise.allSettled([...this.engines.values(), ...this.tiledEngines.values()]);
     this.engines.clear();
+    this.tiledEngines.clear();
     this.networks.clear();
     await Promise.all(engines.map((e) => (e.status === 'fulfilled' ? e.value.release() : undefined)));
   }
@@ -126,10 +132,45 @@ class StylizerImpl implements Stylizer {
     return network;
   }
 
+  /**
+   * The evaluator of a scale: the untiled engine, or the tiled one set to the scale's tiling. Only
+   * one of the two is kept per key: switching releases the other's sessions, which the memory
+   * budget does not count (a run goes from untiled to tiled once, at its first large scale).
+   */
+  private async evaluator(resolved: ResolvedWeights, opts: ResolvedOptions, scale: ScaleEngine, emit: (e: ProgressEvent) => void): Promise<LossEvaluator> {
+    const key = this.engineKey(resolved, opts);
+    const [keep, drop] = scale.tiled ? [this.tiledEngines, this.engines] : [this.engines, this.tiledEngines];
+    const other = drop.get(key);
+    if (other) {
+      drop.delete(key);
+      await (await other.catch(() => undefined))?.release();
+    }
+    if (!scale.tiled) return this.engine(resolved, opts, emit);
+    let tiled = keep.get(key) as Promise<TiledEngine> | undefined;
+    if (!tiled) {
+      emit({ type: 'loading', stage: 'engine', message: 'building the tiled loss graphs' });
+      this.counts.sessionBuilds++;
+      tiled = TiledEngine.create(this.platform.backend(opts.threads), resolved.net, resolved.weights, this.layoutOf(opts), scale.tiling);
+      this.tiledEngines.set(key, tiled);
+      tiled.catch(() => this.tiledEngines.delete(key));
+    }
+    const engine = await tiled;
+    engine.setTiling(scale.tiling);
+    return engine;
+  }
+
+  private layoutOf(opts: ResolvedOptions) {
+    return { contentLayers: opts.contentLayers, styleLayers: opts.styleLayers, styleNormalisation: opts.styleNormalisation, pooling: opts.pooling };
+  }
+
+  private engineKey(resolved: ResolvedWeights, opts: ResolvedOptions): string {
+    return JSON.stringify({ path: resolved.path, model: resolved.modelName, convention: resolved.net.convention, layout: this.layoutOf(opts), threads: opts.threads });
+  }
+
   /** The engine (loss and target sessions) for a network and a loss layout, built once. */
   private engine(resolved: ResolvedWeights, opts: ResolvedOptions, emit: (e: ProgressEvent) => void): Promise<StyleEngine> {
-    const layout = { contentLayers: opts.contentLayers, styleLayers: opts.styleLayers, styleNormalisation: opts.styleNormalisation, pooling: opts.pooling };
-    const key = JSON.stringify({ path: resolved.path, model: resolved.modelName, convention: resolved.net.convention, layout, threads: opts.threads });
+    const layout = this.layoutOf(opts);
+    const key = this.engineKey(resolved, opts);
     let engine = this.engines.get(key);
     if (!engine) {
       emit({ type: 'loading', stage: 'engine', message: 'building the loss graph' });
@@ -163,8 +204,12 @@ class StylizerImpl implements Stylizer {
       typeof opts.init === 'string' && ['content', 'noise', 'style'].includes(opts.init) ? undefined : await platform.loadImage(opts.init, 'init image', opts.maxPixels);
 
     const final = outputSize(contentRaw, opts);
-    platform.checkMemory(final.width, final.height);
     const scales = planScales(contentRaw, final, opts);
+    // Per scale: untiled, or exactly in tiles within the memory budget; refused here, before
+    // anything is loaded, when even tiles do not fit.
+    const budget = platform.memoryBudget?.(opts.memory);
+    if (budget === undefined && opts.tile === undefined) platform.checkMemory(final.width, final.height);
+    const scaleEngines = planScaleEngines(scales, opts, budget);
 
     if (opts.preserveColors === 'histogram') {
       // The content's colour statistics at the output size: the same mean and covariance for any
@@ -174,20 +219,25 @@ class StylizerImpl implements Stylizer {
     }
 
     const resolved = await this.network(opts, emit, signal);
-    const engine = await this.engine(resolved, opts, emit);
     const convention = resolved.net.convention;
     const weights = termWeights(opts);
-    const iterations = (k: number) => iterationsAt(k, scales.length, opts);
-    const clock = new EtaClock(scales, iterations);
+    const iterations = (k: number) => iterationsAt(k, scales, opts);
+    const clock = new EtaClock(scales, iterations, (k) => scaleEngines[k].cost);
     const toInput = (img: PlanarImage) => preprocess(forNetwork(img, opts).data, img.width * img.height, convention);
 
     let current: PlanarImage | undefined; // the result so far, in pixel space (0..1 RGB)
     let totalIterations = 0;
-    let last: { content: RawImage; styles: RawImage[]; targets: Targets } | undefined;
+    let last: { content: RawImage; styles: RawImage[]; targets: Targets; engine: LossEvaluator } | undefined;
 
     for (let k = 0; k < scales.length; k++) {
       const size = scales[k];
-      emit({ type: 'scale', scale: k + 1, scales: scales.length, width: size.width, height: size.height, iterations: iterations(k) });
+      const tiles = scaleEngines[k].tiled ? (scaleEngines[k] as { tiles: number }).tiles : 1;
+      emit({ type: 'scale', scale: k + 1, scales: scales.length, width: size.width, height: size.height, iterations: iterations(k), tiles });
+      const engine = await this.evaluator(resolved, opts, scaleEngines[k], emit);
+      let iteration = 0; // the iteration being computed, for tile progress (0: the targets)
+      if (engine instanceof TiledEngine) {
+        engine.onTile = (p) => emit({ type: 'tile', scale: k + 1, scales: scales.length, ...size, iteration, iterations: iterations(k), ...p });
+      }
 
       const contentScaled = await platform.resize(contentRaw, size.width, size.height);
       const stylesScaled = await Promise.all(
@@ -202,22 +252,24 @@ class StylizerImpl implements Stylizer {
         stylesScaled.map((s) => ({ input: toInput(toPlanar(s)), width: s.width, height: s.height })),
         opts.styleBlend,
       );
-      last = { content: contentScaled, styles: stylesScaled, targets };
+      last = { content: contentScaled, styles: stylesScaled, targets, engine };
 
       const start = current ? resizePlanar(current, size.width, size.height) : await this.firstImage(opts, size, contentScaled, stylesScaled[0], initRaw);
       const toPixels = (v: Float32Array): PlanarImage => ({ data: deprocess(v, size.width * size.height, convention), ...size });
       const render = (v: Float32Array) => toRaw(finishColours(toPixels(v), contentScaled, opts));
       const x = toInput(start);
 
+      iteration = 1;
       totalIterations += await optimiseScale({
         objective: createObjective(engine, size, targets, weights),
         x,
         iterations: iterations(k),
         scale: k + 1,
-        opts,
+        opts: { ...opts, history: scaleEngines[k].history }, // the L-BFGS history that fits the memory budget
         signal,
         render,
         onStep: (i, step, ms, lastGood) => {
+          iteration = i + 1;
           clock.tick(k, ms);
           emit({
             type: 'iteration',
@@ -241,7 +293,7 @@ class StylizerImpl implements Stylizer {
     // Loss of the output itself (after clamping), so callers can compare results on one footing.
     const { width, height } = scales[scales.length - 1];
     const output = current!;
-    const finalTerms: LossTerms = await engine.evaluate(toInput(output), width, height, last!.targets, weights, new Float32Array(3 * width * height));
+    const finalTerms: LossTerms = await last!.engine.evaluate(toInput(output), width, height, last!.targets, weights, new Float32Array(3 * width * height));
     const image = toRaw(finishColours(output, last!.content, opts));
     const seconds = (performance.now() - started) / 1000;
     emit({ type: 'done', seconds, iterations: totalIterations });

@@ -76,6 +76,10 @@ async function stylizeCommand(args: CliArgs, io: CliIO): Promise<number> {
   const onProgress = (e: ProgressEvent) => {
     reporter?.onProgress(e);
     losses.onProgress(e);
+    if (args.json && e.type === 'scale') {
+      const { scale, width, height, iterations, tiles } = e;
+      io.stdout.write(`${JSON.stringify({ type: 'scale', scale, width, height, iterations, tiles: tiles ?? 1 })}\n`);
+    }
     if (e.type !== 'iteration') return;
     latest = e.preview;
     if (args.json) {

@@ -35,6 +35,8 @@ type DownloadEvent = Extract<ProgressEvent, { type: 'download' }>;
 export const REDRAW_INTERVAL_MS = 100;
 /** Cells in the TTY progress bar. */
 const BAR_CELLS = 20;
+/** How each pass of a tiled evaluation is named on the progress line. */
+const TILE_PASS = { sums: 'loss', gradient: 'gradient', targets: 'targets' } as const;
 /** Non-TTY downloads of unknown size print a line per this many bytes. */
 const UNKNOWN_SIZE_STEP = 100e6;
 
@@ -150,11 +152,15 @@ export function createProgressReporter(stream: NodeJS.WriteStream | NodeJS.Writa
             closeLine();
             draw(`${scaleText(e)} ${bar(0, e.iterations)} it 0/${e.iterations}`, true);
           } else {
-            printLine(`${scaleText(e)}: ${e.iterations} iterations`);
+            printLine(`${scaleText(e)}: ${e.iterations} iterations${(e.tiles ?? 1) > 1 ? ` in ${e.tiles} tiles` : ''}`);
           }
           break;
         case 'iteration':
           onIteration(e);
+          break;
+        case 'tile':
+          // Large scales run in tiles: show where the iteration is, on a terminal only (logs get the iterations).
+          if (tty) draw(`${scaleText(e)} ${bar(Math.max(0, e.iteration - 1), e.iterations)} it ${e.iteration}/${e.iterations}  ${TILE_PASS[e.pass]} tile ${e.tile}/${e.tiles}`);
           break;
         case 'done':
           printLine(`done in ${formatDuration(e.seconds)} (${e.iterations} iterations)`);

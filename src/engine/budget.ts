@@ -1,6 +1,6 @@
 /**
- * The memory budget of a run and, per scale, whether the untiled graph fits it or the scale is
- * computed in tiles (tiled-engine.ts), with which largest crop and how much L-BFGS history.
+ * Per scale of a run, whether the untiled graph fits the memory budget (src/node/memory-budget.ts
+ * in Node) or the scale is computed in tiles (tiled-engine.ts), with which largest crop and how much L-BFGS history.
  *
  * Peak RSS is modelled as
  *   runtime (Node, ONNX Runtime, sharp, the weights in JS)
@@ -11,9 +11,7 @@
  * `npm run bench:large`; they are upper-side values, since an estimate that is too low gets the
  * process killed.
  */
-import os from 'node:os';
-import { parseBytes } from '../bytes.js';
-import { OptionError, RunError } from '../errors.js';
+import { RunError } from '../errors.js';
 import { planTilesWithin, type TileGeometry } from './tiling.js';
 
 const MB = 2 ** 20;
@@ -40,26 +38,6 @@ const STATE_BYTES_PER_PIXEL = 100;
 const VECTOR_BYTES_PER_PIXEL = 12;
 /** The smallest crop worth running: below it the halo makes tiles very wasteful. */
 const MIN_GOOD_CROP = 512 * 512;
-
-/**
- * The budget: the `memory` option, else STYLE_TRANSFER_MEMORY_LIMIT, else 85 % of what the OS
- * reports available (free memory plus this process's own, or the cgroup limit when lower).
- */
-export function memoryBudget(memory: string | number | undefined, env: NodeJS.ProcessEnv = process.env): number {
-  if (memory !== undefined) {
-    const bytes = typeof memory === 'number' ? memory : parseBytes(memory);
-    if (!bytes || !Number.isFinite(bytes)) throw new OptionError('memory', 'a size such as 4G, 512M or a number of bytes', memory);
-    return bytes;
-  }
-  if (env.STYLE_TRANSFER_MEMORY_LIMIT) {
-    const bytes = parseBytes(env.STYLE_TRANSFER_MEMORY_LIMIT);
-    if (!bytes) throw new OptionError('STYLE_TRANSFER_MEMORY_LIMIT', 'a size such as 4G, 512M or a number of bytes', env.STYLE_TRANSFER_MEMORY_LIMIT);
-    return bytes;
-  }
-  const constrained = typeof process.constrainedMemory === 'function' ? process.constrainedMemory() : 0;
-  const free = os.freemem() + process.memoryUsage().rss;
-  return 0.85 * (constrained && constrained > 0 ? Math.min(constrained, free) : free);
-}
 
 export interface OptimiserState {
   readonly optimizer: 'lbfgs' | 'adam';

@@ -1,6 +1,7 @@
 /**
  * The pipeline's platform in Node: onnxruntime-node, sharp, the weights cache on disk, os memory.
  */
+import { memoryBudget } from './memory-budget.js';
 import { checkMemory } from '../engine/memory.js';
 import { resizeRaw } from '../image/resize.js';
 import { loadImageSource } from '../image/source.js';
@@ -14,4 +15,5 @@ export const nodePlatform: Platform = {
   resize: resizeRaw,
   resolveWeights: (r) => resolveWeights({ model: r.model, fallbackModel: r.fallbackModel, weights: r.weights, upTo: r.upTo, signal: r.signal, onProgress: r.onProgress }),
   checkMemory: (width, height) => checkMemory(width, height),
+  memoryBudget: (memory) => memoryBudget(memory),
 };

@@ -3,7 +3,8 @@
  * with every term of that evaluation. The optimisers see only `loss` and the gradient; they hand
  * the `terms` of the point they report back to the pipeline (see optim/types.ts).
  */
-import type { LossTerms, StyleEngine, Targets, TermWeights } from '../engine/session.js';
+import type { LossEvaluator } from '../engine/evaluator.js';
+import type { LossTerms, Targets, TermWeights } from '../engine/session.js';
 import type { ResolvedOptions } from '../options.js';
 import type { Evaluate } from '../optim/types.js';
 import type { LossValues } from '../progress.js';
@@ -14,7 +15,7 @@ export interface Objective {
   readonly evaluate: Evaluate<LossTerms>;
 }
 
-export function createObjective(engine: StyleEngine, size: Size, targets: Targets, weights: TermWeights): Objective {
+export function createObjective(engine: LossEvaluator, size: Size, targets: Targets, weights: TermWeights): Objective {
   return {
     size,
     evaluate: async (x, grad) => {

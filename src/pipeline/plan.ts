@@ -7,7 +7,7 @@ import { toPlanar } from '../image/image.js';
 import { fitLongSide, fitShortSide } from '../image/resample.js';
 import type { ResolvedOptions } from '../options.js';
 import { seededRandom } from '../random.js';
-import { scaleSchedule } from '../schedule.js';
+import { iterationsAtScale, scaleSchedule } from '../schedule.js';
 
 export interface Size {
   width: number;
@@ -30,9 +30,10 @@ export function planScales(content: Size, final: Size, opts: ResolvedOptions): S
   return sizes;
 }
 
-/** Iterations at scale k of n: the final scale has its own count. */
-export function iterationsAt(k: number, scales: number, opts: ResolvedOptions): number {
-  return k === scales - 1 ? opts.iterations : opts.scaleIterations;
+/** Iterations at scale k of n: the final scale has its own count; above 1024 px both fall with the pixel count (iterationsAtScale). */
+export function iterationsAt(k: number, scales: readonly Size[], opts: ResolvedOptions): number {
+  const n = k === scales.length - 1 ? opts.iterations : opts.scaleIterations;
+  return iterationsAtScale(Math.max(scales[k].width, scales[k].height), n);
 }
 
 /** The style image's size at a scale: the content's shape (recipe), or its own aspect at styleScale × the output's long side. */

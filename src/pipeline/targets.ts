@@ -1,5 +1,6 @@
 /** The loss's targets at one scale: the content image's features and the styles' blended Gram matrices. */
-import type { StyleEngine, Targets } from '../engine/session.js';
+import type { LossEvaluator } from '../engine/evaluator.js';
+import type { Targets } from '../engine/session.js';
 import type { Size } from './plan.js';
 
 export interface NetworkInput extends Size {
@@ -7,7 +8,7 @@ export interface NetworkInput extends Size {
   readonly input: Float32Array;
 }
 
-export async function computeTargets(engine: StyleEngine, content: NetworkInput, styles: readonly NetworkInput[], blend: readonly number[]): Promise<Targets> {
+export async function computeTargets(engine: LossEvaluator, content: NetworkInput, styles: readonly NetworkInput[], blend: readonly number[]): Promise<Targets> {
   const { content: contentTargets } = await engine.targets(content.input, content.width, content.height, { content: true, style: false });
   const total = blend.reduce((a, b) => a + b, 0);
   const gram = new Map<string, Float32Array>();

@@ -2,7 +2,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseBytes } from '../../src/bytes.js';
-import { estimateTiledBytes, estimateUntiledBytes, memoryBudget, planScaleMemory } from '../../src/engine/budget.js';
+import { estimateTiledBytes, estimateUntiledBytes, planScaleMemory } from '../../src/engine/budget.js';
+import { memoryBudget } from '../../src/node/memory-budget.js';
 import { planTilesWithin } from '../../src/engine/tiling.js';
 import { OptionError, RunError } from '../../src/errors.js';
 

@@ -1,0 +1,60 @@
+/**
+ * How each scale of a run is evaluated: by the untiled graph, or exactly in tiles when the untiled
+ * graph would not fit in the memory budget (or `tile` asks for it), with the L-BFGS history that
+ * fits, and what an iteration costs relative to an untiled one (for the ETA).
+ */
+import { planScaleMemory } from '../engine/budget.js';
+import type { TilingChoice } from '../engine/tiled-engine.js';
+import { planTiles, planTilesWithin, tileGeometry, type TileGeometry } from '../engine/tiling.js';
+import { truncateTo, VGG19_LAYERS } from '../model/vgg19.js';
+import type { ResolvedOptions } from '../options.js';
+import type { Size } from './plan.js';
+
+export type ScaleEngine =
+  | { readonly tiled: false; readonly history: number; readonly cost: 1 }
+  | {
+      readonly tiled: true;
+      readonly tiling: TilingChoice;
+      readonly history: number;
+      /** Σ crop pixels of both passes, relative to one untiled evaluation: a forward pass is about half of forward + backward. */
+      readonly cost: number;
+      readonly tiles: number;
+    };
+
+/** A forward pass's share of a forward + backward evaluation (measured ~0.5 at 256², ENGINE-NOTES). */
+const FORWARD_SHARE = 0.5;
+
+export function lossGeometry(opts: Pick<ResolvedOptions, 'contentLayers' | 'styleLayers'>): TileGeometry {
+  const layers = [...opts.contentLayers, ...opts.styleLayers];
+  return tileGeometry(truncateTo({ layers: VGG19_LAYERS }, layers), layers);
+}
+
+/**
+ * One entry per scale. `budget` undefined (a platform without a memory budget): untiled unless
+ * `tile` is given. Throws the budget's RunError (with a size that fits) before anything is loaded.
+ */
+export function planScaleEngines(scales: readonly Size[], opts: ResolvedOptions, budget: number | undefined): ScaleEngine[] {
+  const geometry = lossGeometry(opts);
+  const state = { optimizer: opts.optimizer, history: opts.history };
+  // Largest first, so that a refusal names the output size and suggests one that fits.
+  const plans = [...scales].reverse().map(({ width, height }): ScaleEngine => {
+    const forced = opts.tile !== undefined && Math.max(width, height) > opts.tile;
+    if (forced) {
+      const plan = planTiles(width, height, opts.tile!, geometry);
+      return { tiled: true, tiling: { interior: opts.tile! }, history: opts.history, cost: (FORWARD_SHARE + 1) * plan.overhead, tiles: plan.tiles.length };
+    }
+    if (budget === undefined) return { tiled: false, history: opts.history, cost: 1 };
+    const memory = planScaleMemory(width, height, budget, state, geometry, opts.tile);
+    if (!memory.tiled) return { tiled: false, history: memory.history, cost: 1 };
+    const gradient = planTilesWithin(width, height, memory.maxCropPixels, geometry)!;
+    const forward = planTilesWithin(width, height, memory.maxForwardCropPixels, geometry)!;
+    return {
+      tiled: true,
+      tiling: { maxCropPixels: memory.maxCropPixels, maxForwardCropPixels: memory.maxForwardCropPixels },
+      history: memory.history,
+      cost: FORWARD_SHARE * forward.overhead + gradient.overhead,
+      tiles: gradient.tiles.length,
+    };
+  });
+  return plans.reverse();
+}

@@ -1,0 +1,97 @@
+/**
+ * A whole CLI run with forced tiles (`--tile`) makes the same picture as the untiled run, and a
+ * memory budget too small for the untiled graph tiles the run by itself.
+ *
+ * The runs use Adam: its step is a smooth function of the gradient, so float summation noise stays
+ * noise. L-BFGS's first line search compares losses that differ by ~1e-6 relative after a tiny
+ * first step; there float32 rounding (of the untiled graph as much as of the tiles) decides which
+ * trial is accepted, and two exact evaluations of the same loss may take different, equally valid
+ * paths.
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { repoRoot, sharedImage, sharedWeights } from '../helpers.js';
+
+const bin = path.join(repoRoot, 'bin/style-transfer.js');
+
+function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], {
+      cwd: repoRoot,
+      env: { ...process.env, STYLE_TRANSFER_WEIGHTS: sharedWeights, STYLE_TRANSFER_HOME: path.join(tmpdir(), 'st-cli-test-home'), ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const events = (stdout: string) =>
+  stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, number | string>);
+
+describe('CLI with tiles', () => {
+  let dir: string;
+  const content = sharedImage('dog');
+  const style = sharedImage('matisse');
+  const common = ['--size', '192', '--scale-iterations', '0', '--iterations', '5', '--optimizer', 'adam', '--learning-rate', '4', '--json'];
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'st-tiles-'));
+  });
+  after(async () => rm(dir, { recursive: true, force: true }));
+
+  it('--tile 96 gives the untiled picture within float noise (Adam, 192x144 in 4 tiles)', async () => {
+    const [untiled, tiled] = await Promise.all([
+      run([content, style, '-o', path.join(dir, 'untiled.png'), ...common]),
+      run([content, style, '-o', path.join(dir, 'tiled.png'), ...common, '--tile', '96']),
+    ]);
+    assert.equal(untiled.code, 0, untiled.stderr);
+    assert.equal(tiled.code, 0, tiled.stderr);
+    assert.deepEqual(
+      events(untiled.stdout).filter((e) => e.type === 'scale'),
+      [{ type: 'scale', scale: 1, width: 192, height: 144, iterations: 5, tiles: 1 }],
+    );
+    assert.deepEqual(
+      events(tiled.stdout).filter((e) => e.type === 'scale'),
+      [{ type: 'scale', scale: 1, width: 192, height: 144, iterations: 5, tiles: 4 }],
+    );
+    const a = await sharp(path.join(dir, 'untiled.png')).raw().toBuffer();
+    const b = await sharp(path.join(dir, 'tiled.png')).raw().toBuffer();
+    const start = await sharp(content).resize(192, 144, { fit: 'fill' }).removeAlpha().raw().toBuffer();
+    assert.equal(a.length, b.length);
+    let worst = 0;
+    let differing = 0;
+    let moved = 0;
+    for (let i = 0; i < a.length; i++) {
+      worst = Math.max(worst, Math.abs(a[i] - b[i]));
+      if (a[i] !== b[i]) differing++;
+      moved += Math.abs(a[i] - start[i]);
+    }
+    assert.ok(moved / a.length > 5, `the run changed the picture (mean ${moved / a.length} levels)`);
+    assert.ok(worst <= 1, `largest difference ${worst} levels`);
+    assert.ok(differing <= a.length / 1000, `${differing} of ${a.length} values differ`);
+  });
+
+  it('a memory budget too small for the untiled graph tiles the run; one too small for tiles is refused with a size that fits', async () => {
+    const out = path.join(dir, 'budget.png');
+    const r = await run([content, style, '-o', out, '--size', '640', '--scale-iterations', '0', '--iterations', '0', '--memory', '1.6G', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const scale = events(r.stdout).find((e) => e.type === 'scale')!;
+    assert.ok((scale.tiles as number) > 1, JSON.stringify(scale));
+    const refused = await run([content, style, '-o', out, '--size', '4096', '--memory', '1.2G']);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /(^|\n)error: a 4096x3072 run needs more than the 1\.2 GiB memory budget, even in tiles; try --size \d+ or smaller, or a larger --memory\n$/);
+    assert.doesNotMatch(refused.stderr, /\n\s+at /, 'no stack trace');
+  });
+});

@@ -54,7 +54,7 @@ export type ProgressEvent =
       readonly scales: number;
       readonly width: number;
       readonly height: number;
-      /** The iteration being computed (1-based); 0 while the scale's targets are computed. */
+      /** The iteration being computed (1-based); 0 while the scale's targets are computed; iterations + 1 for the output's own loss at the end. */
       readonly iteration: number;
       readonly iterations: number;
       /** 'sums': the forward pass over the tiles (loss, Gram matrices); 'gradient': the backward one; 'targets': the content and style targets. */

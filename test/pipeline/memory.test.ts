@@ -1,0 +1,76 @@
+/** Per-scale engine choice (src/pipeline/memory.ts) and the tile progress of a tiled run through the library. */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { stylize, type ProgressEvent } from '../../src/index.js';
+import { normaliseOptions } from '../../src/options.js';
+import { planScaleEngines } from '../../src/pipeline/memory.js';
+import { RunError } from '../../src/errors.js';
+import { sharedImage, sharedWeights } from '../helpers.js';
+
+const GIB = 2 ** 30;
+const opts = normaliseOptions({ content: 'c.jpg', style: 's.jpg' });
+const sizes = (longs: number[]) => longs.map((l) => ({ width: l, height: Math.round((l * 3) / 4) }));
+
+describe('planScaleEngines', () => {
+  it('keeps small scales untiled and tiles the large ones, cost and history following the budget', () => {
+    const plans = planScaleEngines(sizes([512, 1024, 2048, 4096]), opts, 4 * GIB);
+    assert.deepEqual(
+      plans.map((p) => p.tiled),
+      [false, false, true, true],
+    );
+    assert.equal(plans[0].cost, 1);
+    for (const p of plans.slice(2)) assert.ok(p.tiled && p.cost > 1.5 && p.tiles > 1 && p.history >= 1 && p.history <= 20);
+    assert.ok(plans[3].history <= plans[2].history);
+  });
+
+  it('--tile tiles exactly the scales larger than it; no budget means untiled otherwise', () => {
+    const withTile = normaliseOptions({ content: 'c.jpg', style: 's.jpg', tile: 300 });
+    const plans = planScaleEngines(sizes([256, 362, 512]), withTile, undefined);
+    assert.deepEqual(
+      plans.map((p) => (p.tiled ? p.tiles : 0)),
+      [0, 2, 4], // 362x272: two columns, one row; 512x384: 2 x 2
+    );
+    assert.ok(planScaleEngines(sizes([4096]), opts, undefined).every((p) => !p.tiled));
+  });
+
+  it('refuses with the output size (the largest scale) when even tiles do not fit', () => {
+    assert.throws(
+      () => planScaleEngines(sizes([1024, 2048, 8192]), opts, 2 * GIB),
+      (e: unknown) => e instanceof RunError && /^a 8192x6144 run/.test(e.message),
+    );
+  });
+});
+
+describe('a tiled run through the library', () => {
+  it("reports the tiles of every pass and iteration, and the scale's tile count", async () => {
+    const events: ProgressEvent[] = [];
+    const result = await stylize({
+      content: sharedImage('dog'),
+      style: sharedImage('matisse'),
+      weights: sharedWeights,
+      size: 96,
+      tile: 48,
+      scaleIterations: 0,
+      iterations: 2,
+      optimizer: 'adam',
+      onProgress: (e) => events.push(e),
+    });
+    assert.equal(result.width, 96);
+    const scale = events.find((e) => e.type === 'scale');
+    assert.ok(scale?.type === 'scale' && scale.tiles === 4);
+    const tiles = events.flatMap((e) => (e.type === 'tile' ? [`${e.iteration}:${e.pass}:${e.tile}/${e.tiles}`] : []));
+    const pass = (iteration: number, name: string, n: number) => Array.from({ length: n }, (_, k) => `${iteration}:${name}:${k + 1}/${n}`);
+    // Targets of the content and the style image (their own shapes), then per Adam iteration (one
+    // evaluation each) the two passes, then the output's own loss (reported as iteration 3).
+    const targets = tiles.filter((t) => t.includes(':targets:'));
+    assert.ok(targets.length >= 8 && tiles.slice(0, targets.length).every((t) => t.startsWith('0:targets:')));
+    assert.deepEqual(tiles.slice(targets.length), [
+      ...pass(1, 'sums', 4),
+      ...pass(1, 'gradient', 4),
+      ...pass(2, 'sums', 4),
+      ...pass(2, 'gradient', 4),
+      ...pass(3, 'sums', 4),
+      ...pass(3, 'gradient', 4),
+    ]);
+  });
+});

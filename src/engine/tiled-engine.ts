@@ -1,14 +1,15 @@
 /**
- * Exact tiled evaluation of the loss and ∂loss/∂image on ONNX Runtime (injected, as in session.ts), for images whose
- * untiled graph would not fit in memory. Same contract as StyleEngine's evaluate() and targets()
+ * Exact tiled evaluation of the loss and ∂loss/∂image on ONNX Runtime (injected, as in
+ * session.ts), for images whose untiled graph would not fit in memory. Same contract as StyleEngine's evaluate() and targets()
  * (the image is whatever the network sees, planar [3,H,W] in its input space), so the pipeline can
  * use either. Two passes per evaluation (tiling.ts says why it is exact):
  *   1. forward over the tiles: each tile's interior partial sums of every Gram matrix, content and
  *      TV term, added in float64 → the whole image's loss terms and Gram matrices;
  *   2. forward + backward over the tiles with the global (G − A) as inputs: each crop's gradient is
  *      added into the image gradient.
- * The cost over untiled: pass 1 is a forward (about half an evaluation) and every crop includes its
- * halo, so about 1.5 × (Σ crop pixels / image pixels).
+ * The cost over untiled: pass 1 is a forward (about half an evaluation, on larger tiles since it
+ * keeps nothing for a backward pass) and every crop includes its halo, so about
+ * ½ · (Σ forward crop pixels) + Σ gradient crop pixels, over the image's pixels.
  */
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import type { NetworkWeights } from '../model/weights.js';

@@ -128,7 +128,8 @@ export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks, start = 0): Un
     for (let i = 0; i + 1 < items.length; i += 2) target.set(dictKey(items[i]), items[i + 1]);
   };
   const appendItems = (target: unknown, items: unknown[]) => {
-    if (Array.isArray(target)) target.push(...items);
+    if (Array.isArray(target))
+      for (const x of items) target.push(x); // no spread: items can exceed the argument limit
     else if (target instanceof Set) for (const x of items) target.add(setElement(x));
     else throw new PickleError('APPEND on something that is not a list');
   };

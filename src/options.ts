@@ -5,7 +5,7 @@
  * A preset (PRESETS) supplies the defaults of every tunable value; any option given explicitly
  * overrides it. normaliseOptions() turns user options into one complete, validated ResolvedOptions.
  */
-import { OptionError, describe } from './errors.js';
+import { OptionError } from './errors.js';
 import { DEFAULT_MAX_PIXELS, type RawImage } from './image/image.js';
 import type { StyleNormalisation } from './losses/style.js';
 import { VGG19_CONV_NAMES, type Pooling } from './model/vgg19.js';
@@ -270,7 +270,7 @@ const KNOWN_KEYS = new Set([...OPTION_SPECS.map((s) => s.key), 'content', 'style
 export function normaliseOptions(options: StylizeOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw new OptionError('options', 'an object', options);
   for (const key of Object.keys(options)) {
-    if (!KNOWN_KEYS.has(key)) throw new OptionError(key, `a known option (${[...KNOWN_KEYS].join(', ')})`, describe(key));
+    if (!KNOWN_KEYS.has(key)) throw new OptionError(key, `a known option (${[...KNOWN_KEYS].join(', ')})`, key);
   }
   const given = options as unknown as Record<string, unknown>;
   for (const spec of OPTION_SPECS) if (given[spec.key] !== undefined && spec.key !== 'init') check(spec, given[spec.key]);

@@ -44,14 +44,15 @@ export async function decodeImage(path: string, opts: DecodeOptions = {}): Promi
 /**
  * Decode an encoded image (JPEG, PNG, WebP, AVIF, TIFF, GIF: the first frame) to 8-bit sRGB RGB.
  * EXIF orientation is applied; alpha is flattened onto white; grey, CMYK, 16-bit and ICC-profiled
- * images are converted to sRGB. `name` is only used in error messages. Truncated or corrupt data
- * is an error rather than a partly grey image.
+ * images are converted to sRGB. `name` (a file name; none for bytes that never had one) is only
+ * used in error messages. Truncated or corrupt data is an error rather than a partly grey image.
  */
-export async function decodeImageBytes(bytes: Uint8Array, name: string, opts: DecodeOptions = {}): Promise<RawImage> {
-  const role = opts.role ?? 'image';
+export async function decodeImageBytes(bytes: Uint8Array, name: string | undefined, opts: DecodeOptions = {}): Promise<RawImage> {
+  // What error messages call the image: "content image photo.jpg", or just "content image".
+  const what = name === undefined ? (opts.role ?? 'image') : `${opts.role ?? 'image'} ${name}`;
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   if (!(Number.isInteger(maxPixels) && maxPixels > 0)) throw new OptionError('maxPixels', 'a positive integer', maxPixels);
-  if (bytes.length === 0) throw new ImageError(`${role} ${name} is empty (0 bytes)`, name);
+  if (bytes.length === 0) throw new ImageError(`${what} is empty (0 bytes)`, name);
 
   // failOn 'truncated': a JPEG/PNG cut short aborts instead of decoding with a grey remainder.
   // Our own pixel check below gives the better message, so sharp's limit only backs it up.
@@ -64,22 +65,22 @@ export async function decodeImageBytes(bytes: Uint8Array, name: string, opts: De
     // sharp cannot tell "not an image" from "an image with a broken header"; the magic bytes can.
     const sniffed = sniffFormat(bytes);
     if (sniffed === undefined) {
-      throw new ImageError(`${role} ${name} is not an image in a supported format (${INPUT_FORMAT_NAMES})`, name, { cause: err });
+      throw new ImageError(`${what} is not an image in a supported format (${INPUT_FORMAT_NAMES})`, name, { cause: err });
     }
     const size = sniffed === 'PNG' ? pngHeaderSize(bytes) : undefined;
     if ((size && (size.width === 0 || size.height === 0)) || /empty jpeg/i.test(firstLine(err))) {
-      throw new ImageError(`${role} ${name} has no pixels${size ? ` (${size.width}x${size.height})` : ''}`, name, { cause: err });
+      throw new ImageError(`${what} has no pixels${size ? ` (${size.width}x${size.height})` : ''}`, name, { cause: err });
     }
-    throw new ImageError(`${role} ${name} is a corrupt ${sniffed} file: ${firstLine(err)}`, name, { cause: err });
+    throw new ImageError(`${what} is a corrupt ${sniffed} file: ${firstLine(err)}`, name, { cause: err });
   }
   if (!meta.format || !INPUT_FORMATS.has(meta.format)) {
-    throw new ImageError(`${role} ${name} is in an unsupported format (${meta.format ?? 'unknown'}); accepted: ${INPUT_FORMAT_NAMES}`, name);
+    throw new ImageError(`${what} is in an unsupported format (${meta.format ?? 'unknown'}); accepted: ${INPUT_FORMAT_NAMES}`, name);
   }
   const width = meta.width ?? 0;
   const height = meta.height ?? 0;
-  if (width <= 0 || height <= 0) throw new ImageError(`${role} ${name} has no pixels (${width}x${height})`, name);
+  if (width <= 0 || height <= 0) throw new ImageError(`${what} has no pixels (${width}x${height})`, name);
   if (width * height > maxPixels) {
-    throw new ImageError(`${role} ${name} is too large: ${width}x${height} = ${formatPixels(width * height)}, the limit is ${formatPixels(maxPixels)} (maxPixels)`, name);
+    throw new ImageError(`${what} is too large: ${width}x${height} = ${formatPixels(width * height)}, the limit is ${formatPixels(maxPixels)} (maxPixels)`, name);
   }
 
   try {
@@ -94,7 +95,7 @@ export async function decodeImageBytes(bytes: Uint8Array, name: string, opts: De
     if (data.length !== info.width * info.height * 3) throw new Error(`decoded ${data.length} bytes for ${info.width}x${info.height}x3`);
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height, channels: 3 };
   } catch (err) {
-    throw new ImageError(`${role} ${name} is truncated or corrupt: ${firstLine(err)}`, name, { cause: err });
+    throw new ImageError(`${what} is truncated or corrupt: ${firstLine(err)}`, name, { cause: err });
   }
 }
 

@@ -15,7 +15,7 @@ import { convsUpTo } from './model/vgg19.js';
 import { createAdam } from './optim/adam.js';
 import { createLbfgs } from './optim/lbfgs.js';
 import type { Optimizer } from './optim/types.js';
-import { normaliseOptions, type ResolvedOptions, type StylizeOptions } from './options.js';
+import { checkImageSizes, normaliseOptions, type ResolvedOptions, type StylizeOptions } from './options.js';
 import type { LossValues, ProgressEvent } from './progress.js';
 import { scaleSchedule } from './schedule.js';
 import { seededRandom } from './random.js';
@@ -57,6 +57,11 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
   const final = opts.sizeSide === 'long' ? fitLongSide(contentRaw.width, contentRaw.height, opts.size) : fitShortSide(contentRaw.width, contentRaw.height, opts.size);
   checkMemory(final.width, final.height);
   const scales = planScales(contentRaw, final, opts);
+  checkImageSizes(
+    opts,
+    scales,
+    scales.map((at) => styleRaws.map((s) => ({ width: styleSize(s, at, opts)[0], height: styleSize(s, at, opts)[1] }))),
+  );
 
   // Colour preservation, part 1 (Gatys et al. 2016, "Preserving Color in Neural Artistic Style Transfer").
   if (opts.preserveColors === 'histogram') {

@@ -8,6 +8,10 @@ import type { NetworkWeights } from '../model/weights.js';
 import type { NetworkSpec } from '../model/vgg19.js';
 import { buildLossModel, buildTargetModel, names, type LossLayout } from './loss-graph.js';
 
+// ONNX Runtime's own log lines (coloured, timestamped) must never reach a user: every failure
+// already surfaces as a rejected promise that the caller turns into one line.
+ort.env.logLevel = 'fatal';
+
 export interface EngineOptions {
   /** Intra-op threads; default: the number of CPU cores. */
   readonly threads?: number;
@@ -54,6 +58,7 @@ export class StyleEngine {
       interOpNumThreads: 1,
       enableCpuMemArena: options.memoryArena ?? false,
       executionMode: 'sequential',
+      logSeverityLevel: 4, // fatal only: errors come back as exceptions, which the caller reports in one line
     };
     const [lossSession, targetSession] = await Promise.all([
       ort.InferenceSession.create(buildLossModel(net, weights, layout), sessionOptions),

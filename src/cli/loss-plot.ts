@@ -9,7 +9,7 @@
 import { extname } from 'node:path';
 import sharp from 'sharp';
 import { ImageError, OptionError } from '../errors.js';
-import { writeFileAtomic } from '../image/atomic.js';
+import { writeFileAtomic } from '../fs/atomic.js';
 import type { ProgressEvent } from '../progress.js';
 import { SVG_FONT_FAMILY, escapeXml } from './format.js';
 

@@ -4,11 +4,12 @@
  * rest of the program never sees alpha, grey, CMYK, 16-bit samples, colour profiles or EXIF
  * orientation.
  */
-import { readFile, realpath, stat } from 'node:fs/promises';
-import { basename, dirname, extname, join, resolve } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
+import { extname } from 'node:path';
 import sharp, { type Metadata } from 'sharp';
 import { firstLine, ImageError, OptionError } from '../errors.js';
-import { writeFileAtomic } from './atomic.js';
+import { writeFileAtomic } from '../fs/atomic.js';
+import { canonicalPath } from '../fs/paths.js';
 import { DEFAULT_MAX_PIXELS, type RawImage } from './image.js';
 
 export { DEFAULT_MAX_PIXELS };
@@ -162,24 +163,9 @@ export async function encodeImage(img: RawImage, path: string, opts: WriteOption
 /** Throws when `path` names the same file as one of `protect` (however spelled, through symlinks too). */
 export async function assertNotProtected(path: string, protect: readonly string[]): Promise<void> {
   if (protect.length === 0) return;
-  const target = await canonical(path);
+  const target = await canonicalPath(path);
   for (const p of protect) {
-    if ((await canonical(p)) === target) throw new ImageError(`refusing to overwrite the input image ${p} with the output ${path}`, path);
-  }
-}
-
-/** An absolute path with symlinks resolved where the file exists, so two spellings of one file compare equal. */
-async function canonical(path: string): Promise<string> {
-  const abs = resolve(path);
-  try {
-    return await realpath(abs);
-  } catch {
-    // Not there yet: resolve the directory, which may itself be reached through a symlink.
-    try {
-      return join(await realpath(dirname(abs)), basename(abs));
-    } catch {
-      return abs;
-    }
+    if ((await canonicalPath(p)) === target) throw new ImageError(`refusing to overwrite the input image ${p} with the output ${path}`, path);
   }
 }
 

@@ -16,9 +16,13 @@ export class StyleTransferError extends Error {
 /** An option has a value outside what is accepted. The message names the option, what was expected and what was received. */
 export class OptionError extends StyleTransferError {
   readonly option: string;
+  readonly expected: string;
+  readonly received: unknown;
   constructor(option: string, expected: string, received: unknown) {
     super(`option ${option}: expected ${expected}, received ${describe(received)}`, 'ERR_OPTION');
     this.option = option;
+    this.expected = expected;
+    this.received = received;
   }
 }
 

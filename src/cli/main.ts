@@ -5,17 +5,18 @@
  */
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
-import { AbortError, describe, OptionError, RunError, StyleTransferError } from '../errors.js';
+import { AbortError, RunError } from '../errors.js';
 import type { RawImage } from '../image/image.js';
 import { encodeImage, outputFormatFor } from '../image/io.js';
 import type { StylizeOptions } from '../options.js';
 import type { ProgressEvent } from '../progress.js';
 import { stylize } from '../stylize.js';
-import { flagForOption, helpText, parseCliArgs, UsageError, type CliArgs } from './args.js';
-import { createLossRecorder, writeLossPlot } from './loss-plot.js';
+import { helpText, parseCliArgs, UsageError, type CliArgs } from './args.js';
+import { createLossRecorder, writeLossPlot } from '../render/loss-plot.js';
 import { createProgressReporter } from './progress-bar.js';
+import { reportError } from './report.js';
 import { checkOutputPaths, framePath, type NamedPath } from './output-paths.js';
-import { sheetPanels, sheetTitle, writeSheet } from './sheet.js';
+import { sheetPanels, sheetTitle, writeSheet } from '../render/sheet.js';
 
 export interface CliIO {
   readonly stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
@@ -38,7 +39,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
   try {
     args = parseCliArgs(argv);
   } catch (err) {
-    return fail(io, err);
+    return reportError(io.stderr, err);
   }
   if (args.help) {
     io.stdout.write(`${helpText()}\n`);
@@ -51,7 +52,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
   try {
     return await stylizeCommand(args, io);
   } catch (err) {
-    return fail(io, err);
+    return reportError(io.stderr, err);
   }
 }
 
@@ -142,23 +143,6 @@ function namedInputs(content: string, styles: readonly string[], options: Partia
     ...(typeof init === 'string' && !['content', 'noise', 'style'].includes(init) ? [{ label: 'init image', path: init }] : []),
     ...(weights ? [{ label: 'weights file', path: weights }] : []),
   ];
-}
-
-function fail(io: CliIO, err: unknown): number {
-  if (err instanceof StyleTransferError) {
-    // Name the flag the user typed, not the library's option key.
-    const message =
-      err instanceof OptionError
-        ? `${err.option.startsWith('-') ? err.option : flagForOption(err.option)}: expected ${err.expected}, received ${describe(err.received)}`
-        : err.message;
-    io.stderr.write(`error: ${message}\n`);
-    return err instanceof OptionError ? 2 : 1;
-  }
-  // Anything else is a bug in this program, not the user's fault: still one line, plus where to look.
-  const message = err instanceof Error ? err.message : String(err);
-  io.stderr.write(`error: ${message.split('\n')[0]} (unexpected; set STYLE_TRANSFER_DEBUG=1 for details)\n`);
-  if (process.env.STYLE_TRANSFER_DEBUG) io.stderr.write(`${(err as Error)?.stack ?? ''}\n`);
-  return 1;
 }
 
 /** This package's version, from its package.json: two folders up from src/cli, three from dist/src/cli. */

@@ -51,10 +51,9 @@ export async function resolveWeights(opts: ResolveOptions = {}): Promise<Resolve
   let path = status.paths.compact;
   if (!status.installed) {
     if (opts.download === false) {
-      throw new WeightsError(
-        `model ${variant.name} is not downloaded yet (expected at ${path}); run \`style-transfer weights download ${variant.name}\` or pass --weights FILE`,
-        path,
-      );
+      throw new WeightsError(`model ${variant.name} is not downloaded yet (expected at ${path})`, path, {
+        hint: `run \`style-transfer weights download ${variant.name}\` or pass {weights=FILE}`,
+      });
     }
     path = (await installVariant(variant, { env, onProgress: opts.onProgress, signal: opts.signal })).path;
   }
@@ -71,13 +70,13 @@ async function fromFile(
   upTo: ReadonlySet<string> | undefined,
 ): Promise<ResolvedWeights> {
   let convention = model === undefined ? undefined : conventionForModel(model, registry);
-  if (model !== undefined && !convention) throw new OptionError('--model', `one of ${modelNames(registry).join(', ')}`, model);
+  if (model !== undefined && !convention) throw new OptionError('model', `one of ${modelNames(registry).join(', ')}`, model);
   const file = await readWeightsFile(path);
   convention ??= file.convention;
   // The file says nothing: assume the preset's network (its convention), as the user did not say otherwise.
   if (!convention && fallbackModel !== undefined) convention = conventionForModel(fallbackModel, registry);
   if (!convention) {
-    throw new WeightsError(`${path} does not record the input convention its weights expect; pass --model (one of ${modelNames(registry).join(', ')})`, path);
+    throw new WeightsError(`${path} does not record the input convention its weights expect`, path, { hint: `pass {model} (one of ${modelNames(registry).join(', ')})` });
   }
   const modelName = model ?? basename(path, extname(path));
   const net = vgg19(convention, modelName);

@@ -11,7 +11,7 @@ import sharp from 'sharp';
 import { ImageError, OptionError } from '../errors.js';
 import { writeFileAtomic } from '../fs/atomic.js';
 import type { ProgressEvent } from '../progress.js';
-import { SVG_FONT_FAMILY, escapeXml } from './format.js';
+import { SVG_FONT_FAMILY, escapeXml } from './svg.js';
 
 export interface LossPoint {
   /** Global iteration number: 1-based, counting on across scales. */

@@ -13,18 +13,22 @@ export class StyleTransferError extends Error {
    * message spells them as options, the CLI as its flags. Part of `message` after a `; `.
    */
   readonly hint: string | undefined;
+  /** The option the error is about, by its key in StylizeOptions (`size`), if one is. */
+  readonly option: string | undefined;
   constructor(message: string, code = 'ERR_STYLE_TRANSFER', options?: ErrorOptions) {
     super(options?.hint ? `${message}; ${renderHint(options.hint, optionName)}` : message, options);
     this.name = new.target.name;
     this.code = code;
     this.summary = message;
     this.hint = options?.hint;
+    this.option = options?.option;
   }
 }
 
 export interface ErrorOptions {
   cause?: unknown;
   hint?: string;
+  option?: string;
 }
 
 /**
@@ -42,12 +46,11 @@ function optionName(key: string, value: string | undefined): string {
 
 /** An option has a value outside what is accepted. The message names the option, what was expected and what was received. */
 export class OptionError extends StyleTransferError {
-  readonly option: string;
+  declare readonly option: string;
   readonly expected: string;
   readonly received: unknown;
   constructor(option: string, expected: string, received: unknown) {
-    super(`option ${option}: expected ${expected}, received ${describe(received)}`, 'ERR_OPTION');
-    this.option = option;
+    super(`option ${option}: expected ${expected}, received ${describe(received)}`, 'ERR_OPTION', { option });
     this.expected = expected;
     this.received = received;
   }

@@ -52,6 +52,7 @@ export async function resolveWeights(opts: ResolveOptions = {}): Promise<Resolve
   if (!status.installed) {
     if (opts.download === false) {
       throw new WeightsError(`model ${variant.name} is not downloaded yet (expected at ${path})`, path, {
+        option: 'weights',
         hint: `run \`style-transfer weights download ${variant.name}\` or pass {weights=FILE}`,
       });
     }
@@ -76,7 +77,10 @@ async function fromFile(
   // The file says nothing: assume the preset's network (its convention), as the user did not say otherwise.
   if (!convention && fallbackModel !== undefined) convention = conventionForModel(fallbackModel, registry);
   if (!convention) {
-    throw new WeightsError(`${path} does not record the input convention its weights expect`, path, { hint: `pass {model} (one of ${modelNames(registry).join(', ')})` });
+    throw new WeightsError(`${path} does not record the input convention its weights expect`, path, {
+      option: 'model',
+      hint: `pass {model} (one of ${modelNames(registry).join(', ')})`,
+    });
   }
   const modelName = model ?? basename(path, extname(path));
   const net = vgg19(convention, modelName);

@@ -10,6 +10,7 @@ import { buildLossModel, buildTargetModel } from '../src/engine/loss-graph.js';
 import { StyleEngine } from '../src/engine/session.js';
 import { resolveWeights } from '../src/model/resolve.js';
 import { convsUpTo } from '../src/model/vgg19.js';
+import { nodeBackend } from '../src/node/ort-backend.js';
 import { PRESETS } from '../src/options.js';
 
 const mode = process.argv[2] === 'encode' ? 'encode' : 'session';
@@ -28,7 +29,7 @@ if (mode === 'encode') {
   const target = buildTargetModel(net, weights, layout);
   console.log(`loss model ${mib(loss.length)} (sha256 ${sha(loss)}), target model ${mib(target.length)} (sha256 ${sha(target)})`);
 } else {
-  const engine = await StyleEngine.create(net, weights, layout, { threads: 1 });
+  const engine = await StyleEngine.create(nodeBackend({ threads: 1 }), net, weights, layout);
   await engine.release();
 }
 const peak = process.resourceUsage().maxRSS * 1024;

@@ -11,12 +11,12 @@ import { encodeImage, outputFormatFor } from '../image/io.js';
 import type { StylizeOptions } from '../options.js';
 import type { ProgressEvent } from '../progress.js';
 import { stylize } from '../stylize.js';
-import { helpText, parseCliArgs, UsageError, type CliArgs } from './args.js';
 import { createLossRecorder, writeLossPlot } from '../render/loss-plot.js';
+import { sheetPanels, sheetTitle, writeSheet } from '../render/sheet.js';
+import { helpText, parseCliArgs, UsageError, type CliArgs } from './args.js';
+import { checkOutputPaths, framePath, type NamedPath } from './output-paths.js';
 import { createProgressReporter } from './progress-bar.js';
 import { reportError } from './report.js';
-import { checkOutputPaths, framePath, type NamedPath } from './output-paths.js';
-import { sheetPanels, sheetTitle, writeSheet } from '../render/sheet.js';
 
 export interface CliIO {
   readonly stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
@@ -60,7 +60,8 @@ async function stylizeCommand(args: CliArgs, io: CliIO): Promise<number> {
   const [content, ...styles] = args.positionals;
   if (!content || styles.length === 0) throw new UsageError('arguments', '<content> <style> [<style>...] -o <output> (see --help)', args.positionals.join(' ') || undefined);
   if (!args.output) throw new UsageError('--output', 'an output file, e.g. -o out.png', undefined);
-  const inputs = [content, ...styles, ...(typeof args.options.init === 'string' ? [args.options.init] : [])];
+  const named = namedInputs(content, styles, args.options);
+  const inputs = named.map((i) => i.path); // never written to, checked again by each write
   // Check every output before spending minutes on the run: known format, writable, not an input, not another output.
   outputFormatFor(args.output);
   if (args.sheet) outputFormatFor(args.sheet);
@@ -72,7 +73,7 @@ async function stylizeCommand(args: CliArgs, io: CliIO): Promise<number> {
       ...(args.sheet ? [{ label: '--sheet', path: args.sheet }] : []),
       ...(args.lossPlot ? [{ label: '--loss-plot', path: args.lossPlot }] : []),
     ],
-    namedInputs(content, styles, args.options),
+    named,
     args.saveEvery ? { label: '--save-every', path: args.output } : undefined,
   );
 

@@ -1,6 +1,7 @@
 /**
- * The CLI's argument table, derived from the library's OPTION_SPECS (so flags, help text and defaults
- * never drift from stylize()'s options), plus the few flags that only make sense on a command line.
+ * Command-line arguments: the one parser every command (main, weights, serve) uses, and the main
+ * command's flag table, derived from the library's OPTION_SPECS (so flags, help text and defaults
+ * never drift from stylize()'s options) plus the few flags that only make sense on a command line.
  */
 import { parseArgs } from 'node:util';
 import { OptionError } from '../errors.js';

@@ -120,11 +120,11 @@ export async function downloadWeights(manifest: WeightsManifest, onProgress: (p:
 }
 
 /** A weights file the user picked: checked against the manifest's hash when there is one, then stored. */
-export async function weightsFromFile(file: Blob & { name?: string }, expectedSha256?: string): Promise<Uint8Array> {
+export async function weightsFromFile(file: Blob & { name?: string }, expectedSha256?: string): Promise<{ key: string; bytes: Uint8Array }> {
   const bytes = new Uint8Array(await file.arrayBuffer());
-  const hash = expectedSha256 ? await verify(bytes, expectedSha256, file.name ?? 'the chosen file') : await sha256Hex(bytes);
-  await store(hash, bytes);
-  return bytes;
+  const key = expectedSha256 ? await verify(bytes, expectedSha256, file.name ?? 'the chosen file') : await sha256Hex(bytes);
+  await store(key, bytes);
+  return { key, bytes };
 }
 
 async function verify(bytes: Uint8Array, expected: string, what: string): Promise<string> {

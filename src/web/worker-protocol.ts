@@ -18,8 +18,6 @@ export interface RunRequest {
   readonly weights: { readonly manifest?: WeightsManifest; readonly file?: File };
   /** Force a backend (tests, benchmarks); default: WebGPU when an adapter exists, else wasm. */
   readonly backend?: Backend;
-  /** Largest output pixels the page allows (from the memory budget). */
-  readonly maxOutputPixels: number;
 }
 
 export type ToWorker = RunRequest | { readonly type: 'cancel' };

@@ -32,9 +32,14 @@ export interface BrowserEngine {
   /** wasm threads (1 when the page is not cross-origin isolated). */
   readonly threads: number;
   readonly stylizer: Stylizer;
-  /** Make a verified weights file available to jobs under `key` (its SHA-256): `weights: key` in the job's options. */
-  addWeights(key: string, bytes: Uint8Array): void;
+  /**
+   * Name where a network comes from: a job with `weights: key` loads it through `load` (download or
+   * read, and verify) when the Stylizer first needs it, after the job's memory check.
+   */
+  setWeights(key: string, load: WeightsLoader): void;
 }
+
+export type WeightsLoader = (onProgress: ((e: { received: number; total: number | undefined }) => void) | undefined, signal: AbortSignal | undefined) => Promise<Uint8Array>;
 
 async function hasWebGpu(): Promise<boolean> {
   const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
@@ -57,10 +62,10 @@ export async function createBrowserEngine(forced?: Backend): Promise<BrowserEngi
   ort.env.wasm.numThreads = threads;
   // This already runs in a worker: ORT's proxy worker would only copy every tensor once more.
   ort.env.wasm.proxy = false;
-  const files = new Map<string, Uint8Array>();
+  const loaders = new Map<string, WeightsLoader>();
   const memory = (navigator as Navigator & { deviceMemory?: number }).deviceMemory;
-  const platform = browserPlatform(backend, files, browserBudgetBytes(memory));
-  return { backend, threads, stylizer: createStylizerOn(platform), addWeights: (key, bytes) => files.set(key, bytes) };
+  const platform = browserPlatform(backend, loaders, browserBudgetBytes(memory));
+  return { backend, threads, stylizer: createStylizerOn(platform), setWeights: (key, load) => loaders.set(key, load) };
 }
 
 function engineBackend(backend: Backend): EngineBackend {
@@ -78,12 +83,12 @@ function engineBackend(backend: Backend): EngineBackend {
   };
 }
 
-function browserPlatform(backend: Backend, files: ReadonlyMap<string, Uint8Array>, budget: number): Platform {
+function browserPlatform(backend: Backend, loaders: ReadonlyMap<string, WeightsLoader>, budget: number): Platform {
   return {
     backend: () => engineBackend(backend),
     loadImage: (source, role, maxPixels) => loadImage(source, role, maxPixels),
     resize: async (img, width, height) => resizeLanczos(img, width, height),
-    resolveWeights: async (request) => resolveWeights(request, files),
+    resolveWeights: async (request) => resolveWeights(request, loaders),
     checkMemory: (width, height) => {
       if (!fitsBudget(width, height, budget)) throw new RunError(budgetMessage(width, height, budget), 'ERR_MEMORY');
     },
@@ -102,10 +107,12 @@ async function loadImage(source: ImageSource, role: string, maxPixels: number): 
 }
 
 /** The network from a verified safetensors file held in memory (the compact conv-only file records its input convention). */
-async function resolveWeights(request: WeightsRequest, files: ReadonlyMap<string, Uint8Array>) {
+async function resolveWeights(request: WeightsRequest, loaders: ReadonlyMap<string, WeightsLoader>) {
   const key = request.weights;
-  const bytes = key === undefined ? undefined : files.get(key);
-  if (!bytes) throw new WeightsError('no network loaded in this browser yet', key ?? 'weights');
+  const load = key === undefined ? undefined : loaders.get(key);
+  if (!load) throw new WeightsError('no network is available in this browser', key ?? 'weights');
+  const url = key!;
+  const bytes = await load((p) => request.onProgress?.({ type: 'download', url, received: p.received, total: p.total }), request.signal);
   const name = 'weights file';
   const { tensors, metadata } = parseSafetensors(bytes, name);
   const convention = conventionFromMetadata(metadata);

@@ -8,9 +8,9 @@ import { AbortError, RunError } from '../errors.js';
 import type { RawImage } from '../image/image.js';
 import { encodeImage } from './codec';
 import { decodeImageBlob } from './codec';
-import { createBrowserEngine, type BrowserEngine } from './platform';
+import { createBrowserEngine, type BrowserEngine, type WeightsLoader } from './platform';
 import type { FromWorker, RunRequest, ToWorker } from './worker-protocol';
-import { downloadWeights, readStored, weightsFromFile, type WeightsManifest } from './weights';
+import { downloadWeights, readStored, weightsFromFile } from './weights';
 
 // onnxruntime-web starts its wasm threads from this same script under the name 'em-pthread':
 // those copies must leave the messages to it.
@@ -32,15 +32,15 @@ if (!isThreadHelper) {
   });
 }
 
-/** The verified weights file and its SHA-256 (the key jobs name it by). */
-async function weightsBytes(weights: RunRequest['weights'], signal: AbortSignal): Promise<{ key: string; bytes: Uint8Array }> {
-  if (weights.file) return weightsFromFile(weights.file, weights.manifest?.sha256);
-  const manifest: WeightsManifest | undefined = weights.manifest;
+/** The name a job gives its network, and how to get the verified bytes: a picked file, else the stored copy, else a download. */
+function weightsSource(weights: RunRequest['weights']): { key: string; load: WeightsLoader } {
+  const { file, manifest } = weights;
+  if (file) return { key: `file:${file.name}:${file.size}:${file.lastModified}`, load: async () => (await weightsFromFile(file, manifest?.sha256)).bytes };
   if (!manifest) throw new Error('this site serves no network (weights.json); choose the weights file (.safetensors) in the page');
-  const stored = await readStored(manifest.sha256);
-  if (stored) return { key: manifest.sha256, bytes: stored };
-  const bytes = await downloadWeights(manifest, (p) => post({ type: 'download', url: manifest.url, received: p.received, total: p.total }), signal);
-  return { key: manifest.sha256, bytes };
+  return {
+    key: manifest.sha256,
+    load: async (onProgress, signal) => (await readStored(manifest.sha256)) ?? downloadWeights(manifest, (p) => onProgress?.(p), signal),
+  };
 }
 
 async function run(request: RunRequest): Promise<void> {
@@ -56,9 +56,8 @@ async function run(request: RunRequest): Promise<void> {
     post({ type: 'loading', stage: 'images', message: 'reading the images' });
     const content = await decodeImageBlob(request.content, request.content.name, 'content image', MAX_PIXELS);
     const styles = await Promise.all(request.styles.map((s, i) => decodeImageBlob(s, s.name, request.styles.length > 1 ? `style image ${i + 1}` : 'style image', MAX_PIXELS)));
-    post({ type: 'loading', stage: 'weights', message: 'loading the network' });
-    const weights = await weightsBytes(request.weights, signal);
-    browser.addWeights(weights.key, weights.bytes);
+    const weights = weightsSource(request.weights);
+    browser.setWeights(weights.key, weights.load);
     const result = await browser.stylizer.stylize({
       ...request.options,
       content,
@@ -76,7 +75,7 @@ async function run(request: RunRequest): Promise<void> {
             lastPreview = now;
             void encodeImage(preview()).then((image) => post({ type: 'preview', image }));
           }
-        } else if (e.type === 'loading' || e.type === 'scale') post(e);
+        } else if (e.type === 'loading' || e.type === 'scale' || e.type === 'download') post(e);
       },
     });
     const image = await encodeImage(result.image);

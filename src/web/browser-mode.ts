@@ -5,10 +5,10 @@
  * the worker's messages into the same events the page shows for a server job.
  */
 import { OPTION_SPECS, PRESETS } from '../options.js';
-import { browserBudgetBytes, largestLongSide } from './budget';
+import { browserBudgetBytes, largestLongSide } from './budget.js';
 import type { JobEvent, OptionSpec, ServerConfig } from './types';
-import type { Backend, FromWorker, RunRequest } from './worker-protocol';
-import { formatMegabytes, isStored, loadManifest, type WeightsManifest } from './weights';
+import type { Backend, FromWorker, RunRequest } from './worker-protocol.js';
+import { formatMegabytes, isStored, loadManifest, type WeightsManifest } from './weights.js';
 
 /** How the page shows a local run: the same views a server job drives. */
 export interface LocalRunView {

@@ -20,9 +20,9 @@ import { vgg19 } from '../model/vgg19.js';
 import type { ImageSource } from '../options.js';
 import type { Platform, WeightsRequest } from '../platform.js';
 import { createStylizerOn, type Stylizer } from '../stylizer.js';
-import { browserBudgetBytes, budgetMessage, fitsBudget } from './budget';
-import { decodeImageBlob } from './codec';
-import type { Backend } from './worker-protocol';
+import { browserBudgetBytes, budgetMessage, fitsBudget } from './budget.js';
+import { decodeImageBlob } from './codec.js';
+import type { Backend } from './worker-protocol.js';
 
 /** Beyond ~8 wasm threads the convolutions stop scaling and the rest of the machine starves. */
 const MAX_THREADS = 8;
@@ -55,20 +55,26 @@ function wasmThreads(): number {
   return self.crossOriginIsolated ? Math.max(1, Math.min(navigator.hardwareConcurrency || 1, MAX_THREADS)) : 1;
 }
 
-/** Set up onnxruntime-web for this worker and a Stylizer on it. `forced` picks the backend (tests, benchmarks). */
-export async function createBrowserEngine(forced?: Backend): Promise<BrowserEngine> {
+/** Choose the backend and set up onnxruntime-web for this worker (once, before the first session). `forced` picks the backend (tests, benchmarks). */
+export async function configureOrt(forced?: Backend): Promise<{ backend: Backend; threads: number }> {
   const backend = forced ?? ((await hasWebGpu()) ? 'webgpu' : 'wasm');
   const threads = wasmThreads();
   ort.env.wasm.numThreads = threads;
   // This already runs in a worker: ORT's proxy worker would only copy every tensor once more.
   ort.env.wasm.proxy = false;
+  return { backend, threads };
+}
+
+/** onnxruntime-web set up for this worker, and a Stylizer on it. */
+export async function createBrowserEngine(forced?: Backend): Promise<BrowserEngine> {
+  const { backend, threads } = await configureOrt(forced);
   const loaders = new Map<string, WeightsLoader>();
   const memory = (navigator as Navigator & { deviceMemory?: number }).deviceMemory;
   const platform = browserPlatform(backend, loaders, browserBudgetBytes(memory));
   return { backend, threads, stylizer: createStylizerOn(platform), setWeights: (key, load) => loaders.set(key, load) };
 }
 
-function engineBackend(backend: Backend): EngineBackend {
+export function engineBackend(backend: Backend): EngineBackend {
   return {
     ort: ort as unknown as EngineBackend['ort'],
     sessionOptions: {

@@ -2,7 +2,7 @@
  * Messages between the page and the worker that runs the optimisation in the browser. Images and
  * weights travel as Blobs/Files (structured clone; nothing is uploaded anywhere).
  */
-import type { WeightsManifest } from './weights';
+import type { WeightsManifest } from './weights.js';
 
 export type Backend = 'webgpu' | 'wasm';
 

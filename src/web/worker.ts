@@ -6,11 +6,10 @@
  */
 import { AbortError, RunError } from '../errors.js';
 import type { RawImage } from '../image/image.js';
-import { encodeImage } from './codec';
-import { decodeImageBlob } from './codec';
-import { createBrowserEngine, type BrowserEngine, type WeightsLoader } from './platform';
-import type { FromWorker, RunRequest, ToWorker } from './worker-protocol';
-import { downloadWeights, readStored, weightsFromFile } from './weights';
+import { decodeImageBlob, encodeImage } from './codec.js';
+import { createBrowserEngine, type BrowserEngine, type WeightsLoader } from './platform.js';
+import type { FromWorker, RunRequest, ToWorker } from './worker-protocol.js';
+import { downloadWeights, readStored, weightsFromFile } from './weights.js';
 
 // onnxruntime-web starts its wasm threads from this same script under the name 'em-pthread':
 // those copies must leave the messages to it.

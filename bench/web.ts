@@ -1,5 +1,5 @@
 /**
- * npm run bench:web [-- --sizes 128,256] [--runs 3] [--json]
+ * npm run bench:web [-- --sizes 128,256] [--runs 3] [--threads N] [--json]
  *
  * The engine in headless Chromium (onnxruntime-web, wasm with threads: the page is served with
  * COOP/COEP) next to onnxruntime-node in this process, in the same run: median ms of one full
@@ -8,7 +8,7 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -26,6 +26,7 @@ const { values } = parseArgs({
     sizes: { type: 'string', default: '128,256' },
     runs: { type: 'string', default: '3' },
     json: { type: 'boolean', default: false },
+    threads: { type: 'string' },
     weights: { type: 'string' },
     chromium: { type: 'string', default: '/usr/bin/chromium' },
   },
@@ -46,7 +47,7 @@ try {
   const browser = await chromium.launch({ executablePath: values.chromium, headless: true, args: ['--headless', '--no-sandbox', '--disable-gpu'] });
   try {
     const page = await browser.newPage();
-    await page.goto(`${server.url}/?sizes=${sizes.join(',')}&runs=${runs}`);
+    await page.goto(`${server.url}/?sizes=${sizes.join(',')}&runs=${runs}${values.threads ? `&threads=${values.threads}` : ''}`);
     const handle = await page.waitForFunction(() => (window as unknown as { benchResult?: unknown }).benchResult, null, { timeout: 0 });
     const result = (await handle.jsonValue()) as { error?: string; threads: number; isolated: boolean; createMs: number; results: { size: number; ms: number; minMs: number }[] };
     if (result.error) throw new Error(`in the browser: ${result.error}`);
@@ -63,15 +64,21 @@ try {
 
 const file = await readWeightsFile(weightsPath);
 const net = vgg19(file.convention!);
-const engine = await StyleEngine.create(nodeBackend(), net, extractConvWeights(file.tensors, net, weightsPath), BENCH_LAYOUT);
-for (const size of sizes) rows.push({ backend: 'onnxruntime-node', size, ms: Math.round((await measureEvaluate(engine, size, runs)).ms) });
+const engine = await StyleEngine.create(
+  nodeBackend({ threads: values.threads ? Number(values.threads) : undefined }),
+  net,
+  extractConvWeights(file.tensors, net, weightsPath),
+  BENCH_LAYOUT,
+);
+const nodeName = `onnxruntime-node ${values.threads ?? availableParallelism()}t`;
+for (const size of sizes) rows.push({ backend: nodeName, size, ms: Math.round((await measureEvaluate(engine, size, runs)).ms) });
 await engine.release();
 
 if (values.json) for (const row of rows) console.log(JSON.stringify(row));
 else {
   for (const size of sizes) {
-    const web = rows.find((r) => r.size === size && r.backend !== 'onnxruntime-node')!;
-    const node = rows.find((r) => r.size === size && r.backend === 'onnxruntime-node')!;
-    console.log(`${size}x${size}: ${web.backend} ${web.ms} ms, onnxruntime-node ${node.ms} ms per iteration: ${(web.ms / node.ms).toFixed(2)}x`);
+    const web = rows.find((r) => r.size === size && r.backend !== nodeName)!;
+    const node = rows.find((r) => r.size === size && r.backend === nodeName)!;
+    console.log(`${size}x${size}: ${web.backend} ${web.ms} ms, ${nodeName} ${node.ms} ms per iteration: ${(web.ms / node.ms).toFixed(2)}x`);
   }
 }

@@ -11,4 +11,5 @@ worker.postMessage({
   sizes: (params.get('sizes') ?? '128,256').split(',').map(Number),
   runs: Number(params.get('runs') ?? '3'),
   weights: params.get('weights') ?? '/weights.safetensors',
+  threads: Number(params.get('threads') ?? 0) || undefined,
 });

@@ -1,4 +1,5 @@
 /** The browser side of bench:web: the project's engine on onnxruntime-web (wasm, threads when isolated), timed like the Node side. */
+import * as ort from 'onnxruntime-web';
 import { StyleEngine } from '../../src/engine/session.js';
 import { extractConvWeights } from '../../src/model/conv-weights.js';
 import { conventionFromMetadata } from '../../src/model/convention.js';
@@ -8,9 +9,10 @@ import { configureOrt, engineBackend } from '../../src/web/platform.js';
 import { BENCH_LAYOUT, measureEvaluate } from '../engine-measure.js';
 
 if ((self as { name?: string }).name !== 'em-pthread') {
-  self.onmessage = async (e: MessageEvent<{ sizes: number[]; runs: number; weights: string }>) => {
+  self.onmessage = async (e: MessageEvent<{ sizes: number[]; runs: number; weights: string; threads?: number }>) => {
     try {
-      const { threads } = await configureOrt('wasm');
+      let { threads } = await configureOrt('wasm');
+      if (e.data.threads) threads = ort.env.wasm.numThreads = e.data.threads;
       const bytes = new Uint8Array(await (await fetch(e.data.weights)).arrayBuffer());
       const { tensors, metadata } = parseSafetensors(bytes);
       const net = vgg19(conventionFromMetadata(metadata)!);

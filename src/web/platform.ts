@@ -9,7 +9,8 @@
  * which needs COOP/COEP), and a single thread when it is not.
  */
 import * as ort from 'onnxruntime-web';
-import type { EngineBackend } from '../engine/session.js';
+import type { InferenceSession } from 'onnxruntime-common';
+import type { EngineBackend, OrtRuntime } from '../engine/session.js';
 import { ImageError, RunError, WeightsError } from '../errors.js';
 import type { RawImage } from '../image/image.js';
 import { resizeLanczos } from '../image/lanczos.js';
@@ -74,9 +75,41 @@ export async function createBrowserEngine(forced?: Backend): Promise<BrowserEngi
   return { backend, threads, stylizer: createStylizerOn(platform), setWeights: (key, load) => loaders.set(key, load) };
 }
 
+/**
+ * A macrotask boundary. onnxruntime-web's wasm run() finishes synchronously inside its promise, so
+ * a whole optimisation would be one chain of microtasks and the worker would never see the page's
+ * "cancel" message (nor finish encoding a preview) until the job ended.
+ */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      resolve();
+    };
+    channel.port2.postMessage(null);
+  });
+}
+
+/** onnxruntime-web whose sessions let the worker's event loop run before every run(). */
+const yieldingOrt: OrtRuntime = {
+  Tensor: ort.Tensor as unknown as OrtRuntime['Tensor'],
+  InferenceSession: {
+    async create(model, options) {
+      const session = await ort.InferenceSession.create(model, options);
+      const run = session.run.bind(session) as (...args: unknown[]) => Promise<InferenceSession.ReturnType>;
+      (session as unknown as { run: typeof run }).run = async (...args) => {
+        await yieldToEventLoop();
+        return run(...args);
+      };
+      return session as unknown as InferenceSession;
+    },
+  },
+};
+
 export function engineBackend(backend: Backend): EngineBackend {
   return {
-    ort: ort as unknown as EngineBackend['ort'],
+    ort: yieldingOrt,
     sessionOptions: {
       // Named explicitly: with onnxruntime-node loaded in the same process (tests), a create()
       // without providers would silently pick the Node binding (they share onnxruntime-common).

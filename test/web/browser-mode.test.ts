@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
+import sharp from 'sharp';
 import { decodeImage, decodeImageBytes, encodeImage } from '../../src/image/io.js';
 import { resizeRaw } from '../../src/image/resize.js';
 import { stylize } from '../../src/stylize.js';
@@ -30,6 +31,7 @@ describe('browser mode: the whole run in Chromium, from a static site', () => {
   let browser: Browser;
   let contentPng: string;
   let stylePng: string;
+  let rotatedJpg: string;
 
   before(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM}; install it with: apt-get install -y chromium`);
@@ -47,6 +49,12 @@ describe('browser mode: the whole run in Chromium, from a static site', () => {
     const matisse = await decodeImage(sharedImage('matisse'));
     await encodeImage(await resizeRaw(dog, 64, 48), contentPng);
     await encodeImage(await resizeRaw(matisse, 64, Math.round((64 * matisse.height) / matisse.width)), stylePng);
+    // Stored sideways with EXIF orientation 6 ("rotate 90° clockwise to display"): upright it is portrait.
+    rotatedJpg = path.join(dir, 'rotated.jpg');
+    await sharp(Buffer.from((await resizeRaw(dog, 64, 48)).data), { raw: { width: 64, height: 48, channels: 3 } })
+      .jpeg()
+      .withMetadata({ orientation: 6 })
+      .toFile(rotatedJpg);
     server = await startStaticServer(site, { extra: { [WEIGHTS_URL]: sharedWeights } });
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
   });
@@ -133,6 +141,22 @@ describe('browser mode: the whole run in Chromium, from a static site', () => {
     );
     assert.equal(server.requests.filter((r) => r.path === WEIGHTS_URL).length, 1);
 
+    // Cancel a long run of an EXIF-rotated photo: the image as it was is kept, upright (the browser
+    // applied the orientation). The worker keeps the network and sessions, so this starts at once.
+    await page.setInputFiles('#content-input', rotatedJpg);
+    await page.fill('#iterations', '500');
+    await page.click('#start');
+    await page.waitForFunction(() => Number(/iteration (\d+)\/500/.exec(document.getElementById('status')?.textContent ?? '')?.[1] ?? 0) >= 2, null, {
+      timeout: 300_000,
+    });
+    await page.click('#cancel');
+    await page.waitForFunction(() => document.getElementById('status')?.dataset.state === 'cancelled', null, { timeout: 120_000 });
+    assert.match((await page.textContent('#status')) ?? '', /image as it was is kept/);
+    const [kept] = await Promise.all([page.waitForEvent('download'), page.click('#download-result')]);
+    const keptImage = await decodeImageBytes(await readFile((await kept.path())!), kept.suggestedFilename());
+    assert.deepEqual([keptImage.width, keptImage.height], [48, 64], 'portrait: EXIF orientation applied');
+    assert.equal(server.requests.filter((r) => r.path === WEIGHTS_URL).length, 1);
+
     // After a reload the network is found in this browser's storage: no second download.
     await page.reload();
     await page.waitForFunction(() => /stored in this browser/.test(document.getElementById('weights-status')?.textContent ?? ''));
@@ -141,7 +165,7 @@ describe('browser mode: the whole run in Chromium, from a static site', () => {
     await context.close();
   });
 
-  it('refuses a run larger than the browser memory budget before downloading anything, in one line', async () => {
+  it('refuses a run larger than the memory budget, and a picked weights file with the wrong hash, before downloading anything', async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
     await page.goto(`${server.url}/?backend=wasm`);
@@ -162,6 +186,17 @@ describe('browser mode: the whole run in Chromium, from a static site', () => {
     const message = (await page.textContent('#error')) ?? '';
     assert.match(message, /^a 4000x3000 run needs about \d+\.\d GiB, more than this browser can give it \(\d+\.\d GiB\); choose \d+ px or less, or run it on the server$/);
     assert.equal(await page.getAttribute('#status', 'data-state'), 'failed');
+    assert.equal(server.requests.filter((r) => r.path === WEIGHTS_URL).length, downloadsBefore);
+
+    // A picked weights file is checked against the site's SHA-256 before it is used.
+    await page.setInputFiles('#weights-input', stylePng);
+    assert.match((await page.textContent('#weights-status')) ?? '', /style\.png .*checked before use/);
+    await page.$eval('#size', (el) => {
+      (el as HTMLInputElement).value = '64';
+    });
+    await page.click('#start');
+    await page.waitForFunction(() => /SHA-256/.test(document.getElementById('error')?.textContent ?? ''), null, { timeout: 120_000 });
+    assert.match((await page.textContent('#error')) ?? '', /^style\.png does not have the expected SHA-256 \(27cf8e3b3cff…, got [0-9a-f]{12}…\): a corrupted or different file$/);
     assert.equal(server.requests.filter((r) => r.path === WEIGHTS_URL).length, downloadsBefore);
     await context.close();
   });

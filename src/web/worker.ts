@@ -17,7 +17,7 @@ const isThreadHelper = (self as { name?: string }).name === 'em-pthread';
 
 const post = (message: FromWorker) => (self as unknown as Worker).postMessage(message);
 
-/** Pictures larger than this are refused before decoding them fully (the server's limit). */
+/** Pictures with more pixels than this are refused (the server's limit). */
 const MAX_PIXELS = 40_000_000;
 
 let engine: Promise<BrowserEngine> | undefined;

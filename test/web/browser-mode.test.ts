@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -18,11 +18,12 @@ import { decodeImage, decodeImageBytes, encodeImage } from '../../src/image/io.j
 import { resizeRaw } from '../../src/image/resize.js';
 import { stylize } from '../../src/stylize.js';
 import { buildWeb } from '../../scripts/build-web.js';
-import { relativeError, sharedImage, sharedWeights } from '../helpers.js';
+import { relativeError, repoRoot, sharedImage, sharedWeights } from '../helpers.js';
 import { startStaticServer, type StaticServer } from './static-server.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const WEIGHTS_URL = '/weights/vgg19.safetensors';
+const ARTIFACTS = path.join(repoRoot, 'test-artifacts');
 
 describe('browser mode: the whole run in Chromium, from a static site', () => {
   let dir: string;
@@ -102,6 +103,8 @@ describe('browser mode: the whole run in Chromium, from a static site', () => {
     assert.equal(await page.getAttribute('#status', 'data-state'), 'done', (await page.textContent('#status')) ?? '');
     assert.match((await page.textContent('#status')) ?? '', /64×48 · in this browser/);
     assert.match((await page.textContent('#engine-status')) ?? '', /WebAssembly, \d+ threads?/);
+    await mkdir(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'browser-mode.png'), fullPage: true });
 
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-result')]);
     const result = await decodeImageBytes(await readFile((await download.path())!), download.suggestedFilename());

@@ -41,6 +41,8 @@ interface PanelElements {
   bar: HTMLElement;
   file: HTMLInputElement;
   engine: HTMLElement;
+  /** Called when what a run would need changes (stored, picked): the page updates its start button. */
+  onChange: () => void;
 }
 
 export class BrowserMode {
@@ -102,6 +104,7 @@ export class BrowserMode {
       status.textContent = `The network (${this.manifest.name}, ${formatMegabytes(this.manifest.bytes)}) is downloaded once, on the first run, and kept by this browser.`;
     else status.textContent = 'This site serves no network: choose the weights file (.safetensors, made by `style-transfer weights download`).';
     this.ui.bar.parentElement!.hidden = true;
+    this.ui.onChange();
   }
 
   run(content: File, styles: File[], options: Record<string, unknown>, view: LocalRunView): void {

@@ -470,6 +470,7 @@ async function main(): Promise<void> {
       bar: $('weights-bar'),
       file: $<HTMLInputElement>('weights-input'),
       engine: $('engine-status'),
+      onChange: () => updateStart(),
     });
   } catch (err) {
     if (!serverConfig) return showError(`cannot run in this browser: ${(err as Error).message}`);
@@ -479,7 +480,6 @@ async function main(): Promise<void> {
   if (!serverConfig) document.querySelector<HTMLElement>('.gallery')!.hidden = true;
   ui.whereServer.addEventListener('change', applyWhere);
   ui.whereBrowser.addEventListener('change', applyWhere);
-  $<HTMLInputElement>('weights-input').addEventListener('change', updateStart);
   applyWhere();
   dropZone(ui.contentDrop, ui.contentInput, addContent);
   dropZone(ui.styleDrop, ui.styleInput, addStyles);

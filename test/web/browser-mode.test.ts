@@ -103,6 +103,9 @@ describe('browser mode: the whole run in Chromium, from a static site', () => {
     assert.equal(await page.getAttribute('#status', 'data-state'), 'done', (await page.textContent('#status')) ?? '');
     assert.match((await page.textContent('#status')) ?? '', /64×48 · in this browser/);
     assert.match((await page.textContent('#engine-status')) ?? '', /WebAssembly, \d+ threads?/);
+    // The network is stored now, and the start button stops announcing a download.
+    await page.waitForFunction(() => !/downloads/.test(document.getElementById('start')?.textContent ?? ''), null, { timeout: 30_000 });
+    assert.match((await page.textContent('#weights-status')) ?? '', /stored in this browser/);
     await mkdir(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: path.join(ARTIFACTS, 'browser-mode.png'), fullPage: true });
 

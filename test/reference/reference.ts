@@ -5,7 +5,7 @@
  * checked against finite differences).
  */
 import type { ConvLayer, Layer, Pooling } from '../../src/model/vgg19.js';
-import type { NetworkWeights } from '../../src/model/weights.js';
+import type { NetworkWeights } from '../../src/model/conv-weights.js';
 import type { StyleNormalisation } from '../../src/losses/style.js';
 
 /** A [C, H, W] float64 tensor. */

@@ -18,9 +18,9 @@ import { toPlanar, toRaw, type PlanarImage, type RawImage } from './image/image.
 import { matchHistogram } from './image/colour.js';
 import { resizePlanar } from './image/resample.js';
 import { deprocess, preprocess } from './model/convention.js';
-import type { ResolvedWeights } from './model/resolve.js';
+import type { ResolvedWeights } from './model/conv-weights.js';
 import { convsUpTo } from './model/vgg19.js';
-import { normaliseOptions, type ResolvedOptions, type StylizeOptions } from './options.js';
+import { checkImageSizes, normaliseOptions, type ResolvedOptions, type StylizeOptions } from './options.js';
 import { EtaClock } from './pipeline/eta.js';
 import { clampPixels, finishColours, forNetwork } from './pipeline/finish.js';
 import { createObjective, lossValues, termWeights } from './pipeline/objective.js';
@@ -205,6 +205,11 @@ class StylizerImpl implements Stylizer {
 
     const final = outputSize(contentRaw, opts);
     const scales = planScales(contentRaw, final, opts);
+    checkImageSizes(
+      opts,
+      scales,
+      scales.map((at) => styleRaws.map((s) => styleSize(s, at, opts))),
+    );
     // Per scale: untiled, or exactly in tiles within the memory budget; refused here, before
     // anything is loaded, when even tiles do not fit.
     const budget = platform.memoryBudget?.(opts.memory);

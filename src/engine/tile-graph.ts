@@ -13,7 +13,7 @@
  *   gradients (overlap-add).
  * The graphs reuse the network's forward and hand-written backward pieces (network-graph.ts).
  */
-import type { NetworkWeights } from '../model/weights.js';
+import type { NetworkWeights } from '../model/conv-weights.js';
 import { truncateTo, type ConvLayer, type NetworkSpec } from '../model/vgg19.js';
 import { GraphBuilder } from './graph-builder.js';
 import { DataType } from './onnx-proto.js';

@@ -12,7 +12,7 @@
  * ½ · (Σ forward crop pixels) + Σ gradient crop pixels, over the image's pixels.
  */
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
-import type { NetworkWeights } from '../model/weights.js';
+import type { NetworkWeights } from '../model/conv-weights.js';
 import { truncateTo, type ConvLayer, type NetworkSpec } from '../model/vgg19.js';
 import type { LossEvaluator } from './evaluator.js';
 import type { LossLayout } from './loss-graph.js';

@@ -88,7 +88,7 @@ export function foldGradient(
   margin: number,
   mode: PaddingMode,
   channels = 3,
-  out = new Float32Array(channels * width * height),
+  out: Float32Array = new Float32Array(channels * width * height),
 ): Float32Array {
   const pw = width + 2 * margin;
   const ph = height + 2 * margin;

@@ -16,6 +16,8 @@ export interface EngineOptions {
    * 1024² from ~4.6 GB to ~2.5 GB, and it makes memory use predictable for the pre-run estimate.
    */
   readonly memoryArena?: boolean;
+  /** Write ORT's per-node profile (Chrome trace JSON) of the loss session to `<prefix>_<date>.json`; see bench/profile.ts. */
+  readonly profilePrefix?: string;
 }
 
 /** Targets for the loss: content features [1,C,h,w] and Gram matrices [C,C], by layer. */
@@ -55,8 +57,9 @@ export class StyleEngine {
       enableCpuMemArena: options.memoryArena ?? false,
       executionMode: 'sequential',
     };
+    const lossOptions = options.profilePrefix ? { ...sessionOptions, enableProfiling: true, profileFilePrefix: options.profilePrefix } : sessionOptions;
     const [lossSession, targetSession] = await Promise.all([
-      ort.InferenceSession.create(buildLossModel(net, weights, layout), sessionOptions),
+      ort.InferenceSession.create(buildLossModel(net, weights, layout), lossOptions),
       ort.InferenceSession.create(buildTargetModel(net, weights, layout), sessionOptions),
     ]);
     return new StyleEngine(layout, lossSession, targetSession);
@@ -110,6 +113,11 @@ export class StyleEngine {
       style: new Map(this.layout.styleLayers.map((l) => [l, value(names.style(l))])),
       tv: value(names.tv),
     };
+  }
+
+  /** Stop profiling the loss session and write its file (only with `profilePrefix`). */
+  endProfiling(): void {
+    this.lossSession.endProfiling();
   }
 
   async release(): Promise<void> {

@@ -5,6 +5,7 @@
 import { AbortError, RunError } from './errors.js';
 import { StyleEngine, type LossTerms, type Targets, type TermWeights } from './engine/session.js';
 import { checkMemory } from './engine/memory.js';
+import { DEFAULT_MARGIN, padImage, paddedSize, withPadding, type Padding } from './engine/padding.js';
 import { combineLuminance, luminance, matchHistogram } from './image/colour.js';
 import { toPlanar, toRaw, type PlanarImage, type RawImage } from './image/image.js';
 import { fitLongSide, fitShortSide, resizePlanar, resizeRaw } from './image/resize.js';
@@ -43,6 +44,13 @@ interface Size {
   height: number;
 }
 
+/** An image in the network's input space, planar, with its size. */
+interface NetworkInput {
+  input: Float32Array;
+  width: number;
+  height: number;
+}
+
 export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
   const started = performance.now();
   const opts = normaliseOptions(options);
@@ -55,7 +63,9 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
   const initRaw = typeof opts.init === 'string' && ['content', 'noise', 'style'].includes(opts.init) ? undefined : await loadImageSource(opts.init, 'init image', opts.maxPixels);
 
   const final = opts.sizeSide === 'long' ? fitLongSide(contentRaw.width, contentRaw.height, opts.size) : fitShortSide(contentRaw.width, contentRaw.height, opts.size);
-  checkMemory(final.width, final.height);
+  const padding: Padding | undefined = opts.padding === 'reflect' ? { margin: DEFAULT_MARGIN, mode: 'reflect' } : undefined;
+  const networkSize = (size: Size) => (padding ? paddedSize(size.width, size.height, padding) : size);
+  checkMemory(networkSize(final).width, networkSize(final).height);
   const scales = planScales(contentRaw, final, opts);
 
   // Colour preservation, part 1 (Gatys et al. 2016, "Preserving Color in Neural Artistic Style Transfer").
@@ -90,6 +100,18 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
     const iterationsAt = (k: number) => (k === scales.length - 1 ? opts.iterations : opts.scaleIterations);
     const clock = new EtaClock(scales, iterationsAt);
     const toInput = (img: PlanarImage) => preprocess(forNetwork(img).data, img.width * img.height, net.convention);
+    // What the network sees of an image: with padding, the image inside its margin (the content and
+    // style images too, so that their features and Grams come from the same kind of borders).
+    const toNetwork = (img: PlanarImage) => {
+      const input = toInput(img);
+      if (!padding) return { input, width: img.width, height: img.height };
+      return { input: padImage(input, img.width, img.height, padding.margin, padding.mode), ...paddedSize(img.width, img.height, padding) };
+    };
+    /** Loss and gradient of an image of the given size (network input space), the margin folded back. */
+    const objective = (size: Size, targets: Targets) => {
+      const evaluatePadded = (x: Float32Array, width: number, height: number, grad: Float32Array) => engine.evaluate(x, width, height, targets, termWeights, grad);
+      return padding ? withPadding(size.width, size.height, padding, evaluatePadded) : (x: Float32Array, grad: Float32Array) => evaluatePadded(x, size.width, size.height, grad);
+    };
     let current: PlanarImage | undefined; // the result so far, in pixel space (0..1 RGB)
     let totalIterations = 0;
     // The last scale's inputs and targets, reused to measure the output's own loss at the end.
@@ -107,9 +129,8 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
       const stylesScaled = await Promise.all(styleRaws.map((s) => resizeRaw(s, ...styleSize(s, { width, height }, opts))));
       const targets = await computeTargets(
         engine,
-        toInput(toPlanar(contentScaled)),
-        { width, height },
-        stylesScaled.map((s) => ({ input: toInput(toPlanar(s)), width: s.width, height: s.height })),
+        toNetwork(toPlanar(contentScaled)),
+        stylesScaled.map((s) => toNetwork(toPlanar(s))),
         opts.styleBlend,
       );
       [contentAtFinal, stylesAtFinal, targetsAtFinal] = [contentScaled, stylesScaled, targets];
@@ -118,8 +139,9 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
       const x = toInput(start);
       const lastGood = Float32Array.from(x);
       const recent: LossTerms[] = [];
+      const lossAt = objective({ width, height }, targets);
       const evaluate = async (point: Float32Array, grad: Float32Array) => {
-        const terms = await engine.evaluate(point, width, height, targets, termWeights, grad);
+        const terms = await lossAt(point, grad);
         recent.push(terms);
         if (recent.length > 32) recent.shift();
         return terms.total;
@@ -163,7 +185,7 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
     // Loss of the output itself (after clamping), so callers can compare results on one footing.
     const { width, height } = scales[scales.length - 1];
     const output = current!;
-    const finalTerms = await engine.evaluate(toInput(output), width, height, targetsAtFinal!, termWeights, new Float32Array(3 * width * height));
+    const finalTerms = await objective({ width, height }, targetsAtFinal!)(toInput(output), new Float32Array(3 * width * height));
     const image = toRaw(finishColours(output, contentAtFinal, opts));
     const seconds = (performance.now() - started) / 1000;
     emit({ type: 'done', seconds, iterations: totalIterations });
@@ -202,15 +224,9 @@ function styleSize(style: RawImage, at: Size, opts: ResolvedOptions): [number, n
   return [s.width, s.height];
 }
 
-/** Content features of the content image, and the blended Gram targets of the style images. */
-async function computeTargets(
-  engine: StyleEngine,
-  content: Float32Array,
-  size: Size,
-  styles: { input: Float32Array; width: number; height: number }[],
-  blend: number[],
-): Promise<Targets> {
-  const { content: contentTargets } = await engine.targets(content, size.width, size.height, { content: true, style: false });
+/** Content features of the content image, and the blended Gram targets of the style images (each as the network sees it). */
+async function computeTargets(engine: StyleEngine, content: NetworkInput, styles: NetworkInput[], blend: number[]): Promise<Targets> {
+  const { content: contentTargets } = await engine.targets(content.input, content.width, content.height, { content: true, style: false });
   const total = blend.reduce((a, b) => a + b, 0);
   const gram = new Map<string, Float32Array>();
   // Several styles: a weighted mean of their Gram matrices (jcjohnson/neural-style's -style_blend_weights).

@@ -24,6 +24,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { StyleEngine } from '../src/engine/session.js';
+import { nodeBackend } from '../src/node/ort-backend.js';
 import { readWeightsFile, extractConvWeights } from '../src/model/weights.js';
 import { truncateTo, vgg19, type Layer } from '../src/model/vgg19.js';
 
@@ -94,11 +95,17 @@ function measurePeak(binary: string | undefined): number | undefined {
   return (JSON.parse(execFileSync(binary, { encoding: 'utf8' })) as { gflops: number }).gflops;
 }
 
-/** The engine class of a checkout (ours, or --baseline's), loaded by path so two versions can run side by side. */
-type EngineClass = typeof StyleEngine;
-async function engineFrom(dir: string): Promise<EngineClass> {
-  const module = (await import(pathToFileURL(path.resolve(dir, 'src/engine/session.ts')).href)) as { StyleEngine: EngineClass };
-  return module.StyleEngine;
+/**
+ * The engine of another checkout (--baseline), loaded by path so two versions run side by side.
+ * Checkouts from before the platform seam (create(net, weights, layout, options)) work too.
+ */
+async function baselineEngine(dir: string, options: { threads?: number; memoryArena?: boolean }): Promise<StyleEngine> {
+  const url = (file: string) => pathToFileURL(path.resolve(dir, file)).href;
+  type Create = (...args: unknown[]) => Promise<StyleEngine>;
+  const { StyleEngine: Engine } = (await import(url('src/engine/session.ts'))) as { StyleEngine: { create: Create } };
+  if (!existsSync(path.resolve(dir, 'src/node/ort-backend.ts'))) return Engine.create(net, weights, layout, options);
+  const { nodeBackend: backend } = (await import(url('src/node/ort-backend.ts'))) as { nodeBackend: typeof nodeBackend };
+  return Engine.create(backend(options), net, weights, layout);
 }
 
 const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -109,9 +116,9 @@ const net = vgg19(file.convention!);
 const weights = extractConvWeights(file.tensors, net, weightsPath);
 const threads = values.threads ? Number(values.threads) : undefined;
 const created = performance.now();
-const engine = await StyleEngine.create(net, weights, layout, { threads, memoryArena: values.arena });
+const engine = await StyleEngine.create(nodeBackend({ threads, memoryArena: values.arena }), net, weights, layout);
 const createMs = performance.now() - created;
-const baseline = values.baseline ? await (await engineFrom(values.baseline)).create(net, weights, layout, { threads, memoryArena: values.arena }) : undefined;
+const baseline = values.baseline ? await baselineEngine(values.baseline, { threads, memoryArena: values.arena }) : undefined;
 const peakBinary = buildPeak();
 if (!values.json) {
   console.log(`weights ${weightsPath}\nsession creation ${createMs.toFixed(0)} ms, threads ${threads ?? 'all cores'}, arena ${values.arena ? 'on' : 'off'}`);

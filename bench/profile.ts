@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { StyleEngine } from '../src/engine/session.js';
+import { nodeBackend } from '../src/node/ort-backend.js';
 import { readWeightsFile, extractConvWeights } from '../src/model/weights.js';
 import { vgg19 } from '../src/model/vgg19.js';
 
@@ -52,7 +53,8 @@ const dir = values.keep ?? (await mkdtemp(path.join(os.tmpdir(), 'engine-profile
 await mkdir(dir, { recursive: true });
 
 for (const size of values.sizes!.split(',').map(Number)) {
-  const engine = await StyleEngine.create(net, weights, layout, { profilePrefix: path.join(dir, `loss-${size}`) });
+  const backend = { ...nodeBackend(), lossSessionOptions: { enableProfiling: true, profileFilePrefix: path.join(dir, `loss-${size}`) } };
+  const engine = await StyleEngine.create(backend, net, weights, layout);
   const n = size * size;
   const image = Float32Array.from({ length: 3 * n }, (_, i) => 60 * Math.sin(i * 0.001) + 20 * Math.cos(i * 0.37));
   const targets = {

@@ -7,6 +7,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { foldGradient, padImage, sourceIndex, withPadding, type PaddingMode } from '../../src/engine/padding.js';
 import { StyleEngine } from '../../src/engine/session.js';
+import { nodeBackend } from '../../src/node/ort-backend.js';
 import { referenceLoss, referenceTargets, volume, type ReferenceLayout } from '../../src/losses/reference.js';
 import { gaussian, maxRelativeError, relativeError, seededRandom } from '../helpers.js';
 import { centralDifferences, randomWeights, tinyLayers, tinyNet } from './tiny-net.js';
@@ -104,7 +105,7 @@ describe('loss and gradient through a reflect margin (tiny network, 11x9, margin
   };
   let engine: StyleEngine;
   before(async () => {
-    engine = await StyleEngine.create(tinyNet, weights, layout, { threads: 1 });
+    engine = await StyleEngine.create(nodeBackend({ threads: 1 }), tinyNet, weights, layout);
   });
   after(async () => engine.release());
 

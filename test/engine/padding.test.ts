@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { foldGradient, padImage, sourceIndex, withPadding, type PaddingMode } from '../../src/engine/padding.js';
 import { StyleEngine } from '../../src/engine/session.js';
 import { nodeBackend } from '../../src/node/ort-backend.js';
-import { referenceLoss, referenceTargets, volume, type ReferenceLayout } from '../../src/losses/reference.js';
+import { referenceLoss, referenceTargets, volume, type ReferenceLayout } from '../reference/reference.js';
 import { gaussian, maxRelativeError, relativeError, seededRandom } from '../helpers.js';
 import { centralDifferences, randomWeights, tinyLayers, tinyNet } from './tiny-net.js';
 

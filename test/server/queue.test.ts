@@ -3,7 +3,7 @@
  * and that a slow progress write can never overwrite a job's final state on disk.
  */
 import assert from 'node:assert/strict';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { randomUUID } from 'node:crypto';
@@ -19,8 +19,23 @@ const spec = (): JobSpec => ({
   content: { file: 'content.img', name: 'c.jpg', width: 4, height: 4 },
   styles: [{ file: 'style-1.img', name: 's.jpg', width: 4, height: 4 }],
 });
-const inputs = { content: new Uint8Array([1]), styles: [new Uint8Array([2])] };
+/** Uploaded files as the server hands them over: in the uploads folder, moved into the job by enqueue. */
+async function inputs(store: JobStore) {
+  const content = store.uploadPath();
+  const style = store.uploadPath();
+  await writeFile(content, new Uint8Array([1]));
+  await writeFile(style, new Uint8Array([2]));
+  return { content, styles: [style] };
+}
 const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Wait until `condition` holds (polling; fails after 10 s). */
+async function until(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for a condition');
+    await tick(5);
+  }
+}
 
 function iteration(i: number) {
   return {
@@ -51,7 +66,7 @@ describe('LocalJobQueue', () => {
       const runner: RunJob = (s) => new Promise((resolve) => release.set(s.id, () => resolve({ seconds: 0 })));
       const queue = new LocalJobQueue(store, runner, { concurrency: 2, maxQueuedJobs: 10 });
       const jobs = [spec(), spec(), spec(), spec()];
-      for (const j of jobs) await queue.enqueue(j, inputs);
+      for (const j of jobs) await queue.enqueue(j, await inputs(store));
       assert.deepEqual(
         jobs.map((j) => [queue.get(j.id)!.status, queue.get(j.id)!.position]),
         [
@@ -64,20 +79,17 @@ describe('LocalJobQueue', () => {
       const heard: unknown[] = [];
       await queue.subscribe(jobs[3].id, (e) => heard.push(e));
       release.get(jobs[0].id)!();
-      await tick(20);
-      assert.equal(queue.get(jobs[2].id)!.status, 'running');
+      await until(() => queue.get(jobs[2].id)!.status === 'running');
       assert.equal(queue.get(jobs[3].id)!.position, 1);
       assert.deepEqual(heard, [
         { type: 'status', status: 'queued', result: false, position: 2 },
         { type: 'status', status: 'queued', result: false, position: 1 },
       ]);
       for (const j of jobs.slice(1)) {
-        await tick(5);
-        release.get(j.id)?.();
+        await until(() => release.has(j.id));
+        release.get(j.id)!();
       }
-      await tick(20);
-      release.get(jobs[3].id)?.();
-      await tick(20);
+      await until(() => queue.list().every((v) => v.status === 'done'));
       assert.deepEqual(
         queue.list().map((v) => v.status),
         ['done', 'done', 'done', 'done'],
@@ -100,13 +112,13 @@ describe('LocalJobQueue', () => {
       const store = new SlowStore(dir);
       await store.init();
       const runner: RunJob = async (_s, { emit }) => {
-        await tick(2100); // past the 2 s progress-write interval, so the next event writes
+        await tick(10); // past the progress-write interval, so the next event writes
         emit(iteration(1));
-        return { seconds: 2.1 };
+        return { seconds: 0.01 };
       };
-      const queue = new LocalJobQueue(store, runner, { concurrency: 1, maxQueuedJobs: 10 });
+      const queue = new LocalJobQueue(store, runner, { concurrency: 1, maxQueuedJobs: 10, persistIntervalMs: 5 });
       const job = spec();
-      await queue.enqueue(job, inputs);
+      await queue.enqueue(job, await inputs(store));
       while (queue.get(job.id)!.status !== 'done') await tick(10);
       await tick(150);
       const onDisk = JSON.parse(await readFile(path.join(dir, 'jobs', job.id, 'status.json'), 'utf8'));

@@ -7,7 +7,7 @@ import { StyleEngine, type LossTerms, type Targets, type TermWeights } from './e
 import { checkMemory } from './engine/memory.js';
 import { combineLuminance, luminance, matchHistogram } from './image/colour.js';
 import { toPlanar, toRaw, type PlanarImage, type RawImage } from './image/image.js';
-import { fitLongSide, fitShortSide, resizePlanar, resizeRaw } from './image/resize.js';
+import { fitLongSide, resizePlanar, resizeRaw } from './image/resize.js';
 import { loadImageSource } from './image/source.js';
 import { deprocess, preprocess } from './model/convention.js';
 import { resolveWeights } from './model/resolve.js';
@@ -17,7 +17,7 @@ import { createLbfgs } from './optim/lbfgs.js';
 import type { Optimizer } from './optim/types.js';
 import { normaliseOptions, type ResolvedOptions, type StylizeOptions } from './options.js';
 import type { LossValues, ProgressEvent } from './progress.js';
-import { scaleSchedule } from './schedule.js';
+import { outputSize, planScales } from './work.js';
 import { seededRandom } from './random.js';
 
 export interface StylizeResult {
@@ -54,8 +54,12 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
   let styleRaws = await Promise.all(opts.styles.map((s, i) => loadImageSource(s, opts.styles.length > 1 ? `style image ${i + 1}` : 'style image', opts.maxPixels)));
   const initRaw = typeof opts.init === 'string' && ['content', 'noise', 'style'].includes(opts.init) ? undefined : await loadImageSource(opts.init, 'init image', opts.maxPixels);
 
-  const final = opts.sizeSide === 'long' ? fitLongSide(contentRaw.width, contentRaw.height, opts.size) : fitShortSide(contentRaw.width, contentRaw.height, opts.size);
-  checkMemory(final.width, final.height);
+  const final = outputSize(contentRaw, opts);
+  checkMemory(final.width, final.height, {
+    history: opts.optimizer === 'lbfgs' ? opts.history : 0,
+    inputPixels: [contentRaw, ...styleRaws].reduce((n, img) => n + img.width * img.height, 0),
+    stylePixels: styleRaws.reduce((n, s) => n + styleSize(s, final, opts).reduce((w, h) => w * h), 0),
+  });
   const scales = planScales(contentRaw, final, opts);
 
   // Colour preservation, part 1 (Gatys et al. 2016, "Preserving Color in Neural Artistic Style Transfer").
@@ -182,17 +186,6 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
   } finally {
     await engine.release();
   }
-}
-
-/** Coarse-to-fine sizes; a single scale when there are no earlier-scale iterations. */
-function planScales(content: RawImage, final: Size, opts: ResolvedOptions): Size[] {
-  if (opts.scaleIterations === 0) return [final];
-  const finalLong = Math.max(final.width, final.height);
-  const shortToLong = Math.max(content.width, content.height) / Math.min(content.width, content.height);
-  const startLong = opts.sizeSide === 'long' ? opts.startSize : Math.round(opts.startSize * shortToLong);
-  const sizes = scaleSchedule({ width: content.width, height: content.height, finalLongSide: finalLong, startLongSide: startLong, ratio: opts.scaleRatio });
-  sizes[sizes.length - 1] = final; // exactly the requested size (short-side sizing rounds differently)
-  return sizes;
 }
 
 /** The style image's size at a scale: the content's shape (recipe), or its own aspect at styleScale × the output's long side. */

@@ -6,7 +6,17 @@
  */
 import { StyleTransferError } from '../errors.js';
 import { defaultDataDir } from '../server/data-dir.js';
-import { DEFAULT_HOST, DEFAULT_PORT, startServer, type ServerOptions } from '../server/server.js';
+import { DEFAULT_LIMITS } from '../server/limits.js';
+import {
+  DEFAULT_HOST,
+  DEFAULT_JOB_TIME_LIMIT_SECONDS,
+  DEFAULT_MAX_CONCURRENT_UPLOADS,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_PORT,
+  DEFAULT_TIMEOUTS,
+  startServer,
+  type ServerOptions,
+} from '../server/server.js';
 
 export interface CommandOutput {
   stdout: NodeJS.WritableStream;
@@ -30,10 +40,39 @@ Options:
                       else ~/.local/share/style-transfer/server)
   --concurrency N     jobs run at once (default 1; each run already uses every core)
   --weights FILE      weights file for every job (default ${'$'}STYLE_TRANSFER_WEIGHTS, else the cached model)
+
+Running it for others (see README):
+  --allowed-hosts H,..   host names the server answers to besides IP addresses, localhost and --host
+                         (.example.com allows its subdomains); other Host headers get 403
+  --list-all-jobs        list every job to every browser (default: each browser its own)
+  --job-time-limit S     stop a job after S seconds, keeping its last image (default ${DEFAULT_JOB_TIME_LIMIT_SECONDS}; 0 = none)
+  --max-work N           largest job in megapixel-iterations (default ${DEFAULT_LIMITS.maxWork})
+  --keep-jobs N          keep at most N finished jobs, deleting the oldest (default: all)
+  --keep-hours H         delete finished jobs H hours after they finished (default: never)
+  --max-data-size SIZE   disk quota of the data dir, e.g. 10G; new jobs get 507 beyond it (default: none)
+  --max-connections N    open connections at most (default ${DEFAULT_MAX_CONNECTIONS})
+  --max-uploads N        uploads received at once; more get 503 (default ${DEFAULT_MAX_CONCURRENT_UPLOADS})
+  --request-timeout S    seconds a client has to send a whole request, upload included (default ${DEFAULT_TIMEOUTS.requestMs / 1000})
   -h, --help          this help
 `;
 
-const VALUE_FLAGS = new Set(['--port', '--host', '--data-dir', '--concurrency', '--weights']);
+const VALUE_FLAGS = new Set([
+  '--port',
+  '--host',
+  '--data-dir',
+  '--concurrency',
+  '--weights',
+  '--allowed-hosts',
+  '--job-time-limit',
+  '--max-work',
+  '--keep-jobs',
+  '--keep-hours',
+  '--max-data-size',
+  '--max-connections',
+  '--max-uploads',
+  '--request-timeout',
+]);
+const BOOLEAN_FLAGS = new Set(['--list-all-jobs']);
 
 class UsageError extends StyleTransferError {
   constructor(message: string) {
@@ -43,9 +82,14 @@ class UsageError extends StyleTransferError {
 
 export function parseServeArgs(args: readonly string[]): ServerOptions | 'help' {
   const values = new Map<string, string>();
+  const switches = new Set<string>();
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (arg === '-h' || arg === '--help') return 'help';
+    if (BOOLEAN_FLAGS.has(arg)) {
+      switches.add(arg);
+      continue;
+    }
     const eq = arg.indexOf('=');
     const flag = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
     if (!VALUE_FLAGS.has(flag)) {
@@ -65,13 +109,47 @@ export function parseServeArgs(args: readonly string[]): ServerOptions | 'help' 
     if (!/^\d+$/.test(text) || n < min || n > max) throw new UsageError(`option ${flag}: expected an integer from ${min} to ${max}, received ${JSON.stringify(text)}`);
     return n;
   };
+  const hours = values.get('--keep-hours');
+  if (hours !== undefined && !(Number(hours) > 0)) throw new UsageError(`option --keep-hours: expected a positive number, received ${JSON.stringify(hours)}`);
+  const keepJobs = int('--keep-jobs', 1, 1e9);
+  const maxWork = int('--max-work', 1, 1e9);
+  const requestTimeout = int('--request-timeout', 1, 86_400);
+  const allowedHosts = values
+    .get('--allowed-hosts')
+    ?.split(',')
+    .map((h) => h.trim())
+    .filter(Boolean);
+  const dataSize = values.get('--max-data-size');
   return {
     port: int('--port', 0, 65535),
     host: values.get('--host'),
     dataDir: values.get('--data-dir'),
     concurrency: int('--concurrency', 1, 64),
     weights: values.get('--weights'),
+    ...(allowedHosts ? { allowedHosts } : {}),
+    ...(switches.has('--list-all-jobs') ? { listAllJobs: true } : {}),
+    ...optional('jobTimeLimitSeconds', int('--job-time-limit', 0, 1e9)),
+    ...(maxWork !== undefined ? { limits: { maxWork } } : {}),
+    ...(keepJobs !== undefined || hours !== undefined
+      ? { retention: { ...optional('maxJobs', keepJobs), ...optional('maxAgeSeconds', hours === undefined ? undefined : Number(hours) * 3600) } }
+      : {}),
+    ...optional('maxDataBytes', dataSize === undefined ? undefined : parseSize(dataSize)),
+    ...optional('maxConnections', int('--max-connections', 1, 1e6)),
+    ...optional('maxConcurrentUploads', int('--max-uploads', 1, 1e4)),
+    ...(requestTimeout !== undefined ? { timeouts: { requestMs: requestTimeout * 1000 } } : {}),
   };
+}
+
+/** `{ key: value }` when the value is defined, else nothing (so parsed options list only what was given). */
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}
+
+/** "10G", "500M", "2048" (bytes) → bytes; powers of 1024. */
+function parseSize(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$/i.exec(text.trim());
+  if (!m || !(Number(m[1]) > 0)) throw new UsageError(`option --max-data-size: expected a size such as 500M or 10G, received ${JSON.stringify(text)}`);
+  return Math.round(Number(m[1]) * 1024 ** ' KMGT'.indexOf((m[2] || ' ').toUpperCase()));
 }
 
 export async function runServeCommand(args: string[], io: CommandOutput, options: ServeCommandOptions = {}): Promise<number> {

@@ -13,6 +13,10 @@ import { DEFAULT_MAX_PIXELS, type RawImage } from './image.js';
 
 export { DEFAULT_MAX_PIXELS };
 
+// libvips keeps recent operations (and with them their input files, open or mapped) in a cache: a deleted upload's
+// space would not come back, and a long-running server would pin files it no longer needs.
+sharp.cache(false);
+
 /** Input formats we accept (sharp's format ids). `heif` covers AVIF. */
 const INPUT_FORMATS: ReadonlySet<string> = new Set(['jpeg', 'png', 'webp', 'heif', 'tiff', 'gif']);
 const INPUT_FORMAT_NAMES = 'JPEG, PNG, WebP, AVIF, TIFF, GIF';

@@ -181,7 +181,7 @@ export async function buildServer(opts: ServerOptions = {}): Promise<{ app: Fast
     bodyLimit: 1024 * 1024,
     // A long id must reach the route, which answers 404 (fastify's own answer would be 414); the
     // request line is bounded anyway by Node's 16 KB header limit.
-    maxParamLength: 16 * 1024,
+    routerOptions: { maxParamLength: 16 * 1024 },
     // Node's own HTTP server carries the timeouts and the connection cap.
     serverFactory: (handler) => {
       const server = createServer(

@@ -11,6 +11,8 @@ export { sharedImage, sharedWeights };
 export interface TestServer {
   url: string;
   dataDir: string;
+  /** Process ids of the server's runner processes. */
+  runnerPids(): number[];
   close(): Promise<void>;
   /** Close the server and remove its data dir. */
   dispose(): Promise<void>;
@@ -26,6 +28,7 @@ export async function startTestServer(opts: ServerOptions = {}): Promise<TestSer
   return {
     url: server.url.replace(/\/$/, ''),
     dataDir,
+    runnerPids: () => server.runnerPids(),
     close: () => server.close(),
     dispose: async () => {
       await server.close();

@@ -1,6 +1,7 @@
 /**
  * Runs one job with the library, in whatever process calls it (the runner process does): reads
- * its inputs from the job folder, calls stylize() with the job's AbortSignal, turns progress into
+ * its inputs from the job folder, runs it on the caller's Stylizer (which keeps the network and
+ * its sessions from one job to the next) with the job's AbortSignal, turns progress into
  * wire events and preview frames, and saves the result and the comparison sheet into the folder.
  * A cancelled or failed run keeps its last good image as the result.
  *
@@ -13,7 +14,7 @@ import { AbortError, RunError, StyleTransferError } from '../errors.js';
 import { writeFileAtomic } from '../image/atomic.js';
 import type { RawImage } from '../image/image.js';
 import { encodeImageBytes } from '../image/io.js';
-import { stylize } from '../stylize.js';
+import type { Stylizer } from '../stylizer.js';
 import { renderSheet, sheetPanels, sheetTitle } from '../cli/sheet.js';
 import type { WireProgressEvent } from './job.js';
 import { PreviewWriter } from './preview.js';
@@ -35,7 +36,7 @@ export interface JobHooks {
   onPreview: (version: number) => void;
 }
 
-export async function executeJob(job: RunnerJob, settings: RunnerSettings, hooks: JobHooks): Promise<{ seconds: number }> {
+export async function executeJob(stylizer: Stylizer, job: RunnerJob, settings: RunnerSettings, hooks: JobHooks): Promise<{ seconds: number }> {
   const save = async (name: string, bytes: Uint8Array) => {
     try {
       await writeFileAtomic(join(job.dir, name), bytes);
@@ -61,11 +62,10 @@ export async function executeJob(job: RunnerJob, settings: RunnerSettings, hooks
     hooks.onPreview(version);
   });
   try {
-    const result = await stylize({
+    const result = await stylizer.stylize({
       ...job.options,
       content,
       style: styles,
-      weights: settings.weights,
       maxPixels: settings.maxPixels,
       signal,
       onProgress: (event) => {

@@ -1,12 +1,14 @@
 /**
  * The runner process: the server (or a worker) forks this module and sends it jobs over IPC
  * (runner-protocol.ts); it runs them one at a time with executeJob, off the server's event loop,
- * and reports events, preview versions and the outcome. A crash or an out-of-memory kill here
+ * on one Stylizer kept for the life of the process (the weights are read and the sessions built
+ * by the first job only), and reports events, preview versions and the outcome. A crash or an out-of-memory kill here
  * fails only the job it was running: the server sees the exit and lives on.
  *
  * Started by RunnerProcess (runner-client.ts) with its settings as JSON in argv[2].
  */
 import { AbortError, firstLine, StyleTransferError } from '../errors.js';
+import { createStylizer } from '../stylize.js';
 import { executeJob, StorageError } from './job-runner.js';
 import type { FromRunner, RunnerFailure, RunnerSettings, ToRunner } from './runner-protocol.js';
 
@@ -17,6 +19,7 @@ if (!send) {
 }
 const settings = JSON.parse(process.argv[2] ?? '{}') as RunnerSettings;
 const post = (message: FromRunner) => send(message);
+const stylizer = await createStylizer({ weights: settings.weights });
 
 let running: { id: string; controller: AbortController } | undefined;
 
@@ -34,7 +37,7 @@ process.on('message', (message: ToRunner) => {
     const job = message.job;
     const controller = new AbortController();
     running = { id: job.id, controller };
-    executeJob(job, settings, {
+    executeJob(stylizer, job, settings, {
       signal: controller.signal,
       onEvent: (event) => post({ type: 'event', id: job.id, event }),
       onPreview: (version) => post({ type: 'preview', id: job.id, version }),
@@ -53,7 +56,9 @@ process.on('message', (message: ToRunner) => {
 // The parent went away: nothing left to report to.
 process.on('disconnect', () => {
   running?.controller.abort();
-  setTimeout(() => process.exit(0), 2000).unref();
+  // The sessions hold native memory and threads: release them, then leave.
+  void stylizer.close().finally(() => process.exit(0));
+  setTimeout(() => process.exit(0), 5000).unref();
 });
 post({ type: 'ready', pid: process.pid });
 

@@ -212,7 +212,7 @@ export async function buildServer(opts: ServerOptions = {}): Promise<{ app: Fast
   const boundHost = opts.host ?? DEFAULT_HOST;
   const allowedHosts = opts.allowedHosts ?? [];
   const tokens = new WeakMap<FastifyRequest, { token: string; isNew: boolean }>();
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', async (request) => {
     if (!isAllowedHost(request.headers.host, boundHost, allowedHosts)) {
       throw new HttpError(403, `this server does not answer to the host name ${JSON.stringify(String(request.headers.host ?? '').slice(0, 100))} (see --allowed-hosts)`);
     }
@@ -221,7 +221,6 @@ export async function buildServer(opts: ServerOptions = {}): Promise<{ app: Fast
     }
     const token = clientToken(request.headers.cookie);
     tokens.set(request, token ? { token, isNew: false } : { token: newClientToken(), isNew: true });
-    void reply;
   });
   app.addHook('onSend', async (request, reply) => {
     reply.header('X-Content-Type-Options', 'nosniff');

@@ -36,7 +36,7 @@ async function inputs(): Promise<FilePart[]> {
 }
 
 describe('the sheet of a job that ended without one (issue 9, finding 2)', () => {
-  it('is rendered once from shrunk inputs, however many requests ask at once', async () => {
+  it('is rendered once from shrunk inputs, however many requests ask at once', async (t) => {
     const dataDir = await tempDataDir();
     // An interrupted job whose five inputs are 12-megapixel PNGs (36 MB of pixels each).
     const id = randomUUID();
@@ -65,6 +65,7 @@ describe('the sheet of a job that ended without one (issue 9, finding 2)', () =>
       const responses = await Promise.all(Array.from({ length: 12 }, () => fetch(`${server.url}/api/jobs/${id}/sheet`)));
       const bodies = await Promise.all(responses.map(async (r) => (assert.equal(r.status, 200), Buffer.from(await r.arrayBuffer()))));
       const grew = (await peak()) - before;
+      t.diagnostic(`peak memory grew by ${Math.round(grew / MB)} MB`);
       for (const b of bodies) assert.ok(b.equals(bodies[0]), 'every request got the same sheet');
       const sheet = await sharp(bodies[0]).metadata();
       assert.ok(sheet.width! > 5 * sheet.height!, `six panels side by side: ${sheet.width}x${sheet.height}`);
@@ -242,7 +243,7 @@ describe('connections and uploads (issue 9, finding 5)', () => {
     }
   });
 
-  it('streams uploads to disk: ten concurrent uploads of 3 × 15 MB keep memory bounded', async () => {
+  it('streams uploads to disk: ten concurrent uploads of 3 × 15 MB keep memory bounded', async (t) => {
     const server = await startTestServer({ limits: { maxFileBytes: 20 * MB } });
     try {
       // A noise picture does not compress: 2300x2300 RGB is about 15 MB as PNG.
@@ -272,6 +273,7 @@ describe('connections and uploads (issue 9, finding 5)', () => {
         execFile(process.execPath, ['--input-type=module', '-e', client], { maxBuffer: 1e7 }, (err, stdout) => (err ? reject(err) : resolve(JSON.parse(stdout))));
       });
       const grew = (await peak()) - before;
+      t.diagnostic(`peak memory grew by ${Math.round(grew / MB)} MB; statuses ${responses.map((r) => r.status).join(',')}`);
       await rm(file);
       const statuses = responses.map((r) => r.status);
       for (const r of responses) if (r.status === 503) assert.equal(r.retryAfter, '5');

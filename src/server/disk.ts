@@ -4,7 +4,7 @@
  * server keeps serving what it has, read-only, until space comes back.
  */
 import { statfs } from 'node:fs/promises';
-import { formatBytes } from './limits.js';
+import { formatBytes } from '../format.js';
 import { StorageFullError } from './queue-errors.js';
 import type { JobStore } from './store.js';
 

@@ -11,11 +11,11 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AbortError, RunError, StyleTransferError } from '../errors.js';
-import { writeFileAtomic } from '../image/atomic.js';
+import { writeFileAtomic } from '../fs/atomic.js';
 import type { RawImage } from '../image/image.js';
 import { encodeImageBytes } from '../image/io.js';
 import type { Stylizer } from '../stylizer.js';
-import { renderSheet, sheetPanels, sheetTitle } from '../cli/sheet.js';
+import { renderSheet, sheetPanels, sheetTitle } from '../render/sheet.js';
 import type { WireProgressEvent } from './job.js';
 import { PreviewWriter } from './preview.js';
 import type { RunnerJob, RunnerSettings } from './runner-protocol.js';

@@ -11,7 +11,7 @@
  */
 import { AbortError, firstLine, StyleTransferError } from '../errors.js';
 import { isTerminal, type JobEvent, type JobSpec, type JobStatus, type LossPoint } from './job.js';
-import { JobStateError, QueueClosedError, QueueFullError } from './queue-errors.js';
+import { JobFinishedError, JobStateError, QueueClosedError, QueueFullError } from './queue-errors.js';
 import { describeWriteError, type JobInputs, type JobStore, type StoredJob } from './store.js';
 
 /** A job as the API shows it: its status plus, while it waits, its place in the queue (1 = next). */
@@ -31,7 +31,7 @@ export interface JobQueue {
    */
   enqueue(spec: JobSpec, inputs: JobInputs): Promise<JobView>;
   get(id: string): JobView | undefined;
-  /** Cancel a waiting or running job; resolves once it has stopped. Throws JobStateError when it already finished. */
+  /** Cancel a waiting or running job; resolves once it has stopped. Throws JobFinishedError when it already finished. */
   cancel(id: string): Promise<JobView | undefined>;
   /** Delete a finished job and all its files. Throws JobStateError while it waits or runs; false for an unknown job. */
   remove(id: string): Promise<boolean>;
@@ -76,8 +76,19 @@ interface Entry {
 
 /** Iterations kept for the chart; a longer run keeps every other point, and so on. */
 const MAX_HISTORY = 4000;
-/** A running job's status.json is rewritten at most this often (state changes always write at once). */
+/** A running job's status.json is rewritten at most this often by default (state changes always write at once). */
 const PERSIST_INTERVAL_MS = 2000;
+
+export interface LocalJobQueueOptions {
+  concurrency: number;
+  maxQueuedJobs: number;
+  log?: (message: string) => void;
+  retention?: Retention;
+  /** Called when a job has ended (its status saved). Errors are logged. */
+  onFinished?: (spec: JobSpec, status: JobStatus) => Promise<void>;
+  /** How often a running job's progress is saved, in ms (default 2000; tests use 0: every event). */
+  persistIntervalMs?: number;
+}
 
 export class LocalJobQueue implements JobQueue {
   private readonly entries = new Map<string, Entry>();
@@ -90,16 +101,7 @@ export class LocalJobQueue implements JobQueue {
   constructor(
     private readonly store: JobStore,
     private readonly runJob: RunJob,
-    private readonly opts: {
-      concurrency: number;
-      maxQueuedJobs: number;
-      log?: (message: string) => void;
-      retention?: Retention;
-      /** Called when a job has ended (its status saved), e.g. to render its sheet. Errors are logged. */
-      onFinished?: (spec: JobSpec, status: JobStatus) => Promise<void>;
-      /** How often a running job's status is saved at most (state changes always save at once). */
-      persistIntervalMs?: number;
-    },
+    private readonly opts: LocalJobQueueOptions,
   ) {
     if (opts.retention?.maxAgeSeconds) {
       // Age-based retention also runs while nothing finishes.
@@ -178,7 +180,7 @@ export class LocalJobQueue implements JobQueue {
   async cancel(id: string): Promise<JobView | undefined> {
     const entry = this.entries.get(id);
     if (!entry) return undefined;
-    if (isTerminal(entry.status.status)) throw new JobStateError(`job ${id} has already finished (${entry.status.status})`);
+    if (isTerminal(entry.status.status)) throw new JobFinishedError(`job ${id} has already finished (${entry.status.status})`);
     const index = this.waiting.indexOf(entry);
     if (index >= 0) {
       this.waiting.splice(index, 1);
@@ -306,7 +308,7 @@ export class LocalJobQueue implements JobQueue {
       entry.status.previewVersion = event.version;
     }
     this.broadcast(entry, event);
-    if (Date.now() - entry.lastPersist > (this.opts.persistIntervalMs ?? PERSIST_INTERVAL_MS)) void this.persist(entry).catch(() => {});
+    if (Date.now() - entry.lastPersist >= (this.opts.persistIntervalMs ?? PERSIST_INTERVAL_MS)) void this.persist(entry).catch(() => {});
   }
 
   /**

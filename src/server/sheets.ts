@@ -5,9 +5,9 @@
  * requests share one rendering, and only one rendering runs at a time.
  */
 import { join } from 'node:path';
-import { writeFileAtomic } from '../image/atomic.js';
+import { writeFileAtomic } from '../fs/atomic.js';
 import { decodeImageFile, encodeImageBytes } from '../image/io.js';
-import { renderSheet, sheetPanels } from '../cli/sheet.js';
+import { renderSheet, sheetPanels } from '../render/sheet.js';
 
 /** Sheets are at most this tall: big enough to judge, small enough to download quickly. */
 export const SHEET_HEIGHT = 512;

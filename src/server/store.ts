@@ -17,7 +17,7 @@ import { copyFile, mkdir, readdir, readFile, rename, rm, stat, unlink } from 'no
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { firstLine } from '../errors.js';
-import { writeFileAtomic } from '../image/atomic.js';
+import { writeFileAtomic } from '../fs/atomic.js';
 import { isJobId } from './ids.js';
 import type { JobSpec, JobStatus } from './job.js';
 import { StorageFullError } from './queue-errors.js';

@@ -14,7 +14,8 @@ import { ImageError } from '../errors.js';
 import { probeImageFile } from '../image/io.js';
 import { HttpError } from './http-error.js';
 import { parseJobOptions, type ParsedJobOptions } from './job-options.js';
-import { formatBytes, type ServerLimits } from './limits.js';
+import { formatBytes } from '../format.js';
+import type { ServerLimits } from './limits.js';
 import { isDiskFull } from './store.js';
 import { StorageFullError } from './queue-errors.js';
 

@@ -151,7 +151,7 @@ describe('job files are not kept forever (issue 9, finding 4)', () => {
       assert.equal(first.status, 201);
       const refused = await postJob(server.url, await inputs(), SMALL_JOB);
       assert.equal(refused.status, 507);
-      assert.match(refused.body.error, /^the server's storage for jobs is full \(.* of 195\.3 kB\); try again later$/);
+      assert.match(refused.body.error, /^the server's storage for jobs is full \(.* of 195\.3 KiB\); try again later$/);
       assert.equal(refused.headers.get('retry-after'), '5');
       // Deleting the finished job frees the space.
       await waitForStatus(server.url, first.body.id, ['done']);

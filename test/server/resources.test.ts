@@ -179,23 +179,29 @@ describe('connections and uploads (issue 9, finding 5)', () => {
   it('drops slow-header and slow-body clients after the timeouts', async () => {
     const server = await startTestServer({ timeouts: { headersMs: 500, requestMs: 1500 } });
     const trickles: NodeJS.Timeout[] = [];
+    const sockets: Socket[] = [];
     try {
       const slowHeader = openSocket(server.url);
+      sockets.push(slowHeader.socket);
       slowHeader.socket.write('GET /api/config HTTP/1.1\r\nHost: 127.0.0.1\r\n');
       trickles.push(setInterval(() => slowHeader.socket.write('X-Slow: 1\r\n'), 100));
 
       const slowBody = openSocket(server.url);
+      sockets.push(slowBody.socket);
       slowBody.socket.write(
         'POST /api/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=xyz\r\nContent-Length: 1000000\r\n\r\n--xyz\r\nContent-Disposition: form-data; name="content"; filename="a.png"\r\n\r\n',
       );
       trickles.push(setInterval(() => slowBody.socket.write('0123456789'), 100));
 
-      const [headerMs, bodyMs] = await Promise.all([slowHeader.closed, slowBody.closed]);
+      // Without timeouts both would stay open for good (fastify turns Node's request timeout off): give up after 10 s.
+      const within = (closed: Promise<number>) => Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(Infinity), 10_000))]);
+      const [headerMs, bodyMs] = await Promise.all([within(slowHeader.closed), within(slowBody.closed)]);
       assert.ok(headerMs < 4000, `slow-header client dropped after ${headerMs} ms`);
       assert.ok(bodyMs < 6000, `slow-body client dropped after ${bodyMs} ms`);
       assert.equal((await getJson(`${server.url}/api/config`)).status, 200);
     } finally {
       trickles.forEach(clearInterval);
+      sockets.forEach((s) => s.destroy());
       await server.dispose();
     }
   });

@@ -234,11 +234,11 @@ export class LocalJobQueue implements JobQueue {
     entry.controller = controller;
     entry.history = [];
     entry.status = { ...entry.status, status: 'running', startedAt: new Date().toISOString() };
-    this.broadcast(entry, this.statusEvent(entry));
     let outcome: Partial<JobStatus> & { status: JobStatus['status'] };
     try {
       // The job cannot run if its folder cannot even take its status (removed, disk full).
       await this.persist(entry).catch((err) => Promise.reject(new JobStateError(describeWriteError(err, 'status.json'))));
+      this.broadcast(entry, this.statusEvent(entry));
       const { seconds } = await this.runJob(entry.spec, { signal: controller.signal, emit: (e) => this.onJobEvent(entry, e) });
       outcome = { status: 'done', seconds };
     } catch (err) {

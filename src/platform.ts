@@ -4,6 +4,7 @@
  * implementation (onnxruntime-node, sharp, the file cache) is src/node/platform.ts; the browser's
  * (onnxruntime-web, canvas, Cache Storage) lives with the web page. The core imports only types.
  */
+import type { MemoryExtras } from './engine/memory-estimate.js';
 import type { EngineBackend } from './engine/session.js';
 import type { RawImage } from './image/image.js';
 import type { ResolvedWeights } from './model/conv-weights.js';
@@ -34,12 +35,13 @@ export interface Platform {
   /** High-quality resize of an input image to exactly width×height. */
   resize(img: RawImage, width: number, height: number): Promise<RawImage>;
   resolveWeights(request: WeightsRequest): Promise<ResolvedWeights>;
-  /** Throws a RunError when a run at this output size would not fit in memory (used when there is no memoryBudget). */
-  checkMemory(width: number, height: number): void;
+  /** Throws a RunError when a run at this output size (with these optimiser and image extras) would not fit in memory. */
+  checkMemory(width: number, height: number, extras?: MemoryExtras): void;
   /**
    * The memory budget in bytes: the `memory` option, else the platform's default (Node:
    * STYLE_TRANSFER_MEMORY_LIMIT, else most of the free memory). With it, scales that would not fit
-   * untiled run exactly in tiles (src/engine/budget.ts); without it, only `tile` tiles.
+   * untiled run exactly in tiles (src/engine/budget.ts) and checkMemory is not used; without it,
+   * only `tile` tiles.
    */
   memoryBudget?(memory: string | number | undefined): number;
 }

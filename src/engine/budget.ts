@@ -72,16 +72,17 @@ export type ScaleMemory =
     };
 
 /**
- * How a width×height scale runs within `budget` bytes: untiled when it fits (or `tile` is not
+ * How a width×height scale (which the network sees with `margin` more pixels on each axis, its
+ * padding) runs within `budget` bytes: untiled when it fits (or `tile` is not
  * exceeded by either side), else tiled with the largest crop that fits after the per-pixel state.
  * L-BFGS history is shortened (down to 1 pair) only when even a crop of MIN_GOOD_CROP pixels would
  * not fit with the full history. Throws a RunError with a size that would fit when nothing does.
  */
-export function planScaleMemory(width: number, height: number, budget: number, state: OptimiserState, geometry: TileGeometry, tile?: number): ScaleMemory {
-  const plan = tryPlan(width, height, budget, state, geometry, tile);
+export function planScaleMemory(width: number, height: number, budget: number, state: OptimiserState, geometry: TileGeometry, tile?: number, margin = 0): ScaleMemory {
+  const plan = tryPlan(width + margin, height + margin, budget, state, geometry, tile);
   if (plan) return plan;
   throw new RunError(
-    `a ${width}x${height} run needs more than the ${(budget / GIB).toFixed(1)} GiB memory budget, even in tiles; ${suggestion(width, height, budget, state, geometry)}`,
+    `a ${width}x${height} run needs more than the ${(budget / GIB).toFixed(1)} GiB memory budget, even in tiles; ${suggestion(width, height, budget, state, geometry, margin)}`,
     'ERR_MEMORY',
   );
 }
@@ -111,12 +112,12 @@ function tryPlan(width: number, height: number, budget: number, state: Optimiser
 }
 
 /** A hint naming the largest long side that fits, found by halving the gap. */
-function suggestion(width: number, height: number, budget: number, state: OptimiserState, geometry: TileGeometry): string {
+function suggestion(width: number, height: number, budget: number, state: OptimiserState, geometry: TileGeometry, margin: number): string {
   const long = Math.max(width, height);
   const fits = (side: number) => {
     const w = Math.max(1, Math.round((width * side) / long));
     const h = Math.max(1, Math.round((height * side) / long));
-    return tryPlan(w, h, budget, state, geometry) !== undefined;
+    return tryPlan(w + margin, h + margin, budget, state, geometry) !== undefined;
   };
   let lo = 0;
   let hi = long;

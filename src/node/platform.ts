@@ -14,6 +14,6 @@ export const nodePlatform: Platform = {
   loadImage: loadImageSource,
   resize: resizeRaw,
   resolveWeights: (r) => resolveWeights({ model: r.model, fallbackModel: r.fallbackModel, weights: r.weights, upTo: r.upTo, signal: r.signal, onProgress: r.onProgress }),
-  checkMemory: (width, height) => checkMemory(width, height),
+  checkMemory: (width, height, extras) => checkMemory(width, height, process.env, extras),
   memoryBudget: (memory) => memoryBudget(memory),
 };

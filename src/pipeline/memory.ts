@@ -33,21 +33,22 @@ export function lossGeometry(opts: Pick<ResolvedOptions, 'contentLayers' | 'styl
  * One entry per scale. `budget` undefined (a platform without a memory budget): untiled unless
  * `tile` is given. Throws the budget's RunError (with a size that fits) before anything is loaded.
  */
-export function planScaleEngines(scales: readonly Size[], opts: ResolvedOptions, budget: number | undefined): ScaleEngine[] {
+/** `margin`: pixels the network sees beyond each scale on each axis (the padding). */
+export function planScaleEngines(scales: readonly Size[], opts: ResolvedOptions, budget: number | undefined, margin = 0): ScaleEngine[] {
   const geometry = lossGeometry(opts);
   const state = { optimizer: opts.optimizer, history: opts.history };
   // Largest first, so that a refusal names the output size and suggests one that fits.
   const plans = [...scales].reverse().map(({ width, height }): ScaleEngine => {
     const forced = opts.tile !== undefined && Math.max(width, height) > opts.tile;
     if (forced) {
-      const plan = planTiles(width, height, opts.tile!, geometry);
+      const plan = planTiles(width + margin, height + margin, opts.tile!, geometry);
       return { tiled: true, tiling: { interior: opts.tile! }, history: opts.history, cost: (FORWARD_SHARE + 1) * plan.overhead, tiles: plan.tiles.length };
     }
     if (budget === undefined) return { tiled: false, history: opts.history, cost: 1 };
-    const memory = planScaleMemory(width, height, budget, state, geometry, opts.tile);
+    const memory = planScaleMemory(width, height, budget, state, geometry, opts.tile, margin);
     if (!memory.tiled) return { tiled: false, history: memory.history, cost: 1 };
-    const gradient = planTilesWithin(width, height, memory.maxCropPixels, geometry)!;
-    const forward = planTilesWithin(width, height, memory.maxForwardCropPixels, geometry)!;
+    const gradient = planTilesWithin(width + margin, height + margin, memory.maxCropPixels, geometry)!;
+    const forward = planTilesWithin(width + margin, height + margin, memory.maxForwardCropPixels, geometry)!;
     return {
       tiled: true,
       tiling: { maxCropPixels: memory.maxCropPixels, maxForwardCropPixels: memory.maxForwardCropPixels },

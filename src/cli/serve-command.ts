@@ -6,6 +6,7 @@
  */
 import { StyleTransferError } from '../errors.js';
 import { defaultDataDir } from '../server/data-dir.js';
+import { checkRedisUrl, showUrl } from '../server/redis-jobs.js';
 import { DEFAULT_HOST, DEFAULT_PORT, startServer, type ServerOptions } from '../server/server.js';
 
 export interface CommandOutput {
@@ -30,10 +31,12 @@ Options:
                       else ~/.local/share/style-transfer/server)
   --concurrency N     jobs run at once (default 1; each run already uses every core)
   --weights FILE      weights file for every job (default ${'$'}STYLE_TRANSFER_WEIGHTS, else the cached model)
+  --redis URL         queue jobs on this Redis (redis://host:6379) for \`style-transfer worker\` processes to run;
+                      --data-dir must then be a directory every worker sees
   -h, --help          this help
 `;
 
-const VALUE_FLAGS = new Set(['--port', '--host', '--data-dir', '--concurrency', '--weights']);
+const VALUE_FLAGS = new Set(['--port', '--host', '--data-dir', '--concurrency', '--weights', '--redis']);
 
 class UsageError extends StyleTransferError {
   constructor(message: string) {
@@ -65,13 +68,24 @@ export function parseServeArgs(args: readonly string[]): ServerOptions | 'help' 
     if (!/^\d+$/.test(text) || n < min || n > max) throw new UsageError(`option ${flag}: expected an integer from ${min} to ${max}, received ${JSON.stringify(text)}`);
     return n;
   };
+  const redis = values.get('--redis');
+  if (redis !== undefined) checkRedisUrlOption(redis);
   return {
+    redis,
     port: int('--port', 0, 65535),
     host: values.get('--host'),
     dataDir: values.get('--data-dir'),
     concurrency: int('--concurrency', 1, 64),
     weights: values.get('--weights'),
   };
+}
+
+function checkRedisUrlOption(url: string): void {
+  try {
+    checkRedisUrl(url);
+  } catch (err) {
+    throw new UsageError(`option --redis: ${(err as Error).message}`);
+  }
 }
 
 export async function runServeCommand(args: string[], io: CommandOutput, options: ServeCommandOptions = {}): Promise<number> {
@@ -116,7 +130,7 @@ export async function runServeCommand(args: string[], io: CommandOutput, options
     io.stderr.write(`warning: listening on ${host}: anyone who can reach this machine can upload images and run jobs\n`);
   }
   io.stdout.write(`style-transfer web app: ${server.url}\n`);
-  io.stdout.write(`jobs are kept in ${serverOptions.dataDir}; press Ctrl+C to stop\n`);
+  io.stdout.write(`jobs are kept in ${serverOptions.dataDir}${serverOptions.redis ? ` and queued on ${showUrl(serverOptions.redis)} for workers` : ''}; press Ctrl+C to stop\n`);
 
   await new Promise<void>((resolve) => {
     const stop = () => {

@@ -27,6 +27,7 @@ import { REMOTE_OPTION_KEYS, remoteOptionSpecs, validateJobOptions } from './job
 import type { JobSpec } from './job.js';
 import { resolveLimits, type ServerLimits } from './limits.js';
 import { LocalJobQueue, type JobQueue } from './queue.js';
+import { BullJobQueue } from './queue-bullmq.js';
 import { createStylizeRunner, sheetForPartialResult } from './runner.js';
 import { EventStreams } from './sse.js';
 import { JobStore, type JobFile } from './store.js';
@@ -50,6 +51,8 @@ export interface ServerOptions {
   log?: (message: string) => void;
   /** Time-based preview interval for jobs that do not set previewEvery (default 1000 ms). */
   previewIntervalMs?: number;
+  /** Queue the jobs on this Redis (redis://host:port) for `style-transfer worker` processes to run, instead of running them here. */
+  redis?: string;
 }
 
 export interface RunningServer {
@@ -87,7 +90,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
 }
 
 /** The fastify app and its queue, not yet listening (tests and startServer use it). */
-export async function buildServer(opts: ServerOptions = {}): Promise<{ app: FastifyInstance; queue: LocalJobQueue; store: JobStore; streams: EventStreams }> {
+export async function buildServer(opts: ServerOptions = {}): Promise<{ app: FastifyInstance; queue: JobQueue & { close(): Promise<void> }; store: JobStore; streams: EventStreams }> {
   const limits = resolveLimits(opts.limits);
   const concurrency = opts.concurrency ?? 1;
   if (!(Number.isInteger(concurrency) && concurrency >= 1)) throw new OptionError('concurrency', 'a positive integer', concurrency);
@@ -95,9 +98,7 @@ export async function buildServer(opts: ServerOptions = {}): Promise<{ app: Fast
 
   const store = new JobStore(opts.dataDir ?? defaultDataDir());
   await store.init();
-  const runner = createStylizeRunner(store, { weights: opts.weights, maxPixels: limits.maxPixels, previewIntervalMs: opts.previewIntervalMs });
-  const queue = new LocalJobQueue(store, runner, { concurrency, maxQueuedJobs: limits.maxQueuedJobs, log });
-  await queue.restore(await store.loadAll((dir, why) => log(`skipping ${dir}: ${why}`)));
+  const queue = opts.redis ? await BullJobQueue.open(store, { redisUrl: opts.redis, maxQueuedJobs: limits.maxQueuedJobs, log }) : await localQueue(store, opts, { concurrency, limits, log });
 
   const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
   await app.register(multipart, {
@@ -129,6 +130,14 @@ export async function buildServer(opts: ServerOptions = {}): Promise<{ app: Fast
   registerApi(app, queue, store, streams, limits);
   await registerPage(app, opts.webDir ?? findWebDir());
   return { app, queue, store, streams };
+}
+
+/** The embedded queue: jobs run in this process, one folder each in the data dir. */
+async function localQueue(store: JobStore, opts: ServerOptions, settings: { concurrency: number; limits: ServerLimits; log: (message: string) => void }): Promise<LocalJobQueue> {
+  const runner = createStylizeRunner(store, { weights: opts.weights, maxPixels: settings.limits.maxPixels, previewIntervalMs: opts.previewIntervalMs });
+  const queue = new LocalJobQueue(store, runner, { concurrency: settings.concurrency, maxQueuedJobs: settings.limits.maxQueuedJobs, log: settings.log });
+  await queue.restore(await store.loadAll((dir, why) => settings.log(`skipping ${dir}: ${why}`)));
+  return queue;
 }
 
 function registerApi(app: FastifyInstance, queue: JobQueue, store: JobStore, streams: EventStreams, limits: ServerLimits): void {

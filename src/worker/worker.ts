@@ -1,0 +1,178 @@
+/**
+ * A worker process's job loop: a BullMQ Worker takes jobs from Redis, runs each with executeJob,
+ * and keeps the job's record (redis-jobs.ts) up to date: running with its attempt number, progress,
+ * then done, failed or cancelled. Any number of workers, on any machines, share one queue.
+ *
+ * Nothing is lost when a worker dies: BullMQ holds a lock on each running job that the worker
+ * renews every lockDuration/2; a worker killed with SIGKILL stops renewing it, and another worker's
+ * stalled-job check (every stalledInterval) moves the job back to the queue, where the next free
+ * worker takes it and resumes from the job's last checkpoint. A job that kills its worker
+ * maxStalledCount + 1 times fails instead of taking the whole fleet down.
+ *
+ * Cancel: a server publishes the job id on the cancel channel; the worker that runs it aborts the
+ * job's AbortSignal (BullMQ's worker.cancelJob), and the library stops within one iteration.
+ * SIGTERM: the worker stops taking jobs, aborts the ones it runs and puts them back in the queue
+ * at once (they resume from their checkpoints elsewhere).
+ */
+import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import { AbortError, firstLine, StyleTransferError } from '../errors.js';
+import type { JobEvent, JobSpec } from '../server/job.js';
+import { DEFAULT_LIMITS } from '../server/limits.js';
+import { connectRedis, DEFAULT_PREFIX, JobRecords, QUEUE_NAME, RedisKeys, type RemoteJobStatus } from '../server/redis-jobs.js';
+import { JobStore } from '../server/store.js';
+import { stylize } from '../stylize.js';
+import { executeJob, type StylizeFn } from './execute.js';
+
+export interface WorkerOptions {
+  redisUrl: string;
+  /** The data dir every server and worker shares. */
+  dataDir: string;
+  /** Jobs run at once by this process (default 1: one run already uses every core it is given). */
+  concurrency?: number;
+  /** ONNX Runtime threads per job (default: the library's, all cores). */
+  threads?: number;
+  weights?: string;
+  prefix?: string;
+  /** How long a job's lock lasts without renewal: a dead worker's job is taken over after about this long (default 30 s). */
+  lockDurationMs?: number;
+  /** How often this worker looks for stalled jobs (default 15 s). */
+  stalledIntervalMs?: number;
+  /** Takeovers allowed before a job fails (default 2). */
+  maxStalledCount?: number;
+  /** The library call; default stylize(). */
+  stylize?: StylizeFn;
+  log?: (message: string) => void;
+}
+
+export interface RunningWorker {
+  /** Stop taking jobs; abort running ones and put them back in the queue; disconnect. */
+  close(): Promise<void>;
+}
+
+/** Status writes of a running job (progress) happen at most this often; state changes are written at once. */
+const PROGRESS_WRITE_MS = 1000;
+
+export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
+  const log = opts.log ?? (() => {});
+  const keys = new RedisKeys(opts.prefix ?? DEFAULT_PREFIX);
+  const redis = await connectRedis(opts.redisUrl, { onError: (err) => log(`redis: ${firstLine(err)}`) });
+  const subscriber = redis.duplicate();
+  subscriber.on('error', () => {});
+  const records = new JobRecords(redis, keys);
+  const store = new JobStore(opts.dataDir);
+  await store.init();
+  const run = opts.stylize ?? stylize;
+  let closing = false;
+
+  const processor = async (job: Job<{ spec: JobSpec }>, token: string | undefined, signal: AbortSignal | undefined) => {
+    const spec = job.data.spec;
+    const attempt = job.attemptsStarted;
+    const record = await records.get(spec.id);
+    if (!record) throw new UnrecoverableError(`job ${spec.id} has no record in Redis`);
+    let status: RemoteJobStatus = record.status;
+    const write = async (change: Partial<RemoteJobStatus>) => {
+      status = { ...status, ...change };
+      if (!(await records.writeStatus(status, attempt))) throw new UnrecoverableError(`job ${spec.id} was taken over by a later attempt`);
+    };
+    if (await records.cancelRequested(spec.id)) {
+      await write({ status: 'cancelled', error: 'cancelled before it started', finishedAt: new Date().toISOString() });
+      return { cancelled: true };
+    }
+    await write({ status: 'running', startedAt: status.startedAt ?? new Date().toISOString(), attempts: attempt, error: undefined });
+    log(`job ${spec.id}: started (attempt ${attempt})`);
+
+    let lastWrite = 0;
+    let writing: Promise<unknown> = Promise.resolve();
+    const emit = (event: JobEvent) => {
+      if (event.type === 'iteration') {
+        const { scale, scales, iteration, iterations, width, height, loss, elapsed, eta } = event;
+        status = { ...status, progress: { scale, scales, iteration, iterations, width, height, loss, elapsed, eta } };
+      } else if (event.type === 'preview') {
+        status = { ...status, previewVersion: event.version };
+      }
+      void records.publish(spec.id, event).catch(() => {});
+      if (Date.now() - lastWrite > PROGRESS_WRITE_MS) {
+        lastWrite = Date.now();
+        const snapshot = status;
+        writing = writing.then(() => records.writeStatus(snapshot, attempt)).catch(() => {});
+      }
+    };
+
+    try {
+      const { seconds } = await executeJob(
+        store,
+        spec,
+        run,
+        { weights: opts.weights, threads: opts.threads, maxPixels: DEFAULT_LIMITS.maxPixels },
+        { signal: signal ?? new AbortController().signal, emit, previewBase: status.previewVersion, log },
+      );
+      await writing;
+      await write({ status: 'done', seconds, result: true, finishedAt: new Date().toISOString() });
+      log(`job ${spec.id}: done in ${seconds.toFixed(1)} s (attempt ${attempt})`);
+      return { seconds };
+    } catch (err) {
+      await writing;
+      if (err instanceof AbortError && closing) {
+        // Shutting down: hand the job back now rather than after its lock expires.
+        await job.moveToWait(token);
+        log(`job ${spec.id}: put back in the queue (worker stopping)`);
+        throw new WaitingError();
+      }
+      if (err instanceof UnrecoverableError) throw err;
+      const result = await store.has(spec.id, 'result.png');
+      if (err instanceof AbortError) {
+        await write({ status: 'cancelled', error: 'cancelled', result, finishedAt: new Date().toISOString() });
+        log(`job ${spec.id}: cancelled`);
+        return { cancelled: true };
+      }
+      const message = err instanceof StyleTransferError ? err.message : `internal error: ${firstLine(err)}`;
+      if (!(err instanceof StyleTransferError)) log(`job ${spec.id} failed: ${(err as Error)?.stack ?? String(err)}`);
+      await write({ status: 'failed', error: message, result, finishedAt: new Date().toISOString() });
+      // Unrecoverable: a bad input fails the same way on every worker, so BullMQ must not retry it.
+      throw new UnrecoverableError(message);
+    }
+  };
+
+  const worker = new Worker<{ spec: JobSpec }>(QUEUE_NAME, processor, {
+    connection: redis,
+    prefix: keys.prefix,
+    concurrency: opts.concurrency ?? 1,
+    lockDuration: opts.lockDurationMs ?? 30_000,
+    stalledInterval: opts.stalledIntervalMs ?? 15_000,
+    maxStalledCount: opts.maxStalledCount ?? 2,
+    removeOnComplete: { count: 0 },
+    removeOnFail: { count: 1000 },
+  });
+  worker.on('error', (err) => log(`worker: ${firstLine(err)}`));
+  worker.on('stalled', (id) => log(`job ${id}: its worker stopped answering; back in the queue`));
+  worker.on('failed', (job, err) => {
+    if (job && /stalled more than allowable limit/.test(err.message)) void markStalledOut(records, job, err.message);
+  });
+
+  await subscriber.subscribe(keys.cancel);
+  subscriber.on('message', (_channel: string, id: string) => {
+    if (worker.cancelJob(id, 'cancelled')) log(`job ${id}: cancel requested`);
+  });
+  await worker.waitUntilReady();
+
+  let closed: Promise<void> | undefined;
+  return {
+    close: () =>
+      (closed ??= (async () => {
+        closing = true;
+        const stopping = worker.close();
+        worker.cancelAllJobs('worker stopping');
+        await stopping;
+        await subscriber.quit().catch(() => subscriber.disconnect());
+        await redis.quit().catch(() => redis.disconnect());
+      })()),
+  };
+}
+
+/** A job BullMQ gave up on after too many takeovers: its record says so (no worker is left to write it). */
+async function markStalledOut(records: JobRecords, job: Job<{ spec: JobSpec }>, reason: string): Promise<void> {
+  const record = await records.get(job.data.spec.id).catch(() => undefined);
+  if (!record || ['done', 'failed', 'cancelled'].includes(record.status.status)) return;
+  const status: RemoteJobStatus = { ...record.status, status: 'failed', error: `its worker died ${job.attemptsStarted} times (${reason})`, finishedAt: new Date().toISOString() };
+  await records.writeStatus(status, Number.MAX_SAFE_INTEGER).catch(() => {});
+}

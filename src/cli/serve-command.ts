@@ -71,7 +71,7 @@ export function parseServeArgs(args: readonly string[]): ServerOptions | 'help' 
   const redis = values.get('--redis');
   if (redis !== undefined) checkRedisUrlOption(redis);
   return {
-    redis,
+    ...(redis !== undefined ? { redis } : {}),
     port: int('--port', 0, 65535),
     host: values.get('--host'),
     dataDir: values.get('--data-dir'),

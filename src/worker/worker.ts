@@ -16,7 +16,7 @@
  */
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import { AbortError, firstLine, StyleTransferError } from '../errors.js';
-import type { JobEvent, JobSpec } from '../server/job.js';
+import { isTerminal, type JobEvent, type JobSpec } from '../server/job.js';
 import { DEFAULT_LIMITS } from '../server/limits.js';
 import { connectRedis, DEFAULT_PREFIX, JobRecords, QUEUE_NAME, RedisKeys, type RemoteJobStatus } from '../server/redis-jobs.js';
 import { JobStore } from '../server/store.js';
@@ -49,6 +49,11 @@ export interface RunningWorker {
   close(): Promise<void>;
 }
 
+/** Why a job's AbortSignal fired (BullMQ passes the reason to AbortController.abort). */
+const CANCELLED = 'cancelled';
+const STOPPING = 'worker stopping';
+const LOCK_LOST = 'lock lost';
+
 /** Status writes of a running job (progress) happen at most this often; state changes are written at once. */
 const PROGRESS_WRITE_MS = 1000;
 
@@ -62,7 +67,6 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   const store = new JobStore(opts.dataDir);
   await store.init();
   const run = opts.stylize ?? stylize;
-  let closing = false;
 
   const processor = async (job: Job<{ spec: JobSpec }>, token: string | undefined, signal: AbortSignal | undefined) => {
     const spec = job.data.spec;
@@ -70,6 +74,8 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
     const record = await records.get(spec.id);
     if (!record) throw new UnrecoverableError(`job ${spec.id} has no record in Redis`);
     let status: RemoteJobStatus = record.status;
+    // Finished by an earlier attempt whose completion BullMQ did not take (its lock had expired): nothing to do.
+    if (isTerminal(status.status)) return { alreadyFinished: true };
     const write = async (change: Partial<RemoteJobStatus>) => {
       status = { ...status, ...change };
       if (!(await records.writeStatus(status, attempt))) throw new UnrecoverableError(`job ${spec.id} was taken over by a later attempt`);
@@ -112,10 +118,15 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
       return { seconds };
     } catch (err) {
       await writing;
-      if (err instanceof AbortError && closing) {
+      if (err instanceof AbortError && signal?.reason === STOPPING) {
         // Shutting down: hand the job back now rather than after its lock expires.
         await job.moveToWait(token);
         log(`job ${spec.id}: put back in the queue (worker stopping)`);
+        throw new WaitingError();
+      }
+      if (err instanceof AbortError && signal?.reason === LOCK_LOST) {
+        // Another worker has it (or will have it) now; its attempt writes the record from here on.
+        log(`job ${spec.id}: stopped, its lock expired (this process was too busy to renew it)`);
         throw new WaitingError();
       }
       if (err instanceof UnrecoverableError) throw err;
@@ -145,13 +156,14 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   });
   worker.on('error', (err) => log(`worker: ${firstLine(err)}`));
   worker.on('stalled', (id) => log(`job ${id}: its worker stopped answering; back in the queue`));
+  worker.on('lockRenewalFailed', (ids) => ids.forEach((id) => worker.cancelJob(id, LOCK_LOST)));
   worker.on('failed', (job, err) => {
     if (job && /stalled more than allowable limit/.test(err.message)) void markStalledOut(records, job, err.message);
   });
 
   await subscriber.subscribe(keys.cancel);
   subscriber.on('message', (_channel: string, id: string) => {
-    if (worker.cancelJob(id, 'cancelled')) log(`job ${id}: cancel requested`);
+    if (worker.cancelJob(id, CANCELLED)) log(`job ${id}: cancel requested`);
   });
   await worker.waitUntilReady();
 
@@ -159,9 +171,8 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   return {
     close: () =>
       (closed ??= (async () => {
-        closing = true;
         const stopping = worker.close();
-        worker.cancelAllJobs('worker stopping');
+        worker.cancelAllJobs(STOPPING);
         await stopping;
         await subscriber.quit().catch(() => subscriber.disconnect());
         await redis.quit().catch(() => redis.disconnect());

@@ -1,0 +1,270 @@
+/**
+ * The Redis queue (serve --redis, worker) against a real redis-server and real worker processes:
+ * many jobs on two workers, a worker killed mid-job, a cancel from another server, a server
+ * restart, a Redis restart, and an unreachable or malformed Redis URL.
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { runServeCommand } from '../../src/cli/serve-command.js';
+import { runWorkerCommand } from '../../src/cli/worker-command.js';
+import { getJson, imageFile, postJob, readEvents, SMALL_JOB, startTestServer, tempDataDir, waitForStatus, type FilePart, type TestServer } from './helpers.js';
+import { freePort, sleep, spawnWorker, startRedis, type TestRedis, type WorkerProcess } from './redis-helpers.js';
+
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47];
+/** Three scales (48, 68, 96 px), long enough at each to kill a worker in the middle of one. */
+const THREE_SCALES = { size: 96, startSize: 48, scaleIterations: 40, iterations: 40, optimizer: 'adam', learningRate: 2 };
+const FINAL = ['done', 'failed', 'cancelled'];
+
+let images: FilePart[];
+before(async () => {
+  images = [await imageFile('content', 'dog'), await imageFile('style', 'matisse')];
+});
+
+async function pngOf(url: string): Promise<Uint8Array> {
+  const res = await fetch(url);
+  assert.equal(res.status, 200, `${url}: HTTP ${res.status}`);
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  assert.deepEqual([...bytes.subarray(0, 4)], PNG_SIGNATURE);
+  return bytes;
+}
+
+/** Lines `job <id>: done` a worker printed, by job id. */
+function doneLines(worker: WorkerProcess): string[] {
+  return [...worker.log().matchAll(/^job ([0-9a-f-]{36}): done in/gm)].map((m) => m[1]);
+}
+
+function capture() {
+  const stream = new PassThrough();
+  let text = '';
+  stream.on('data', (c) => (text += c));
+  return { stream, text: () => text };
+}
+
+describe('jobs on Redis (BullMQ) with worker processes', () => {
+  let redis: TestRedis;
+  const cleanup: (() => Promise<unknown>)[] = [];
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(async () => {
+    for (const step of cleanup.reverse()) await step().catch(() => {});
+    await redis.dispose();
+  });
+
+  it('runs 12 jobs on 2 workers, each exactly once, with events on every server', async () => {
+    const dataDir = await tempDataDir();
+    const prefix = { redis: redis.url, dataDir };
+    const serverA = await startTestServer(prefix);
+    const serverB = await startTestServer(prefix);
+    cleanup.push(() => serverB.close(), () => serverA.dispose());
+    const workers = [spawnWorker(redis.url, dataDir), spawnWorker(redis.url, dataDir)];
+    cleanup.push(...workers.map((w) => () => w.stop()));
+
+    const ids: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const created = await postJob((i % 2 ? serverB : serverA).url, images, SMALL_JOB);
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      ids.push(created.body.id);
+    }
+    // Server B streams a job that server A accepted: the worker's events reach every server.
+    const streamed = readEvents(`${serverB.url}/api/jobs/${ids[10]}/events`, () => false, 240_000);
+    const listing = (await getJson(`${serverA.url}/api/jobs`)).body.jobs;
+    assert.equal(listing.length, 12);
+    const positions = listing.filter((j: any) => j.status === 'queued').map((j: any) => j.position);
+    assert.deepEqual(
+      [...positions].sort((a, b) => a - b),
+      positions.map((_: unknown, i: number) => i + 1),
+      'queued jobs are numbered 1, 2, 3, … in queue order',
+    );
+
+    for (const id of ids) assert.equal((await waitForStatus(serverA.url, id, FINAL, 240_000)).status, 'done');
+    for (const id of ids) {
+      const job = (await getJson(`${serverB.url}/api/jobs/${id}`)).body;
+      assert.equal(job.status, 'done');
+      assert.equal(job.attempts, 1);
+      assert.equal(job.result, true);
+      await pngOf(`${serverB.url}/api/jobs/${id}/result`);
+    }
+    const events = await streamed;
+    assert.ok(events.filter((e) => e.type === 'iteration').length >= 1, 'iteration events reached server B');
+    assert.deepEqual(events.at(-1), { type: 'status', status: 'done', result: true });
+
+    const done = workers.flatMap(doneLines);
+    assert.equal(done.length, 12, `each job finished once: ${done.join(' ')}`);
+    assert.deepEqual([...new Set(done)].sort(), [...ids].sort());
+    for (const w of workers) assert.ok(doneLines(w).length > 0, 'both workers took jobs');
+  });
+
+  it('hands the job of a worker killed with SIGKILL to another worker, which resumes from its checkpoint', async () => {
+    const dataDir = await tempDataDir();
+    const server = await startTestServer({ redis: redis.url, dataDir });
+    cleanup.push(() => server.dispose());
+    const first = spawnWorker(redis.url, dataDir);
+    cleanup.push(() => first.kill());
+
+    const { body } = await postJob(server.url, images, THREE_SCALES);
+    const id = body.id;
+    // Kill the worker in the middle of the second scale, once the first one's checkpoint is saved.
+    await readEvents(`${server.url}/api/jobs/${id}/events`, (e) => e.type === 'iteration' && e.scale === 2 && e.iteration >= 5, 240_000);
+    const checkpoint = path.join(dataDir, 'jobs', id, 'checkpoint.json');
+    while (!existsSync(checkpoint)) await sleep(20);
+    await first.kill();
+    assert.equal(JSON.parse(await readFile(checkpoint, 'utf8')).finished, 1);
+
+    const second = spawnWorker(redis.url, dataDir);
+    cleanup.push(() => second.stop());
+    const events: any[] = [];
+    const job = await waitForStatus(server.url, id, FINAL, 240_000);
+    await readEvents(`${server.url}/api/jobs/${id}/events`, (e) => void events.push(e));
+    assert.equal(job.status, 'done');
+    assert.equal(job.attempts, 2, 'the job shows it took two attempts');
+    await second.waitFor(new RegExp(`job ${id}: resuming after scale 1 of 3`));
+    assert.deepEqual(doneLines(second), [id], 'it finished once, on the second worker');
+    assert.deepEqual(doneLines(first), []);
+    // The chart keeps the first worker's scale 1 and has the second worker's scales 2 and 3.
+    const history = events.find((e) => e.type === 'history').points;
+    assert.deepEqual([...new Set(history.map((p: any) => p.scale))], [1, 2, 3]);
+    assert.equal(history.filter((p: any) => p.scale === 2).length, 40, 'scale 2 was run once more from its start, not twice in the history');
+    await pngOf(`${server.url}/api/jobs/${id}/result`);
+  });
+
+  it('cancels a running job from another server within a second; a waiting job at once', async () => {
+    const dataDir = await tempDataDir();
+    const serverA = await startTestServer({ redis: redis.url, dataDir });
+    const serverB = await startTestServer({ redis: redis.url, dataDir });
+    cleanup.push(() => serverB.close(), () => serverA.dispose());
+    const worker = spawnWorker(redis.url, dataDir);
+    cleanup.push(() => worker.stop());
+
+    const long = (await postJob(serverA.url, images, { ...SMALL_JOB, iterations: 2000 })).body.id;
+    const waiting = (await postJob(serverA.url, images, SMALL_JOB)).body.id;
+    await readEvents(`${serverB.url}/api/jobs/${long}/events`, (e) => e.type === 'iteration' && e.iteration >= 3, 240_000);
+    assert.equal((await getJson(`${serverB.url}/api/jobs/${waiting}`)).body.position, 1);
+
+    const cancelledWaiting = await getJson(`${serverB.url}/api/jobs/${waiting}`, { method: 'DELETE' });
+    assert.equal(cancelledWaiting.body.status, 'cancelled');
+    assert.equal(cancelledWaiting.body.error, 'cancelled before it started');
+
+    const t0 = performance.now();
+    const cancelled = await getJson(`${serverB.url}/api/jobs/${long}`, { method: 'DELETE' });
+    const ms = performance.now() - t0;
+    assert.equal(cancelled.status, 200);
+    assert.equal(cancelled.body.status, 'cancelled');
+    assert.ok(ms < 2000, `the worker stopped the job ${Math.round(ms)} ms after DELETE`);
+    assert.ok(cancelled.body.progress.iteration < 2000);
+    assert.equal((await getJson(`${serverA.url}/api/jobs/${long}`)).body.status, 'cancelled');
+    assert.equal((await getJson(`${serverA.url}/api/jobs/${long}`, { method: 'DELETE' })).status, 409);
+    await pngOf(`${serverA.url}/api/jobs/${long}/result`); // the last image it got to
+    await worker.waitFor(new RegExp(`job ${long}: cancelled`));
+
+    // The worker lives on and takes the next job.
+    const next = (await postJob(serverA.url, images, SMALL_JOB)).body.id;
+    assert.equal((await waitForStatus(serverA.url, next, FINAL, 120_000)).status, 'done');
+    assert.ok(!worker.log().includes(waiting), 'the cancelled waiting job never reached the worker');
+  });
+
+  it('keeps jobs, queue positions and results across a server restart', async () => {
+    const dataDir = await tempDataDir();
+    let server: TestServer = await startTestServer({ redis: redis.url, dataDir });
+    cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
+    const worker = spawnWorker(redis.url, dataDir);
+    const finished = (await postJob(server.url, images, SMALL_JOB)).body.id;
+    assert.equal((await waitForStatus(server.url, finished, FINAL, 120_000)).status, 'done');
+    const result = await pngOf(`${server.url}/api/jobs/${finished}/result`);
+    assert.equal(await worker.stop(), 0);
+
+    const queued = [(await postJob(server.url, images, SMALL_JOB)).body.id, (await postJob(server.url, images, SMALL_JOB)).body.id];
+    await server.close();
+
+    server = await startTestServer({ redis: redis.url, dataDir });
+    cleanup.push(() => server.close());
+    assert.equal((await getJson(`${server.url}/api/jobs/${finished}`)).body.status, 'done');
+    assert.deepEqual(await pngOf(`${server.url}/api/jobs/${finished}/result`), result);
+    const replay = await readEvents(`${server.url}/api/jobs/${finished}/events`);
+    assert.equal(replay.find((e) => e.type === 'history').points.length, SMALL_JOB.iterations, 'the loss history survived');
+    for (const [i, id] of queued.entries()) {
+      const job = (await getJson(`${server.url}/api/jobs/${id}`)).body;
+      assert.equal(job.status, 'queued');
+      assert.equal(job.position, i + 1);
+    }
+    const again = spawnWorker(redis.url, dataDir);
+    cleanup.push(() => again.stop());
+    for (const id of queued) assert.equal((await waitForStatus(server.url, id, FINAL, 120_000)).status, 'done');
+  });
+});
+
+describe('Redis restarts and outages', () => {
+  it('answers 503 while Redis is down, recovers without a restart, and runs the jobs that waited', async () => {
+    const redis = await startRedis({ persist: true });
+    const dataDir = await tempDataDir();
+    const server = await startTestServer({ redis: redis.url, dataDir });
+    let worker: WorkerProcess | undefined;
+    try {
+      const ids = [(await postJob(server.url, images, SMALL_JOB)).body.id, (await postJob(server.url, images, SMALL_JOB)).body.id];
+      await redis.stop(); // SIGTERM: Redis saves its snapshot (its default persistence) and exits
+
+      const down = await getJson(`${server.url}/api/jobs`);
+      assert.equal(down.status, 503);
+      assert.equal(down.body.error, `the job queue is unavailable (Redis at ${redis.url} cannot be reached); try again shortly`);
+      assert.equal((await getJson(`${server.url}/api/jobs/${ids[0]}`)).status, 503);
+      assert.equal((await postJob(server.url, images, SMALL_JOB)).status, 503);
+
+      await redis.start();
+      const deadline = Date.now() + 20_000;
+      let up = await getJson(`${server.url}/api/jobs`);
+      while (up.status !== 200 && Date.now() < deadline) {
+        await sleep(100);
+        up = await getJson(`${server.url}/api/jobs`);
+      }
+      assert.equal(up.status, 200, 'the server is back without a restart');
+      assert.deepEqual(
+        up.body.jobs.map((j: any) => [j.id, j.status, j.position]),
+        [
+          [ids[1], 'queued', 2],
+          [ids[0], 'queued', 1],
+        ],
+      );
+
+      worker = spawnWorker(redis.url, dataDir);
+      for (const id of ids) assert.equal((await waitForStatus(server.url, id, FINAL, 120_000)).status, 'done');
+    } finally {
+      await worker?.stop();
+      await server.dispose();
+      await redis.dispose();
+    }
+  });
+
+  it('refuses to start when Redis cannot be reached or the URL is not a Redis URL: one line, exit 1 or 2', async () => {
+    const port = await freePort();
+    const url = `redis://127.0.0.1:${port}`;
+    const dataDir = await tempDataDir();
+    try {
+      for (const [run, args] of [
+        [runServeCommand, ['--port', '0', '--data-dir', dataDir, '--redis', url]],
+        [runWorkerCommand, ['--data-dir', dataDir, '--redis', url]],
+      ] as const) {
+        const out = capture();
+        const err = capture();
+        assert.equal(await run([...args], { stdout: out.stream, stderr: err.stream }), 1);
+        assert.equal(err.text(), `error: cannot reach Redis at ${url}: ECONNREFUSED\n`);
+      }
+      for (const [run, name] of [
+        [runServeCommand, 'serve'],
+        [runWorkerCommand, 'worker'],
+      ] as const) {
+        const err = capture();
+        assert.equal(await run(['--redis', 'http://127.0.0.1:6379'], { stdout: capture().stream, stderr: err.stream }), 2, name);
+        assert.equal(err.text(), 'error: option --redis: not a Redis URL: "http://127.0.0.1:6379" (expected redis://host:port)\n');
+      }
+      const err = capture();
+      assert.equal(await runWorkerCommand([], { stdout: capture().stream, stderr: err.stream }), 2);
+      assert.equal(err.text(), 'error: option --redis is required: the Redis the servers queue jobs on (redis://host:6379)\n');
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});

@@ -63,9 +63,13 @@ async function follow(url: string, id: string, t0: number): Promise<{ firstItera
 
 function startWorkers(redisUrl: string, dataDir: string, count: number, threads: number) {
   return Array.from({ length: count }, () => {
-    const proc = spawn(process.execPath, [path.join(repo, 'bin/style-transfer.js'), 'worker', '--redis', redisUrl, '--data-dir', dataDir, '--weights', weights, '--threads', String(threads)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const proc = spawn(
+      process.execPath,
+      [path.join(repo, 'bin/style-transfer.js'), 'worker', '--redis', redisUrl, '--data-dir', dataDir, '--weights', weights, '--threads', String(threads)],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     const ready = new Promise<void>((resolve, reject) => {
       let out = '';
       proc.stdout!.on('data', (c) => {
@@ -100,7 +104,15 @@ async function run(workers: number, threads: number) {
     const seconds = Math.max(...results.map((r) => r.end)) / 1000;
     const failed = results.filter((r) => r.status !== 'done').length;
     overheads.sort((a, b) => a - b);
-    return { workers, threads, jobs: ids.length, failed, seconds, jobsPerMinute: (ids.length / seconds) * 60, overheadMs: { median: overheads[overheads.length >> 1], min: overheads[0], max: overheads[overheads.length - 1] } };
+    return {
+      workers,
+      threads,
+      jobs: ids.length,
+      failed,
+      seconds,
+      jobsPerMinute: (ids.length / seconds) * 60,
+      overheadMs: { median: overheads[overheads.length >> 1], min: overheads[0], max: overheads[overheads.length - 1] },
+    };
   } finally {
     for (const p of procs) p.proc.kill('SIGTERM');
     await Promise.all(procs.map((p) => new Promise((r) => (p.proc.exitCode !== null ? r(null) : p.proc.once('exit', r)))));

@@ -140,7 +140,12 @@ export class BullJobQueue implements JobQueue {
     await this.records.requestCancel(id);
     const job = await this.queue.getJob(id);
     if (!job || (await job.isWaiting())) {
-      const removed = job ? await job.remove().then(() => true, () => false) : true;
+      const removed = job
+        ? await job.remove().then(
+            () => true,
+            () => false,
+          )
+        : true;
       if (removed) {
         const status: RemoteJobStatus = { ...entry.status, status: 'cancelled', error: 'cancelled before it started', finishedAt: new Date().toISOString() };
         // No worker has it, and none will: this write is final.
@@ -207,7 +212,11 @@ export class BullJobQueue implements JobQueue {
     const entry = this.entries.get(message.id);
     if (!entry) {
       // A job another server created: its record has the spec.
-      if (message.status) void this.records.get(message.id).then((record) => record && this.entryFor(record) && this.schedulePositions(), () => {});
+      if (message.status)
+        void this.records.get(message.id).then(
+          (record) => record && this.entryFor(record) && this.schedulePositions(),
+          () => {},
+        );
       return;
     }
     if (message.status) {

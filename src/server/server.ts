@@ -90,7 +90,9 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
 }
 
 /** The fastify app and its queue, not yet listening (tests and startServer use it). */
-export async function buildServer(opts: ServerOptions = {}): Promise<{ app: FastifyInstance; queue: JobQueue & { close(): Promise<void> }; store: JobStore; streams: EventStreams }> {
+export async function buildServer(
+  opts: ServerOptions = {},
+): Promise<{ app: FastifyInstance; queue: JobQueue & { close(): Promise<void> }; store: JobStore; streams: EventStreams }> {
   const limits = resolveLimits(opts.limits);
   const concurrency = opts.concurrency ?? 1;
   if (!(Number.isInteger(concurrency) && concurrency >= 1)) throw new OptionError('concurrency', 'a positive integer', concurrency);
@@ -98,7 +100,9 @@ export async function buildServer(opts: ServerOptions = {}): Promise<{ app: Fast
 
   const store = new JobStore(opts.dataDir ?? defaultDataDir());
   await store.init();
-  const queue = opts.redis ? await BullJobQueue.open(store, { redisUrl: opts.redis, maxQueuedJobs: limits.maxQueuedJobs, log }) : await localQueue(store, opts, { concurrency, limits, log });
+  const queue = opts.redis
+    ? await BullJobQueue.open(store, { redisUrl: opts.redis, maxQueuedJobs: limits.maxQueuedJobs, log })
+    : await localQueue(store, opts, { concurrency, limits, log });
 
   const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
   await app.register(multipart, {

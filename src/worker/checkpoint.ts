@@ -47,7 +47,13 @@ export function plannedScales(opts: Pick<ResolvedOptions, 'size' | 'sizeSide' | 
   if (opts.scaleIterations === 0) return [final];
   const shortToLong = Math.max(content.width, content.height) / Math.min(content.width, content.height);
   const startLong = opts.sizeSide === 'long' ? opts.startSize : Math.round(opts.startSize * shortToLong);
-  const sizes = scaleSchedule({ width: content.width, height: content.height, finalLongSide: Math.max(final.width, final.height), startLongSide: startLong, ratio: opts.scaleRatio });
+  const sizes = scaleSchedule({
+    width: content.width,
+    height: content.height,
+    finalLongSide: Math.max(final.width, final.height),
+    startLongSide: startLong,
+    ratio: opts.scaleRatio,
+  });
   sizes[sizes.length - 1] = final;
   return sizes;
 }

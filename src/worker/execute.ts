@@ -81,7 +81,12 @@ export async function executeJob(files: JobFiles, spec: JobSpec, stylize: Styliz
     if (event.type === 'scale') {
       // A new scale begins: the previous one's last frame is that scale's result, the checkpoint.
       if (event.scale > 1 && lastFrame) {
-        const checkpoint: Checkpoint = { finished: offset + event.scale - 1, scales: offset + event.scales, next: { width: event.width, height: event.height }, iterations: iterationsDone };
+        const checkpoint: Checkpoint = {
+          finished: offset + event.scale - 1,
+          scales: offset + event.scales,
+          next: { width: event.width, height: event.height },
+          iterations: iterationsDone,
+        };
         const image = lastFrame();
         const snapshot = JSON.stringify(history);
         background(async () => {

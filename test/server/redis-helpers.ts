@@ -43,7 +43,22 @@ export async function startRedis(opts: { persist?: boolean } = {}): Promise<Test
   const port = await freePort();
   let child: ChildProcess | undefined;
   const start = async () => {
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', opts.persist ? '3600 1 300 100 60 10000' : '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'];
+    const args = [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--save',
+      opts.persist ? '3600 1 300 100 60 10000' : '',
+      '--appendonly',
+      'no',
+      '--daemonize',
+      'no',
+      '--loglevel',
+      'warning',
+    ];
     const proc = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     child = proc;
     let stderr = '';
@@ -116,7 +131,21 @@ export const LOCK_SECONDS = 10;
 export function spawnWorker(redisUrl: string, dataDir: string, extra: string[] = []): WorkerProcess {
   const proc = spawn(
     process.execPath,
-    [path.join(repoRoot, 'bin/style-transfer.js'), 'worker', '--redis', redisUrl, '--data-dir', dataDir, '--weights', sharedWeights, '--threads', '1', '--lock-duration', String(LOCK_SECONDS), ...extra],
+    [
+      path.join(repoRoot, 'bin/style-transfer.js'),
+      'worker',
+      '--redis',
+      redisUrl,
+      '--data-dir',
+      dataDir,
+      '--weights',
+      sharedWeights,
+      '--threads',
+      '1',
+      '--lock-duration',
+      String(LOCK_SECONDS),
+      ...extra,
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stderr = '';

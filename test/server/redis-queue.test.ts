@@ -37,6 +37,13 @@ function doneLines(worker: WorkerProcess): string[] {
   return [...worker.log().matchAll(/^job ([0-9a-f-]{36}): done in/gm)].map((m) => m[1]);
 }
 
+/** Wait for the job's end and check that it is done (the message shows the job when it is not). */
+async function expectDone(url: string, id: string, timeoutMs: number): Promise<any> {
+  const job = await waitForStatus(url, id, FINAL, timeoutMs);
+  assert.equal(job.status, 'done', JSON.stringify(job));
+  return job;
+}
+
 function capture() {
   const stream = new PassThrough();
   let text = '';
@@ -63,7 +70,10 @@ describe('jobs on Redis (BullMQ) with worker processes', () => {
     const prefix = { redis: redis.url, dataDir };
     const serverA = await startTestServer(prefix);
     const serverB = await startTestServer(prefix);
-    cleanup.push(() => serverB.close(), () => serverA.dispose());
+    cleanup.push(
+      () => serverB.close(),
+      () => serverA.dispose(),
+    );
     const workers = [spawnWorker(redis.url, dataDir), spawnWorker(redis.url, dataDir)];
     cleanup.push(...workers.map((w) => () => w.stop()));
 
@@ -84,7 +94,7 @@ describe('jobs on Redis (BullMQ) with worker processes', () => {
       'queued jobs are numbered 1, 2, 3, … in queue order',
     );
 
-    for (const id of ids) assert.equal((await waitForStatus(serverA.url, id, FINAL, 240_000)).status, 'done');
+    for (const id of ids) await expectDone(serverA.url, id, 240_000);
     for (const id of ids) {
       const job = (await getJson(`${serverB.url}/api/jobs/${id}`)).body;
       assert.equal(job.status, 'done');
@@ -140,7 +150,10 @@ describe('jobs on Redis (BullMQ) with worker processes', () => {
     const dataDir = await tempDataDir();
     const serverA = await startTestServer({ redis: redis.url, dataDir });
     const serverB = await startTestServer({ redis: redis.url, dataDir });
-    cleanup.push(() => serverB.close(), () => serverA.dispose());
+    cleanup.push(
+      () => serverB.close(),
+      () => serverA.dispose(),
+    );
     const worker = spawnWorker(redis.url, dataDir);
     cleanup.push(() => worker.stop());
 
@@ -167,7 +180,7 @@ describe('jobs on Redis (BullMQ) with worker processes', () => {
 
     // The worker lives on and takes the next job.
     const next = (await postJob(serverA.url, images, SMALL_JOB)).body.id;
-    assert.equal((await waitForStatus(serverA.url, next, FINAL, 120_000)).status, 'done');
+    await expectDone(serverA.url, next, 120_000);
     assert.ok(!worker.log().includes(waiting), 'the cancelled waiting job never reached the worker');
   });
 
@@ -178,7 +191,7 @@ describe('jobs on Redis (BullMQ) with worker processes', () => {
     const worker = spawnWorker(redis.url, dataDir);
     cleanup.push(() => worker.stop());
     const finished = (await postJob(server.url, images, SMALL_JOB)).body.id;
-    assert.equal((await waitForStatus(server.url, finished, FINAL, 120_000)).status, 'done');
+    await expectDone(server.url, finished, 120_000);
     const result = await pngOf(`${server.url}/api/jobs/${finished}/result`);
     assert.equal(await worker.stop(), 0);
 
@@ -198,7 +211,7 @@ describe('jobs on Redis (BullMQ) with worker processes', () => {
     }
     const again = spawnWorker(redis.url, dataDir);
     cleanup.push(() => again.stop());
-    for (const id of queued) assert.equal((await waitForStatus(server.url, id, FINAL, 120_000)).status, 'done');
+    for (const id of queued) await expectDone(server.url, id, 120_000);
   });
 });
 
@@ -235,7 +248,7 @@ describe('Redis restarts and outages', () => {
       );
 
       worker = spawnWorker(redis.url, dataDir);
-      for (const id of ids) assert.equal((await waitForStatus(server.url, id, FINAL, 120_000)).status, 'done');
+      for (const id of ids) await expectDone(server.url, id, 120_000);
     } finally {
       await worker?.stop();
       await server.dispose();

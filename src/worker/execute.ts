@@ -37,6 +37,8 @@ export interface ExecuteHooks {
   emit: (event: JobEvent) => void;
   /** The preview version the job had reached (its frames count on from there). */
   previewBase: number;
+  /** Whether an abort ends the job (a cancel: keep its last image as the result) rather than pausing it (another attempt follows). */
+  abortEndsJob: () => boolean;
   log?: (message: string) => void;
 }
 
@@ -139,7 +141,7 @@ export async function executeJob(files: JobFiles, spec: JobSpec, stylize: Styliz
     saveHistory();
     await writes;
     // Keep what the run got to: the cancelled or diverged run's last good image.
-    if ((err instanceof AbortError || err instanceof RunError) && err.partial) {
+    if (((err instanceof AbortError && hooks.abortEndsJob()) || err instanceof RunError) && err.partial) {
       await files.write(spec.id, 'result.png', await encodeImageBytes(err.partial as RawImage, 'png')).catch(() => {});
     }
     throw err;

@@ -110,7 +110,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
         spec,
         run,
         { weights: opts.weights, threads: opts.threads, maxPixels: DEFAULT_LIMITS.maxPixels },
-        { signal: signal ?? new AbortController().signal, emit, previewBase: status.previewVersion, log },
+        { signal: signal ?? new AbortController().signal, emit, previewBase: status.previewVersion, abortEndsJob: () => signal?.reason === CANCELLED, log },
       );
       await writing;
       await write({ status: 'done', seconds, result: true, finishedAt: new Date().toISOString() });

@@ -124,30 +124,13 @@ export interface WorkerProcess {
   kill(): Promise<void>;
 }
 
-/** The workers' --lock-duration: how soon a killed worker's job is taken over. */
-export const LOCK_SECONDS = 10;
-
-/** `style-transfer worker` as a child process, with one ONNX Runtime thread (tests share two cores). */
-export function spawnWorker(redisUrl: string, dataDir: string, extra: string[] = []): WorkerProcess {
-  const proc = spawn(
-    process.execPath,
-    [
-      path.join(repoRoot, 'bin/style-transfer.js'),
-      'worker',
-      '--redis',
-      redisUrl,
-      '--data-dir',
-      dataDir,
-      '--weights',
-      sharedWeights,
-      '--threads',
-      '1',
-      '--lock-duration',
-      String(LOCK_SECONDS),
-      ...extra,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+/**
+ * `style-transfer worker` as a child process, with one ONNX Runtime thread (tests share two cores).
+ * `lockSeconds` (--lock-duration, default 30): how soon a killed worker's job is taken over.
+ */
+export function spawnWorker(redisUrl: string, dataDir: string, opts: { lockSeconds?: number } = {}): WorkerProcess {
+  const args = ['worker', '--redis', redisUrl, '--data-dir', dataDir, '--weights', sharedWeights, '--threads', '1', '--lock-duration', String(opts.lockSeconds ?? 30)];
+  const proc = spawn(process.execPath, [path.join(repoRoot, 'bin/style-transfer.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   proc.stderr!.on('data', (c) => (stderr += c));
   proc.stdout!.resume();

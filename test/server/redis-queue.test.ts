@@ -18,6 +18,8 @@ const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47];
 /** Three scales (32, 45, 64 px), long enough at each to kill a worker in the middle of one. */
 const THREE_SCALES = { size: 64, startSize: 32, scaleIterations: 20, iterations: 20, optimizer: 'adam', learningRate: 2 };
 const FINAL = ['done', 'failed', 'cancelled'];
+/** The killed worker's lock lasts this long: then the other worker takes its job over. */
+const TAKEOVER_SECONDS = 5;
 
 let images: FilePart[];
 before(async () => {
@@ -116,7 +118,7 @@ describe('jobs on Redis (BullMQ) with worker processes', () => {
     const dataDir = await tempDataDir();
     const server = await startTestServer({ redis: redis.url, dataDir });
     cleanup.push(() => server.dispose());
-    const first = spawnWorker(redis.url, dataDir);
+    const first = spawnWorker(redis.url, dataDir, { lockSeconds: TAKEOVER_SECONDS });
     cleanup.push(() => first.kill());
 
     const { body } = await postJob(server.url, images, THREE_SCALES);
@@ -128,7 +130,7 @@ describe('jobs on Redis (BullMQ) with worker processes', () => {
     await first.kill();
     assert.equal(JSON.parse(await readFile(checkpoint, 'utf8')).finished, 1);
 
-    const second = spawnWorker(redis.url, dataDir);
+    const second = spawnWorker(redis.url, dataDir, { lockSeconds: TAKEOVER_SECONDS });
     cleanup.push(() => second.stop());
     const events: any[] = [];
     const job = await waitForStatus(server.url, id, FINAL, 240_000);

@@ -148,6 +148,28 @@ describe('jobs on Redis (BullMQ) with worker processes', () => {
     await pngOf(`${server.url}/api/jobs/${id}/result`);
   });
 
+  it('puts the job of a worker stopped with SIGTERM back in the queue at once', async () => {
+    const dataDir = await tempDataDir();
+    const server = await startTestServer({ redis: redis.url, dataDir });
+    cleanup.push(() => server.dispose());
+    const first = spawnWorker(redis.url, dataDir); // a 30 s lock: only the hand-back can be this quick
+    cleanup.push(() => first.kill());
+    const id = (await postJob(server.url, images, THREE_SCALES)).body.id;
+    await readEvents(`${server.url}/api/jobs/${id}/events`, (e) => e.type === 'iteration' && e.scale === 2 && e.iteration >= 5, 240_000);
+    assert.equal(await first.stop(), 0);
+    assert.match(first.log(), new RegExp(`job ${id}: put back in the queue \\(worker stopping\\)`));
+    assert.equal((await getJson(`${server.url}/api/jobs/${id}`)).body.result, false, 'no half-done image was kept as its result');
+
+    const t0 = performance.now();
+    const second = spawnWorker(redis.url, dataDir);
+    cleanup.push(() => second.stop());
+    await second.waitFor(new RegExp(`job ${id}: started \\(attempt 2\\)`), 25_000);
+    assert.ok(performance.now() - t0 < 25_000, 'taken before the 30 s lock could have expired');
+    const job = await expectDone(server.url, id, 240_000);
+    assert.equal(job.attempts, 2);
+    assert.deepEqual(doneLines(second), [id]);
+  });
+
   it('cancels a running job from another server within a second; a waiting job at once', async () => {
     const dataDir = await tempDataDir();
     const serverA = await startTestServer({ redis: redis.url, dataDir });

@@ -10,9 +10,8 @@
  * passes through 8-bit PNG (a rounding of at most half a level), and the optimiser's state (L-BFGS
  * history, Adam moments) starts afresh, which it does at every new scale anyway.
  */
-import { fitLongSide, fitShortSide } from '../image/resize.js';
 import { normaliseOptions, type ResolvedOptions } from '../options.js';
-import { scaleSchedule } from '../schedule.js';
+import { outputSize, planScales } from '../pipeline/plan.js';
 import type { RemoteOptions } from '../server/job-options.js';
 
 export interface Checkpoint {
@@ -41,21 +40,9 @@ export function isCheckpoint(value: unknown): value is Checkpoint {
   );
 }
 
-/** The sizes the library plans for these options and this content size (stylize.ts planScales). */
-export function plannedScales(opts: Pick<ResolvedOptions, 'size' | 'sizeSide' | 'startSize' | 'scaleRatio' | 'scaleIterations'>, content: { width: number; height: number }) {
-  const final = opts.sizeSide === 'long' ? fitLongSide(content.width, content.height, opts.size) : fitShortSide(content.width, content.height, opts.size);
-  if (opts.scaleIterations === 0) return [final];
-  const shortToLong = Math.max(content.width, content.height) / Math.min(content.width, content.height);
-  const startLong = opts.sizeSide === 'long' ? opts.startSize : Math.round(opts.startSize * shortToLong);
-  const sizes = scaleSchedule({
-    width: content.width,
-    height: content.height,
-    finalLongSide: Math.max(final.width, final.height),
-    startLongSide: startLong,
-    ratio: opts.scaleRatio,
-  });
-  sizes[sizes.length - 1] = final;
-  return sizes;
+/** The sizes the library plans for these options and this content size. */
+export function plannedScales(opts: ResolvedOptions, content: { width: number; height: number }) {
+  return planScales(content, outputSize(content, opts), opts);
 }
 
 /**

@@ -20,7 +20,7 @@ import { isTerminal, type JobEvent, type JobSpec } from '../server/job.js';
 import { DEFAULT_LIMITS } from '../server/limits.js';
 import { connectRedis, DEFAULT_PREFIX, JobRecords, QUEUE_NAME, RedisKeys, type RemoteJobStatus } from '../server/redis-jobs.js';
 import { JobStore } from '../server/store.js';
-import { stylize } from '../stylize.js';
+import { createStylizer, type Stylizer } from '../stylize.js';
 import { executeJob, type StylizeFn } from './execute.js';
 
 export interface WorkerOptions {
@@ -39,8 +39,8 @@ export interface WorkerOptions {
   stalledIntervalMs?: number;
   /** Takeovers allowed before a job fails (default 2). */
   maxStalledCount?: number;
-  /** The library call; default stylize(). */
-  stylize?: StylizeFn;
+  /** Skip the warm-up job that loads the network before the first job is taken (default: warm up). */
+  skipWarmUp?: boolean;
   log?: (message: string) => void;
 }
 
@@ -66,7 +66,32 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   const records = new JobRecords(redis, keys);
   const store = new JobStore(opts.dataDir);
   await store.init();
-  const run = opts.stylize ?? stylize;
+  // One Stylizer per job slot, kept for the worker's life: the network and its sessions are
+  // loaded once, not per job. Loaded before the first job is taken, so no job waits for it and no
+  // job's lock goes unrenewed while the (partly synchronous) session build runs.
+  const concurrency = opts.concurrency ?? 1;
+  const idle: Stylizer[] = [];
+  try {
+    for (let i = 0; i < concurrency; i++) idle.push(await createStylizer({ weights: opts.weights, threads: opts.threads }));
+    if (!opts.skipWarmUp) {
+      const t0 = performance.now();
+      await Promise.all(idle.map((s) => warmUp(s)));
+      log(`network loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    }
+  } catch (err) {
+    await Promise.all(idle.map((s) => s.close()));
+    redis.disconnect();
+    subscriber.disconnect();
+    throw err;
+  }
+  const withStylizer = async <T>(use: (run: StylizeFn) => Promise<T>): Promise<T> => {
+    const stylizer = idle.pop()!;
+    try {
+      return await use((options) => stylizer.stylize(options));
+    } finally {
+      idle.push(stylizer);
+    }
+  };
 
   const processor = async (job: Job<{ spec: JobSpec }>, token: string | undefined, signal: AbortSignal | undefined) => {
     const spec = job.data.spec;
@@ -105,12 +130,14 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
     };
 
     try {
-      const { seconds } = await executeJob(
-        store,
-        spec,
-        run,
-        { weights: opts.weights, threads: opts.threads, maxPixels: DEFAULT_LIMITS.maxPixels },
-        { signal: signal ?? new AbortController().signal, emit, previewBase: status.previewVersion, abortEndsJob: () => signal?.reason === CANCELLED, log },
+      const { seconds } = await withStylizer((run) =>
+        executeJob(
+          store,
+          spec,
+          run,
+          { weights: opts.weights, threads: opts.threads, maxPixels: DEFAULT_LIMITS.maxPixels },
+          { signal: signal ?? new AbortController().signal, emit, previewBase: status.previewVersion, abortEndsJob: () => signal?.reason === CANCELLED, log },
+        ),
       );
       await writing;
       await write({ status: 'done', seconds, result: true, finishedAt: new Date().toISOString() });
@@ -147,7 +174,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   const worker = new Worker<{ spec: JobSpec }>(QUEUE_NAME, processor, {
     connection: redis,
     prefix: keys.prefix,
-    concurrency: opts.concurrency ?? 1,
+    concurrency,
     lockDuration: opts.lockDurationMs ?? 30_000,
     stalledInterval: opts.stalledIntervalMs ?? 15_000,
     maxStalledCount: opts.maxStalledCount ?? 2,
@@ -174,10 +201,17 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
         const stopping = worker.close();
         worker.cancelAllJobs(STOPPING);
         await stopping;
+        await Promise.all(idle.map((s) => s.close()));
         await subscriber.quit().catch(() => subscriber.disconnect());
         await redis.quit().catch(() => redis.disconnect());
       })()),
   };
+}
+
+/** A tiny job with the default options: reads the weights and builds the default layout's sessions. */
+async function warmUp(stylizer: Stylizer): Promise<void> {
+  const image = (shade: number) => ({ data: new Uint8Array(32 * 32 * 3).fill(shade), width: 32, height: 32, channels: 3 as const });
+  await stylizer.stylize({ content: image(100), style: image(200), size: 32, iterations: 1, scaleIterations: 0 });
 }
 
 /** A job BullMQ gave up on after too many takeovers: its record says so (no worker is left to write it). */

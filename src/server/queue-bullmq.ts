@@ -192,9 +192,19 @@ export class BullJobQueue implements JobQueue {
     return entry;
   }
 
-  /** Load every record; tell listeners of the jobs whose state changed meanwhile. */
+  /**
+   * Load every record; tell listeners of the jobs whose state changed meanwhile. Jobs Redis no
+   * longer has (it came back without its data) are forgotten, and their streams end.
+   */
   private async reload(): Promise<void> {
-    for (const record of await this.records.all()) {
+    const records = await this.records.all();
+    const present = new Set(records.map((r) => r.spec.id));
+    for (const [id, entry] of this.entries) {
+      if (present.has(id)) continue;
+      this.broadcast(entry, { type: 'status', status: 'failed', error: 'the job queue lost this job (Redis restarted without its data)', result: false });
+      this.entries.delete(id);
+    }
+    for (const record of records) {
       const known = this.entries.has(record.spec.id);
       const entry = this.entryFor(record);
       if (known) this.applyStatus(entry, record.status);

@@ -91,10 +91,12 @@ export async function executeJob(files: JobFiles, spec: JobSpec, stylize: Styliz
         };
         const image = lastFrame();
         const snapshot = JSON.stringify(history);
+        // checkpoint.json last: it is what makes the checkpoint count, so the image and the
+        // history it refers to must be on disk before it.
         background(async () => {
           await files.write(spec.id, 'checkpoint.png', await encodeImageBytes(image, 'png'));
-          await files.write(spec.id, 'checkpoint.json', JSON.stringify({ ...checkpoint, size: { width: image.width, height: image.height } }));
           await files.write(spec.id, 'history.json', snapshot);
+          await files.write(spec.id, 'checkpoint.json', JSON.stringify({ ...checkpoint, size: { width: image.width, height: image.height } }));
         });
       }
       hooks.emit({ ...event, scale: event.scale + offset, scales: event.scales + offset });

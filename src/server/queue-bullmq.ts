@@ -25,6 +25,7 @@ import {
   JobRecords,
   QUEUE_NAME,
   RedisKeys,
+  RedisUnavailableError,
   showUrl,
   statusEvent,
   type EventMessage,
@@ -80,8 +81,14 @@ export class BullJobQueue implements JobQueue {
     queue.on('error', () => {});
     const self = new BullJobQueue(store, redis, subscriber, queue, new JobRecords(redis, keys), opts);
     subscriber.on('message', (_channel: string, text: string) => self.onMessage(text));
-    await subscriber.subscribe(keys.events);
-    await self.reload();
+    try {
+      await subscriber.subscribe(keys.events);
+      await self.reload();
+    } catch (err) {
+      // Reachable but refusing (a password, a read-only replica): still one line naming the URL.
+      await self.close();
+      throw new RedisUnavailableError(`Redis at ${showUrl(opts.redisUrl)} refused the queue's commands: ${firstLine(err)}`);
+    }
     // Lost and found again: reload everything, since events sent meanwhile were missed.
     redis.on('close', () => {
       if (self.available && !self.closing) log(`lost the connection to Redis at ${showUrl(opts.redisUrl)}; the job API answers 503 until it is back`);

@@ -67,7 +67,7 @@ function startWorkers(redisUrl: string, dataDir: string, count: number, threads:
       process.execPath,
       [path.join(repo, 'bin/style-transfer.js'), 'worker', '--redis', redisUrl, '--data-dir', dataDir, '--weights', weights, '--threads', String(threads)],
       {
-        stdio: ['ignore', 'pipe', 'inherit'],
+        stdio: ['ignore', 'pipe', 'ignore'],
       },
     );
     const ready = new Promise<void>((resolve, reject) => {

@@ -4,7 +4,9 @@
  *   - 1 worker × 2 threads, and
  *   - 2 workers × 1 thread,
  * printing jobs per minute for each, and the per-job overhead: the time from enqueue (POST) to the
- * job's first iteration event, measured on jobs sent one at a time to an idle worker.
+ * job's first iteration event, measured on jobs sent one at a time to idle workers, in three steps:
+ * a worker runs it (the queue's overhead), its images are read and the first scale starts, its
+ * first iteration ends (the targets and the first optimiser step: compute, not overhead).
  *
  *   npm run bench:scale [-- --jobs 24 --size 128 --iterations 30 --json]
  */
@@ -43,20 +45,40 @@ async function post(url: string): Promise<string> {
   return ((await res.json()) as { id: string }).id;
 }
 
-/** Milliseconds from now until the job's first iteration event, and until its final status. */
-async function follow(url: string, id: string, t0: number): Promise<{ firstIteration: number; end: number; status: string }> {
+interface Timeline {
+  /** A worker took the job (its `running` status reached the server). */
+  running: number;
+  /** The worker has read the images and starts the first scale. */
+  scale: number;
+  /** The first iteration event (after the targets and the first optimiser step). */
+  firstIteration: number;
+  end: number;
+  status: string;
+}
+
+/** Milliseconds from t0 until the job's milestones, as a client of the server sees them. */
+async function follow(url: string, id: string, t0: number): Promise<Timeline> {
   const res = await fetch(`${url}api/jobs/${id}/events`);
   const decoder = new TextDecoder();
   let buffer = '';
-  let firstIteration = NaN;
+  const seen: Partial<Timeline> = {};
+  const mark = (key: 'running' | 'scale' | 'firstIteration') => (seen[key] ??= performance.now() - t0);
   for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
     buffer += decoder.decode(chunk, { stream: true });
-    for (const line of buffer.split('\n').filter((l) => l.startsWith('data:'))) {
+    const cut = buffer.lastIndexOf('\n');
+    for (const line of buffer
+      .slice(0, cut + 1)
+      .split('\n')
+      .filter((l) => l.startsWith('data:'))) {
       const event = JSON.parse(line.slice(5));
-      if (event.type === 'iteration' && Number.isNaN(firstIteration)) firstIteration = performance.now() - t0;
-      if (event.type === 'status' && ['done', 'failed', 'cancelled'].includes(event.status)) return { firstIteration, end: performance.now() - t0, status: event.status };
+      if (event.type === 'status' && event.status === 'running') mark('running');
+      if (event.type === 'scale') mark('scale');
+      if (event.type === 'iteration') mark('firstIteration');
+      if (event.type === 'status' && ['done', 'failed', 'cancelled'].includes(event.status)) {
+        return { running: NaN, scale: NaN, firstIteration: NaN, ...seen, end: performance.now() - t0, status: event.status };
+      }
     }
-    buffer = buffer.slice(buffer.lastIndexOf('\n') + 1);
+    buffer = buffer.slice(cut + 1);
   }
   throw new Error(`job ${id}: the event stream ended early`);
 }
@@ -89,21 +111,25 @@ async function run(workers: number, threads: number) {
   const procs = startWorkers(redis.url, dataDir, workers, threads);
   try {
     await Promise.all(procs.map((p) => p.ready));
-    // Overhead: one job at a time on idle workers (the first one also warms them up).
-    const overheads: number[] = [];
+    // Overhead: one job at a time on idle workers (the first one is not counted).
+    const probes: Timeline[] = [];
     for (let i = 0; i <= Number(values.probes); i++) {
       const t0 = performance.now();
       const id = await post(server.url);
-      const { firstIteration } = await follow(server.url, id, t0);
-      if (i > 0) overheads.push(firstIteration);
+      const timeline = await follow(server.url, id, t0);
+      if (i > 0) probes.push(timeline);
     }
+    const median = (key: 'running' | 'scale' | 'firstIteration') => {
+      const sorted = probes.map((p) => p[key]).sort((x, y) => x - y);
+      return sorted[(sorted.length - 1) >> 1];
+    };
     const t0 = performance.now();
     const ids: string[] = [];
     for (let i = 0; i < Number(values.jobs); i++) ids.push(await post(server.url));
     const results = await Promise.all(ids.map((id) => follow(server.url, id, t0)));
     const seconds = Math.max(...results.map((r) => r.end)) / 1000;
     const failed = results.filter((r) => r.status !== 'done').length;
-    overheads.sort((a, b) => a - b);
+    // Medians over the probes, in ms after the POST.
     return {
       workers,
       threads,
@@ -111,7 +137,9 @@ async function run(workers: number, threads: number) {
       failed,
       seconds,
       jobsPerMinute: (ids.length / seconds) * 60,
-      overheadMs: { median: overheads[overheads.length >> 1], min: overheads[0], max: overheads[overheads.length - 1] },
+      toRunning: median('running'),
+      toFirstScale: median('scale'),
+      toFirstIteration: median('firstIteration'),
     };
   } finally {
     for (const p of procs) p.proc.kill('SIGTERM');
@@ -128,10 +156,10 @@ if (values.json) {
   for (const row of rows) console.log(JSON.stringify({ ...row, size: jobOptions.size, iterations: jobOptions.iterations, cores: cpus().length, load }));
 } else {
   console.log(`${values.jobs} jobs of ${jobOptions.size} px, ${jobOptions.iterations} iterations; ${cpus().length} cores, load ${load.toFixed(1)} at the start`);
-  console.log('workers × threads | jobs/min | wall s | enqueue → first iteration (median, min–max ms)');
+  console.log(`workers × threads | jobs/min | wall s | after the POST, median of ${values.probes} jobs on idle workers (ms): running | first scale | first iteration`);
   for (const r of rows) {
-    console.log(
-      `${r.workers} × ${r.threads}             | ${r.jobsPerMinute.toFixed(1).padStart(8)} | ${r.seconds.toFixed(1).padStart(6)} | ${Math.round(r.overheadMs.median)} (${Math.round(r.overheadMs.min)}–${Math.round(r.overheadMs.max)})${r.failed ? `  ${r.failed} FAILED` : ''}`,
-    );
+    const ms = (v: number) => String(Math.round(v)).padStart(6);
+    const head = `${r.workers} × ${r.threads}             | ${r.jobsPerMinute.toFixed(1).padStart(8)} | ${r.seconds.toFixed(1).padStart(6)}`;
+    console.log(`${head} | ${ms(r.toRunning)} | ${ms(r.toFirstScale)} | ${ms(r.toFirstIteration)}${r.failed ? `  ${r.failed} FAILED` : ''}`);
   }
 }

@@ -4,11 +4,11 @@
  */
 import { basename, extname } from 'node:path';
 import { OptionError, WeightsError } from '../errors.js';
-import { cacheDir, installVariant, variantStatus } from './cache.js';
+import { cacheDir, CorruptCacheError, installVariant, readInstalled, variantStatus } from './cache.js';
 import type { DownloadProgress } from './download.js';
 import { conventionForModel, DEFAULT_MODEL, findVariant, MODEL_REGISTRY, modelNames, type ModelVariant } from './registry.js';
 import { vgg19, type NetworkSpec } from './vgg19.js';
-import { extractConvWeights, readWeightsFile, type NetworkWeights } from './weights.js';
+import { extractConvWeights, parseWeightsBytes, readWeightsFile, type NetworkWeights } from './weights.js';
 
 export interface ResolvedWeights {
   net: NetworkSpec;
@@ -47,20 +47,30 @@ export async function resolveWeights(opts: ResolveOptions = {}): Promise<Resolve
   if (file !== undefined) return fromFile(file, opts.model, opts.fallbackModel, registry, opts.upTo);
 
   const variant = findVariant(opts.model ?? opts.fallbackModel ?? DEFAULT_MODEL, registry);
-  const status = await variantStatus(variant, cacheDir(env));
-  let path = status.paths.compact;
+  const dir = cacheDir(env);
+  const status = await variantStatus(variant, dir);
+  const install = () => installVariant(variant, { env, onProgress: opts.onProgress, signal: opts.signal });
   if (!status.installed) {
     if (opts.download === false) {
       throw new WeightsError(
-        `model ${variant.name} is not downloaded yet (expected at ${path}); run \`style-transfer weights download ${variant.name}\` or pass --weights FILE`,
-        path,
+        `model ${variant.name} is not downloaded yet (expected at ${status.paths.compact}); run \`style-transfer weights download ${variant.name}\` or pass --weights FILE`,
+        status.paths.compact,
       );
     }
-    path = (await installVariant(variant, { env, onProgress: opts.onProgress, signal: opts.signal })).path;
+    await install();
   }
-  const { tensors } = await readWeightsFile(path);
+  let installed;
+  try {
+    installed = await readInstalled(variant, dir);
+  } catch (err) {
+    // Corrupt in the cache: make it again (the install re-checks the hash under the lock), unless downloads are off.
+    if (!(err instanceof CorruptCacheError) || opts.download === false) throw err;
+    await install();
+    installed = await readInstalled(variant, dir);
+  }
+  const { tensors } = await parseWeightsBytes(installed.bytes, installed.path);
   const net = vgg19(variant.convention, variant.name);
-  return { net, weights: extractConvWeights(tensors, net, path, opts.upTo), path, modelName: variant.name };
+  return { net, weights: extractConvWeights(tensors, net, installed.path, opts.upTo), path: installed.path, modelName: variant.name };
 }
 
 async function fromFile(

@@ -11,6 +11,8 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { OPTION_SPECS } from '../../src/options.js';
 import { repoRoot, sharedImage, sharedWeights } from '../helpers.js';
+import { PickleBuilder } from '../model/pickle-builder.js';
+import { buildZip } from '../model/zip-builder.js';
 
 const bin = path.join(repoRoot, 'bin/style-transfer.js');
 
@@ -229,6 +231,37 @@ describe('style-transfer CLI', () => {
       ['bad output format', async () => [content, style, '-o', path.join(dir, 'out.gif')], /^error: .*\.gif.*accepted: \.png/, 1],
       ['missing weights file', async () => [content, style, '--weights', path.join(dir, 'none.safetensors')], /^error: weights file not found: /, 1],
       ['weights that are not weights', async () => [content, style, '--weights', content], /^error: .*dog\.jpg is not a weights file/, 1],
+      [
+        'a booby-trapped checkpoint (a stride-0 tensor of 1.16 GB in 500 bytes)',
+        async () => {
+          const f = path.join(dir, 'evil.pth');
+          const pkl = new PickleBuilder().proto(2).emptyDict().mark().str('w').tensor('FloatStorage', '0', 1, 0, [290_000_000], [0]).setItems().stop().bytes();
+          await writeFile(
+            f,
+            buildZip([
+              { name: 'archive/data.pkl', data: pkl },
+              { name: 'archive/data/0', data: new Uint8Array(4) },
+            ]),
+          );
+          return [content, style, '--weights', f];
+        },
+        /^error: .*evil\.pth: tensor w has a zero stride in dimension 0 \(of size 290000000\); refusing to repeat its storage$/,
+        1,
+      ],
+      [
+        'a safetensors file with a malformed header',
+        async () => {
+          const f = path.join(dir, 'bad.safetensors');
+          const header = new TextEncoder().encode(JSON.stringify({ w: { dtype: 'F32', shape: [1], data_offsets: [-73, -69] } }));
+          const bytes = new Uint8Array(8 + header.length + 4);
+          new DataView(bytes.buffer).setBigUint64(0, BigInt(header.length), true);
+          bytes.set(header, 8);
+          await writeFile(f, bytes);
+          return [content, style, '--weights', f];
+        },
+        /^error: .*bad\.safetensors is corrupt: tensor w: data_offsets is not a list of two byte offsets$/,
+        1,
+      ],
       [
         'too big for memory',
         async () => [content, style, '--size', '4096', '--env-memory'],

@@ -16,7 +16,7 @@ import { toPlanar, toRaw, type PlanarImage, type RawImage } from './image/image.
 import { matchHistogram } from './image/colour.js';
 import { resizePlanar } from './image/resample.js';
 import { deprocess, preprocess } from './model/convention.js';
-import type { ResolvedWeights } from './model/resolve.js';
+import type { ResolvedWeights } from './model/conv-weights.js';
 import { convsUpTo } from './model/vgg19.js';
 import { normaliseOptions, type ResolvedOptions, type StylizeOptions } from './options.js';
 import { EtaClock } from './pipeline/eta.js';

@@ -5,7 +5,7 @@
  * checked against finite differences).
  */
 import type { ConvLayer, Layer, Pooling } from '../model/vgg19.js';
-import type { NetworkWeights } from '../model/weights.js';
+import type { NetworkWeights } from '../model/conv-weights.js';
 import type { StyleNormalisation } from './style.js';
 
 /** A [C, H, W] float64 tensor. */

@@ -7,16 +7,11 @@ import { OptionError, WeightsError } from '../errors.js';
 import { cacheDir, CorruptCacheError, installVariant, readInstalled, variantStatus } from './cache.js';
 import type { DownloadProgress } from './download.js';
 import { conventionForModel, DEFAULT_MODEL, findVariant, MODEL_REGISTRY, modelNames, type ModelVariant } from './registry.js';
-import { vgg19, type NetworkSpec } from './vgg19.js';
-import { extractConvWeights, parseWeightsBytes, readWeightsFile, type NetworkWeights } from './weights.js';
+import { vgg19 } from './vgg19.js';
+import { extractConvWeights, type ResolvedWeights } from './conv-weights.js';
+import { parseWeightsBytes, readWeightsFile } from './weights.js';
 
-export interface ResolvedWeights {
-  net: NetworkSpec;
-  weights: NetworkWeights;
-  /** The file the weights were read from. */
-  path: string;
-  modelName: string;
-}
+export type { ResolvedWeights };
 
 export interface ResolveOptions {
   /** A registry variant (`vgg19`, `vgg19-caffe`), or with `weights` also `vgg19-caffe-rgb`. */

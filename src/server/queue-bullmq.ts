@@ -157,6 +157,7 @@ export class BullJobQueue implements JobQueue {
         const status: RemoteJobStatus = { ...entry.status, status: 'cancelled', error: 'cancelled before it started', finishedAt: new Date().toISOString() };
         // No worker has it, and none will: this write is final.
         await this.records.writeStatus(status, Number.MAX_SAFE_INTEGER);
+        await this.store.writeStatus(status).catch(() => {});
       }
     }
     await stopped;

@@ -104,6 +104,8 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
     const write = async (change: Partial<RemoteJobStatus>) => {
       status = { ...status, ...change };
       if (!(await records.writeStatus(status, attempt))) throw new UnrecoverableError(`job ${spec.id} was taken over by a later attempt`);
+      // The job folder's status.json follows the final state too, so the data dir alone tells what became of each job.
+      if (isTerminal(status.status)) await store.writeStatus(status).catch((err) => log(`job ${spec.id}: cannot save status.json: ${firstLine(err)}`));
     };
     if (await records.cancelRequested(spec.id)) {
       await write({ status: 'cancelled', error: 'cancelled before it started', finishedAt: new Date().toISOString() });

@@ -221,6 +221,8 @@ describe('jobs on Redis (BullMQ) with worker processes', () => {
     const finished = (await postJob(server.url, images, SMALL_JOB)).body.id;
     await expectDone(server.url, finished, 120_000);
     const result = await pngOf(`${server.url}/api/jobs/${finished}/result`);
+    const onDisk = JSON.parse(await readFile(path.join(dataDir, 'jobs', finished, 'status.json'), 'utf8'));
+    assert.equal(onDisk.status, 'done', 'the data dir alone tells what became of the job');
     assert.equal(await worker.stop(), 0);
 
     const queued = [(await postJob(server.url, images, SMALL_JOB)).body.id, (await postJob(server.url, images, SMALL_JOB)).body.id];

@@ -3,11 +3,12 @@
  * run the jobs that `style-transfer serve --redis URL` queues, until SIGINT/SIGTERM. On a stop the
  * jobs it runs go back to the queue at once and resume from their last scale on another worker.
  */
-import { StyleTransferError } from '../errors.js';
 import { defaultDataDir } from '../server/data-dir.js';
-import { checkRedisUrl, showUrl } from '../server/redis-jobs.js';
+import { showUrl } from '../server/redis-jobs.js';
 import { startWorker, type WorkerOptions } from '../worker/worker.js';
-import type { CommandOutput, ServeCommandOptions } from './serve-command.js';
+import { parseCommandLine, UsageError, type FlagSpec } from './args.js';
+import { reportError } from './report.js';
+import { checkRedisUrlFlag, type CommandOutput, type ServeCommandOptions } from './serve-command.js';
 
 const HELP = `Usage: style-transfer worker --redis URL [options]
 
@@ -25,74 +26,63 @@ Options:
   -h, --help           this help
 `;
 
-const VALUE_FLAGS = new Set(['--redis', '--data-dir', '--concurrency', '--threads', '--weights', '--lock-duration']);
+const WORKER_FLAGS = [
+  { flag: 'redis', kind: 'string', value: 'URL', doc: 'the Redis the servers queue jobs on' },
+  { flag: 'data-dir', kind: 'string', value: 'DIR', doc: 'the shared data dir' },
+  { flag: 'concurrency', kind: 'int', value: 'N', doc: 'jobs run at once', min: 1, max: 64 },
+  { flag: 'threads', kind: 'int', value: 'N', doc: 'CPU threads per job', min: 1, max: 1024 },
+  { flag: 'weights', kind: 'string', value: 'FILE', doc: 'weights file' },
+  { flag: 'lock-duration', kind: 'int', value: 'S', doc: "seconds before a dead worker's job is taken over", min: 1, max: 3600 },
+  { flag: 'help', short: 'h', kind: 'boolean', doc: 'this help' },
+] as const satisfies readonly (FlagSpec & { min?: number; max?: number })[];
 
-class UsageError extends StyleTransferError {
-  constructor(message: string) {
-    super(message, 'ERR_OPTION');
-  }
-}
+export type WorkerArgs = Omit<WorkerOptions, 'dataDir'> & { dataDir?: string };
 
-export function parseWorkerArgs(args: readonly string[]): Omit<WorkerOptions, 'dataDir'> & { dataDir?: string } {
-  const values = new Map<string, string>();
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    const eq = arg.indexOf('=');
-    const flag = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
-    if (!VALUE_FLAGS.has(flag)) {
-      throw new UsageError(
-        arg.startsWith('-') ? `unknown option ${flag} for \`worker\` (see style-transfer worker --help)` : `unexpected argument ${JSON.stringify(arg)} for \`worker\``,
-      );
+export function parseWorkerArgs(args: readonly string[]): WorkerArgs | 'help' {
+  const { positionals, values, given } = parseCommandLine(args, WORKER_FLAGS, 'style-transfer worker --help');
+  if (values.get('help') === true) return 'help';
+  if (positionals.length > 0) throw new UsageError('worker', 'no arguments besides options (see style-transfer worker --help)', positionals[0]);
+  const twice = given.find((f, i) => given.indexOf(f) !== i);
+  if (twice) throw new UsageError(`--${twice}`, 'one value (it was given twice)', values.get(twice));
+  for (const spec of WORKER_FLAGS) {
+    const value = values.get(spec.flag);
+    if (value === undefined) continue;
+    if (value === '') throw new UsageError(`--${spec.flag}`, `a value (${'value' in spec ? spec.value : ''})`, value);
+    if ('min' in spec && ((value as number) < spec.min || (value as number) > spec.max)) {
+      throw new UsageError(`--${spec.flag}`, `an integer from ${spec.min} to ${spec.max}`, value);
     }
-    const value = eq > 0 && arg.startsWith('--') ? arg.slice(eq + 1) : args[++i];
-    if (value === undefined || value === '') throw new UsageError(`option ${flag} needs a value`);
-    if (values.has(flag)) throw new UsageError(`option ${flag} was given twice`);
-    values.set(flag, value);
   }
-  const int = (flag: string, min: number, max: number): number | undefined => {
-    const text = values.get(flag);
-    if (text === undefined) return undefined;
-    const n = Number(text);
-    if (!/^\d+$/.test(text) || n < min || n > max) throw new UsageError(`option ${flag}: expected an integer from ${min} to ${max}, received ${JSON.stringify(text)}`);
-    return n;
-  };
-  const redisUrl = values.get('--redis');
-  if (redisUrl === undefined) throw new UsageError('option --redis is required: the Redis the servers queue jobs on (redis://host:6379)');
-  try {
-    checkRedisUrl(redisUrl);
-  } catch (err) {
-    throw new UsageError(`option --redis: ${(err as Error).message}`);
-  }
-  const lock = int('--lock-duration', 1, 3600);
+  const redisUrl = values.get('redis') as string | undefined;
+  if (redisUrl === undefined) throw new UsageError('--redis', 'the Redis the servers queue jobs on, e.g. redis://host:6379', undefined);
+  checkRedisUrlFlag(redisUrl);
+  const lock = values.get('lock-duration') as number | undefined;
   return {
     redisUrl,
-    dataDir: values.get('--data-dir'),
-    concurrency: int('--concurrency', 1, 64),
-    threads: int('--threads', 1, 1024),
-    weights: values.get('--weights'),
+    dataDir: values.get('data-dir') as string | undefined,
+    concurrency: values.get('concurrency') as number | undefined,
+    threads: values.get('threads') as number | undefined,
+    weights: values.get('weights') as string | undefined,
     ...(lock !== undefined ? { lockDurationMs: lock * 1000, stalledIntervalMs: (lock * 1000) / 2 } : {}),
   };
 }
 
 export async function runWorkerCommand(args: string[], io: CommandOutput, options: ServeCommandOptions = {}): Promise<number> {
-  if (args.includes('-h') || args.includes('--help')) {
-    io.stdout.write(HELP);
-    return 0;
-  }
-  let parsed: ReturnType<typeof parseWorkerArgs>;
+  let parsed: WorkerArgs | 'help';
   try {
     parsed = parseWorkerArgs(args);
   } catch (err) {
-    io.stderr.write(`error: ${(err as Error).message}\n`);
-    return 2;
+    return reportError(io.stderr, err);
+  }
+  if (parsed === 'help') {
+    io.stdout.write(HELP);
+    return 0;
   }
   const dataDir = parsed.dataDir ?? defaultDataDir(options.env ?? process.env);
   let worker;
   try {
     worker = await startWorker({ ...parsed, dataDir, log: (message) => io.stderr.write(`${message}\n`) });
   } catch (err) {
-    io.stderr.write(`error: ${(err as Error).message.split('\n')[0]}\n`);
-    return 1;
+    return reportError(io.stderr, err);
   }
   io.stdout.write(
     `style-transfer worker: running jobs from ${showUrl(parsed.redisUrl)} (concurrency ${parsed.concurrency ?? 1}${parsed.threads ? `, ${parsed.threads} threads each` : ''}), data dir ${dataDir}; press Ctrl+C to stop\n`,

@@ -29,9 +29,8 @@ export function checkMemory(width: number, height: number, env: NodeJS.ProcessEn
   const scale = Math.sqrt(fitsPixels / (width * height));
   const suggestion = Math.floor(Math.max(width, height) * scale * 0.95);
   const gib = (b: number) => (b / 2 ** 30).toFixed(1);
-  throw new RunError(
-    `a ${width}x${height} run needs about ${gib(need)} GiB of memory but only ${gib(have)} GiB is available; ` +
-      (suggestion >= 16 ? `try --size ${suggestion} or smaller` : 'free some memory first'),
-    'ERR_MEMORY',
-  );
+  throw new RunError(`a ${width}x${height} run needs about ${gib(need)} GiB of memory but only ${gib(have)} GiB is available`, 'ERR_MEMORY', {
+    option: 'size',
+    hint: suggestion >= 16 ? `try {size=${suggestion}} or smaller` : 'free some memory first',
+  });
 }

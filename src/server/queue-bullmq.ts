@@ -15,7 +15,7 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { firstLine } from '../errors.js';
-import { HttpError } from './http-error.js';
+import { JobFinishedError, QueueClosedError, QueueFullError } from './queue-errors.js';
 import { isTerminal, type JobEvent, type JobSpec, type LossPoint } from './job.js';
 import { previewUrl, type JobListener, type JobQueue, type JobView } from './queue.js';
 import {
@@ -42,6 +42,9 @@ export interface BullQueueOptions {
   cancelTimeoutMs?: number;
   log?: (message: string) => void;
 }
+
+/** Redis cannot be reached now: the server answers 503 (as for a closed queue) until it is back. */
+export class QueueUnavailableError extends QueueClosedError {}
 
 interface Entry {
   spec: JobSpec;
@@ -116,7 +119,7 @@ export class BullJobQueue implements JobQueue {
 
   async enqueue(spec: JobSpec, inputs: { content: Uint8Array; styles: Uint8Array[] }): Promise<JobView> {
     this.checkAvailable();
-    if (!this.hasRoom()) throw new HttpError(429, `the queue is full (${this.opts.maxQueuedJobs} jobs waiting); try again later`);
+    if (!this.hasRoom()) throw new QueueFullError(`the queue is full (${this.opts.maxQueuedJobs} jobs waiting); try again later`);
     const status: RemoteJobStatus = { id: spec.id, status: 'queued', createdAt: spec.createdAt, result: false, previewVersion: 0, attempts: 0 };
     await this.store.create(spec, inputs, status);
     const entry = this.entryFor({ spec, status });
@@ -141,7 +144,7 @@ export class BullJobQueue implements JobQueue {
     this.checkAvailable();
     const entry = this.entries.get(id);
     if (!entry) return undefined;
-    if (isTerminal(entry.status.status)) throw new HttpError(409, `job ${id} has already finished (${entry.status.status})`);
+    if (isTerminal(entry.status.status)) throw new JobFinishedError(`job ${id} has already finished (${entry.status.status})`);
     const stopped = this.waitForEnd(entry, this.opts.cancelTimeoutMs ?? 10_000);
     // The flag first: a worker that takes the job from now on sees it; the message reaches the one running it.
     await this.records.requestCancel(id);
@@ -188,7 +191,8 @@ export class BullJobQueue implements JobQueue {
   }
 
   private checkAvailable(): void {
-    if (!this.available || this.closing) throw new HttpError(503, `the job queue is unavailable (Redis at ${showUrl(this.opts.redisUrl)} cannot be reached); try again shortly`);
+    if (!this.available || this.closing)
+      throw new QueueUnavailableError(`the job queue is unavailable (Redis at ${showUrl(this.opts.redisUrl)} cannot be reached); try again shortly`);
   }
 
   private entryFor(record: JobRecord): Entry {

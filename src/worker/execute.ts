@@ -13,7 +13,7 @@ import { decodeImageBytes, encodeImageBytes } from '../image/io.js';
 import type { StylizeOptions } from '../options.js';
 import type { ProgressEvent } from '../progress.js';
 import type { StylizeResult } from '../stylize.js';
-import { renderSheet, sheetPanels, sheetTitle } from '../cli/sheet.js';
+import { renderSheet, sheetPanels, sheetTitle } from '../render/sheet.js';
 import type { JobEvent, JobSpec, LossPoint } from '../server/job.js';
 import { PreviewWriter } from '../server/preview.js';
 import { previewUrl } from '../server/queue.js';

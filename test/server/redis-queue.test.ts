@@ -306,11 +306,11 @@ describe('Redis restarts and outages', () => {
       ] as const) {
         const err = capture();
         assert.equal(await run(['--redis', 'http://127.0.0.1:6379'], { stdout: capture().stream, stderr: err.stream }), 2, name);
-        assert.equal(err.text(), 'error: option --redis: not a Redis URL: "http://127.0.0.1:6379" (expected redis://host:port)\n');
+        assert.equal(err.text(), 'error: --redis: expected a Redis URL such as redis://host:6379, received "http://127.0.0.1:6379"\n');
       }
       const err = capture();
       assert.equal(await runWorkerCommand([], { stdout: capture().stream, stderr: err.stream }), 2);
-      assert.equal(err.text(), 'error: option --redis is required: the Redis the servers queue jobs on (redis://host:6379)\n');
+      assert.equal(err.text(), 'error: --redis: expected the Redis the servers queue jobs on, e.g. redis://host:6379, received undefined\n');
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }

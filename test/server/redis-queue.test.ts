@@ -39,6 +39,12 @@ function doneLines(worker: WorkerProcess): string[] {
   return [...worker.log().matchAll(/^job ([0-9a-f-]{36}): done in/gm)].map((m) => m[1]);
 }
 
+/** Wait until the workers have printed `count` done lines (a worker prints its line just after the record says done). */
+async function waitForDoneLines(workers: WorkerProcess[], count: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (workers.flatMap(doneLines).length < count && Date.now() < deadline) await sleep(25);
+}
+
 /** Wait for the job's end and check that it is done (the message shows the job when it is not). */
 async function expectDone(url: string, id: string, timeoutMs: number): Promise<any> {
   const job = await waitForStatus(url, id, FINAL, timeoutMs);
@@ -108,6 +114,8 @@ describe('jobs on Redis (BullMQ) with worker processes', () => {
     assert.ok(events.filter((e) => e.type === 'iteration').length >= 1, 'iteration events reached server B');
     assert.deepEqual(events.at(-1), { type: 'status', status: 'done', result: true });
 
+    await waitForDoneLines(workers, 12);
+    await sleep(500); // a duplicate run would print its line too
     const done = workers.flatMap(doneLines);
     assert.equal(done.length, 12, `each job finished once: ${done.join(' ')}`);
     assert.deepEqual([...new Set(done)].sort(), [...ids].sort());
@@ -141,6 +149,7 @@ describe('jobs on Redis (BullMQ) with worker processes', () => {
     assert.equal(job.status, 'done', JSON.stringify(job));
     assert.equal(job.attempts, 2, 'the job shows it took two attempts');
     await second.waitFor(new RegExp(`job ${id}: resuming after scale 1 of 3`));
+    await waitForDoneLines([second], 1);
     assert.deepEqual(doneLines(second), [id], 'it finished once, on the second worker');
     assert.deepEqual(doneLines(first), []);
     // The chart keeps the first worker's scale 1 and has the second worker's scales 2 and 3.
@@ -169,6 +178,7 @@ describe('jobs on Redis (BullMQ) with worker processes', () => {
     assert.ok(performance.now() - t0 < 25_000, 'taken before the 30 s lock could have expired');
     const job = await expectDone(server.url, id, 240_000);
     assert.equal(job.attempts, 2);
+    await waitForDoneLines([second], 1);
     assert.deepEqual(doneLines(second), [id]);
   });
 

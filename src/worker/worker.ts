@@ -64,8 +64,8 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   const subscriber = redis.duplicate();
   subscriber.on('error', () => {});
   const records = new JobRecords(redis, keys);
+  // No store.init(): the servers own the data dir's layout.
   const store = new JobStore(opts.dataDir);
-  await store.init();
   // One Stylizer per job slot, kept for the worker's life: the network and its sessions are
   // loaded once, not per job. Loaded before the first job is taken, so no job waits for it and no
   // job's lock goes unrenewed while the (partly synchronous) session build runs.

@@ -15,7 +15,7 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { firstLine } from '../errors.js';
-import { JobFinishedError, QueueClosedError, QueueFullError } from './queue-errors.js';
+import { JobFinishedError, JobStateError, QueueClosedError, QueueFullError } from './queue-errors.js';
 import { isTerminal, type JobEvent, type JobSpec, type LossPoint } from './job.js';
 import { previewUrl, type JobListener, type JobQueue, type JobView } from './queue.js';
 import {
@@ -32,7 +32,7 @@ import {
   type JobRecord,
   type RemoteJobStatus,
 } from './redis-jobs.js';
-import type { JobStore } from './store.js';
+import type { JobInputs, JobStore } from './store.js';
 
 export interface BullQueueOptions {
   redisUrl: string;
@@ -117,7 +117,7 @@ export class BullJobQueue implements JobQueue {
     return !this.closing && queued < this.opts.maxQueuedJobs;
   }
 
-  async enqueue(spec: JobSpec, inputs: { content: Uint8Array; styles: Uint8Array[] }): Promise<JobView> {
+  async enqueue(spec: JobSpec, inputs: JobInputs): Promise<JobView> {
     this.checkAvailable();
     if (!this.hasRoom()) throw new QueueFullError(`the queue is full (${this.opts.maxQueuedJobs} jobs waiting); try again later`);
     const status: RemoteJobStatus = { id: spec.id, status: 'queued', createdAt: spec.createdAt, result: false, previewVersion: 0, attempts: 0 };
@@ -135,9 +135,23 @@ export class BullJobQueue implements JobQueue {
     return entry && this.view(entry);
   }
 
-  list(): JobView[] {
+  list(filter: { owner?: string } = {}): JobView[] {
     this.checkAvailable();
-    return [...this.entries.values()].sort((a, b) => b.spec.createdAt.localeCompare(a.spec.createdAt)).map((e) => this.view(e));
+    return [...this.entries.values()]
+      .filter((e) => filter.owner === undefined || e.spec.owner === filter.owner)
+      .sort((a, b) => b.spec.createdAt.localeCompare(a.spec.createdAt))
+      .map((e) => this.view(e));
+  }
+
+  async remove(id: string): Promise<boolean> {
+    this.checkAvailable();
+    const entry = this.entries.get(id);
+    if (!entry) return false;
+    if (!isTerminal(entry.status.status)) throw new JobStateError(`job ${id} is ${entry.status.status}; cancel it first`);
+    await this.records.remove(id);
+    this.entries.delete(id);
+    await this.store.remove(id);
+    return true;
   }
 
   async cancel(id: string): Promise<JobView | undefined> {
@@ -231,6 +245,10 @@ export class BullJobQueue implements JobQueue {
     } catch {
       return;
     }
+    if (message.removed) {
+      this.entries.delete(message.id);
+      return;
+    }
     const entry = this.entries.get(message.id);
     if (!entry) {
       // A job another server created: its record has the spec.
@@ -247,6 +265,7 @@ export class BullJobQueue implements JobQueue {
       return;
     }
     const event = message.event;
+    if (!event) return;
     if (event.type === 'iteration') {
       const { scale, scales, iteration, iterations, width, height, loss, content, style, tv, elapsed, eta } = event;
       entry.status = { ...entry.status, progress: { scale, scales, iteration, iterations, width, height, loss, elapsed, eta } };

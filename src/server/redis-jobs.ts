@@ -36,8 +36,10 @@ export interface JobRecord {
 /** One message on the events channel. `status` comes with every status event, so listeners never refetch. */
 export interface EventMessage {
   id: string;
-  event: JobEvent;
+  event?: JobEvent;
   status?: RemoteJobStatus;
+  /** The job was deleted (its record and files); servers forget it. */
+  removed?: true;
 }
 
 /** Redis cannot be reached (at start, or now); the message names the URL. */
@@ -184,6 +186,12 @@ export class JobRecords {
   async publish(id: string, event: JobEvent): Promise<void> {
     const message: EventMessage = { id, event };
     await this.redis.publish(this.keys.events, JSON.stringify(message));
+  }
+
+  /** Delete a finished job's record and tell every server to forget it. */
+  async remove(id: string): Promise<void> {
+    const message: EventMessage = { id, removed: true };
+    await this.redis.multi().del(this.keys.record(id)).zrem(this.keys.records, id).publish(this.keys.events, JSON.stringify(message)).exec();
   }
 
   /** Ask for a job to stop: remembered in its record (for a worker that picks it up later) and sent to every worker now. */

@@ -213,9 +213,15 @@ describe('jobs on Redis (BullMQ) with worker processes', () => {
     assert.ok(cancelled.body.progress.iteration < 2000);
     // Server A hears of it through Redis a moment later.
     await waitForStatus(serverA.url, long, ['cancelled'], 5000);
-    assert.equal((await getJson(`${serverA.url}/api/jobs/${long}`, { method: 'DELETE' })).status, 409);
     await pngOf(`${serverA.url}/api/jobs/${long}/result`); // the last image it got to
     await worker.waitFor(new RegExp(`job ${long}: cancelled`));
+
+    // DELETE of a finished job deletes it: its record, its files, and every server forgets it.
+    assert.deepEqual((await getJson(`${serverA.url}/api/jobs/${long}`, { method: 'DELETE' })).body, { id: long, deleted: true });
+    assert.ok(!existsSync(path.join(dataDir, 'jobs', long)));
+    const deadline = Date.now() + 5000;
+    while ((await getJson(`${serverB.url}/api/jobs/${long}`)).status !== 404 && Date.now() < deadline) await sleep(25);
+    assert.equal((await getJson(`${serverB.url}/api/jobs/${long}`)).status, 404);
 
     // The worker lives on and takes the next job.
     const next = (await postJob(serverA.url, images, SMALL_JOB)).body.id;

@@ -7,15 +7,19 @@
  *                         [any stylize flag, e.g. --size 384 --tv-weight 1e-4]
  *   npm run bench:quality -- --score picture.png --content dog --style matisse
  *
+ * For tuning: `--checkpoints 50,100` also scores the picture after those iterations of the last
+ * scale (with the optimisation time spent until then), so one run gives a quality-vs-time curve;
+ * `--trace FILE` writes every iteration event (scale, iteration, ms, loss, eta) as JSON lines.
+ *
  * Run nothing else meanwhile: the times are wall times.
  */
-import { readFile } from 'node:fs/promises';
-import { mkdir } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseCliArgs } from '../src/cli/args.js';
 import { decodeImage, encodeImage } from '../src/image/io.js';
+import type { RawImage } from '../src/image/image.js';
 import type { StylizeOptions } from '../src/options.js';
 import { stylize } from '../src/stylize.js';
 import { Yardstick, type QualityScore } from './yardstick.js';
@@ -33,7 +37,7 @@ const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
   const name = argv[i].replace(/^--/, '');
   if (name === 'json') own.json = true;
-  else if (['pairs', 'out', 'score', 'content', 'style', 'reference'].includes(name)) own[name] = argv[++i];
+  else if (['pairs', 'out', 'score', 'content', 'style', 'reference', 'checkpoints', 'trace'].includes(name)) own[name] = argv[++i];
   else rest.push(argv[i]);
 }
 const passed = parseCliArgs(rest);
@@ -77,10 +81,13 @@ try {
     const outDir = typeof own.out === 'string' ? path.resolve(own.out) : undefined;
     if (outDir) await mkdir(outDir, { recursive: true });
     const rows = [];
+    const checkpoints = typeof own.checkpoints === 'string' ? own.checkpoints.split(',').map(Number) : [];
+    const trace: string[] = [];
     for (const pair of pairs) {
       const [contentName, styleName] = pair.split(':');
       const perScale: number[] = [];
       let optimiseMs = 0;
+      const snapshots: { iteration: number; optimiseSeconds: number; image: RawImage }[] = [];
       const options: StylizeOptions = {
         weights,
         model: 'vgg19-caffe-rgb',
@@ -92,6 +99,11 @@ try {
           if (e.type === 'iteration') {
             perScale[perScale.length - 1]++;
             optimiseMs += e.ms;
+            if (e.scale === e.scales && checkpoints.includes(e.iteration)) snapshots.push({ iteration: e.iteration, optimiseSeconds: optimiseMs / 1000, image: e.preview() });
+            if (own.trace) {
+              const { scale, scales, width, height, iteration, iterations, ms, loss, elapsed, eta } = e;
+              trace.push(JSON.stringify({ pair, scale, scales, width, height, iteration, iterations, ms: round(ms, 1), loss, elapsed: round(elapsed, 2), eta: round(eta, 2) }));
+            }
           }
         },
       };
@@ -99,6 +111,15 @@ try {
       const result = await stylize(options);
       const score = await yardstick.score(result.image, await decodeImage(image(contentName)), await decodeImage(image(styleName)));
       if (outDir) await encodeImage(result.image, path.join(outDir, `${contentName}-${styleName}.png`));
+      const atCheckpoints = [];
+      for (const snap of snapshots) {
+        const s = await yardstick.score(snap.image, await decodeImage(image(contentName)), await decodeImage(image(styleName)));
+        atCheckpoints.push({ iteration: snap.iteration, optimiseSeconds: round(snap.optimiseSeconds, 1), style: round(s.style), content: round(s.content) });
+      }
+      if (typeof own.trace === 'string') {
+        await (rows.length === 0 ? writeFile : appendFile)(own.trace, trace.join('\n') + '\n');
+        trace.length = 0;
+      }
       const ref = reference.get(pair);
       const row = {
         pair,
@@ -110,6 +131,7 @@ try {
         scales: result.scales.map((s) => `${s.width}x${s.height}`),
         ...roundScore(score),
         reference: ref ? { style: ref.style, content: ref.content } : undefined,
+        checkpoints: atCheckpoints.length > 0 ? atCheckpoints : undefined,
         loadBefore: round(load, 2),
       };
       rows.push(row);

@@ -30,6 +30,14 @@ export interface Tuning {
   iterations: number;
   /** Iterations at each earlier (smaller) scale. */
   scaleIterations: number;
+  /**
+   * Stopping rule of every scale (src/stopping.ts): stop once the mean relative loss decrease per
+   * iteration over the last 10 iterations is below this; `iterations` and `scaleIterations` are
+   * then upper bounds. 0: run the full counts.
+   */
+  tolerance: number;
+  /** The stopping rule never stops a scale before this many iterations. */
+  minIterations: number;
   /** Smallest size (same side as `size`) of the first scale: scales step down from `size` by scaleRatio while at least this; ≥ size means a single scale. */
   startSize: number;
   /** Growth factor from one scale to the next. */
@@ -115,6 +123,8 @@ export const PRESETS: Record<PresetName, Tuning> = {
     sizeSide: 'long',
     iterations: 100,
     scaleIterations: 150,
+    tolerance: 0,
+    minIterations: 0,
     startSize: 160,
     scaleRatio: Math.SQRT2,
     optimizer: 'lbfgs',
@@ -139,6 +149,8 @@ export const PRESETS: Record<PresetName, Tuning> = {
     sizeSide: 'short',
     iterations: 500,
     scaleIterations: 0,
+    tolerance: 0,
+    minIterations: 0,
     startSize: 224,
     scaleRatio: 2,
     optimizer: 'adam',
@@ -160,6 +172,22 @@ export const PRESETS: Record<PresetName, Tuning> = {
 };
 
 export const DEFAULT_PRESET: PresetName = 'quality';
+
+/**
+ * How many iterations a scale typically runs under each preset's stopping rule (measured with
+ * `npm run bench:quality` on the shared pairs): the progress ETA's expectation before a scale has
+ * stopped. Unused without a stopping rule (tolerance 0), where the counts are exact.
+ */
+const TYPICAL_ITERATIONS: Record<PresetName, { earlier: number; final: number }> = {
+  quality: { earlier: 100, final: 100 },
+  recipe: { earlier: 0, final: 500 },
+};
+
+/** The typical iteration count of a scale of a run with these options (see TYPICAL_ITERATIONS). */
+export function typicalIterations(opts: ResolvedOptions, finalScale: boolean): number {
+  const typical = TYPICAL_ITERATIONS[opts.preset];
+  return finalScale ? typical.final : typical.earlier;
+}
 
 type Kind = 'int' | 'number' | 'string' | 'boolean' | 'numbers' | 'strings';
 
@@ -188,6 +216,17 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'sizeSide', flag: 'size-side', kind: 'string', choices: ['long', 'short'], tuning: true, doc: 'which side --size measures' },
   { key: 'iterations', flag: 'iterations', kind: 'int', min: 0, max: 1_000_000, value: 'N', tuning: true, doc: 'iterations at the final scale' },
   { key: 'scaleIterations', flag: 'scale-iterations', kind: 'int', min: 0, max: 1_000_000, value: 'N', tuning: true, doc: 'iterations at each earlier scale' },
+  {
+    key: 'tolerance',
+    flag: 'tolerance',
+    kind: 'number',
+    min: 0,
+    max: 1,
+    value: 'T',
+    tuning: true,
+    doc: 'stop a scale when the loss falls by less than this fraction per iteration (mean of the last 10); 0 = run every iteration',
+  },
+  { key: 'minIterations', flag: 'min-iterations', kind: 'int', min: 0, max: 1_000_000, value: 'N', tuning: true, doc: 'iterations before the stopping rule may stop a scale' },
   {
     key: 'startSize',
     flag: 'start-size',

@@ -5,6 +5,7 @@
 import { AbortError, RunError } from './errors.js';
 import { StyleEngine, type LossTerms, type Targets, type TermWeights } from './engine/session.js';
 import { checkMemory } from './engine/memory.js';
+import { EtaEstimator } from './eta.js';
 import { combineLuminance, luminance, matchHistogram } from './image/colour.js';
 import { toPlanar, toRaw, type PlanarImage, type RawImage } from './image/image.js';
 import { fitLongSide, fitShortSide, resizePlanar, resizeRaw } from './image/resize.js';
@@ -15,10 +16,11 @@ import { convsUpTo } from './model/vgg19.js';
 import { createAdam } from './optim/adam.js';
 import { createLbfgs } from './optim/lbfgs.js';
 import type { Optimizer } from './optim/types.js';
-import { normaliseOptions, type ResolvedOptions, type StylizeOptions } from './options.js';
+import { normaliseOptions, typicalIterations, type ResolvedOptions, type StylizeOptions } from './options.js';
 import type { LossValues, ProgressEvent } from './progress.js';
 import { scaleSchedule } from './schedule.js';
 import { seededRandom } from './random.js';
+import { createStoppingRule } from './stopping.js';
 
 export interface StylizeResult {
   /** The output picture, 8-bit RGB. */
@@ -88,7 +90,14 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
       tv: opts.tvWeight,
     };
     const iterationsAt = (k: number) => (k === scales.length - 1 ? opts.iterations : opts.scaleIterations);
-    const clock = new EtaClock(scales, iterationsAt);
+    const clock = new EtaEstimator(
+      scales.map((s, k) => ({
+        pixels: s.width * s.height,
+        maxIterations: iterationsAt(k),
+        // With a stopping rule, the preset's typical count (measured), else the count given.
+        expectedIterations: opts.tolerance > 0 ? Math.min(iterationsAt(k), typicalIterations(opts, k === scales.length - 1)) : iterationsAt(k),
+      })),
+    );
     const toInput = (img: PlanarImage) => preprocess(forNetwork(img).data, img.width * img.height, net.convention);
     let current: PlanarImage | undefined; // the result so far, in pixel space (0..1 RGB)
     let totalIterations = 0;
@@ -127,20 +136,23 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
       const optimizer: Optimizer = opts.optimizer === 'adam' ? createAdam(x, { lr: opts.learningRate }) : createLbfgs(x, { lr: opts.learningRate, history: opts.history });
       const toPixels = (v: Float32Array): PlanarImage => ({ data: deprocess(v, pixels, net.convention), width, height });
       const render = (v: Float32Array) => toRaw(finishColours(toPixels(v), contentScaled, opts));
+      const stopping = createStoppingRule({ tolerance: opts.tolerance, minIterations: opts.minIterations });
 
+      let done = 0;
       for (let i = 1; i <= iterations; i++) {
         if (signal?.aborted) throw new AbortError('the run was cancelled', render(lastGood));
         const t0 = performance.now();
         const step = await optimizer.step(evaluate);
         const ms = performance.now() - t0;
         totalIterations++;
+        done = i;
         // The loss terms reported for iteration i are those of the image before its update.
         const terms = recent.find((t) => t.total === step.loss) ?? recent[recent.length - 1];
         if (!Number.isFinite(step.loss) || !allFinite(x)) {
           throw new RunError(`the loss diverged (${step.loss}) at scale ${k + 1}, iteration ${i}`, 'ERR_DIVERGED', { partial: render(lastGood) });
         }
         lastGood.set(x);
-        clock.tick(k, ms);
+        clock.record(k, ms);
         emit({
           type: 'iteration',
           scale: k + 1,
@@ -155,8 +167,9 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
           ...lossValues(terms, opts),
           preview: () => render(lastGood),
         });
-        if (step.converged) break;
+        if (step.converged || stopping.update(step.loss)) break;
       }
+      clock.finishScale(k, done);
       current = clampPixels(toPixels(x));
     }
 
@@ -260,26 +273,4 @@ function lossValues(terms: LossTerms, opts: ResolvedOptions): LossValues {
   let style = 0;
   opts.styleLayers.forEach((l, i) => (style += opts.styleLayerWeights[i] * (terms.style.get(l) ?? 0)));
   return { loss: terms.total, content, style, tv: terms.tv };
-}
-
-/** Estimates the time left from the measured cost per pixel of an iteration. */
-class EtaClock {
-  private msPerPixel = 0;
-  private samples = 0;
-  constructor(
-    private readonly scales: Size[],
-    private readonly iterationsAt: (k: number) => number,
-  ) {}
-  tick(k: number, ms: number): void {
-    const px = this.scales[k].width * this.scales[k].height;
-    this.samples++;
-    // Running mean weighted towards recent iterations (the first ones at a scale are slower).
-    const rate = ms / px;
-    this.msPerPixel = this.samples === 1 ? rate : 0.9 * this.msPerPixel + 0.1 * rate;
-  }
-  secondsLeft(k: number, i: number): number {
-    let px = (this.iterationsAt(k) - i) * this.scales[k].width * this.scales[k].height;
-    for (let j = k + 1; j < this.scales.length; j++) px += this.iterationsAt(j) * this.scales[j].width * this.scales[j].height;
-    return (px * this.msPerPixel) / 1000;
-  }
 }

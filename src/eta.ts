@@ -1,0 +1,94 @@
+/**
+ * The time left in a run, from the whole schedule rather than the current scale.
+ *
+ * An iteration's cost grows with the pixels it works on, so the run's remaining work is
+ *   Σ over the scales still to come of expected iterations × cost(pixels),
+ * counted in "pixel-iterations"; the speed (ms per pixel-iteration) is the mean over every
+ * iteration done so far, from the first scale on (a single iteration's time jitters, and the first
+ * iteration of a scale, with its longer line search, costs more than the rest).
+ *
+ * cost(pixels) = pixels + FIXED_COST_PIXELS: a small image costs more per pixel than a large one
+ * (per-call overheads of the session, the Gram matrices whose size does not depend on the image),
+ * which makes a pure per-pixel rate measured at the first, smallest scale overestimate the rest.
+ *
+ * With a stopping rule a scale's iteration count is not known in advance: the expected count comes
+ * from the preset's typical counts (an upper bound is the count given), and once a scale has
+ * stopped, the ratio of its actual to its expected count corrects the later scales' expectations.
+ */
+
+/**
+ * Per-iteration overhead expressed in pixels: one evaluation (VGG-19 to conv5_1, forward and
+ * backward, 2 cores) measured at 64x48 … 256x192 in one run fits ms ≈ rate × (pixels + ~4,800)
+ * (e.g. 64x48 took 0.15 of the time of 256x192, with 0.06 of its pixels). Above that the cost is
+ * nearly proportional to the pixels (256² vs 512²: 1 : 3.8–4 in README's engine figures).
+ */
+export const FIXED_COST_PIXELS = 5_000;
+
+/**
+ * Each scale first computes its targets (a forward pass of the content image and of the style
+ * image at that size) and resizes its inputs: about one iteration's cost, counted for every scale
+ * not yet started.
+ */
+export const SCALE_SETUP_ITERATIONS = 1;
+
+export interface EtaScale {
+  readonly pixels: number;
+  /** Most iterations this scale may run. */
+  readonly maxIterations: number;
+  /** Iterations it is expected to run (≤ maxIterations); equal to it without a stopping rule. */
+  readonly expectedIterations: number;
+}
+
+export class EtaEstimator {
+  private msSpent = 0;
+  private costSpent = 0;
+  /** Corrects the expected counts from the scales already finished (actual / expected, clamped). */
+  private countRatio = 1;
+  private readonly finished: number[] = [];
+
+  constructor(private readonly scales: readonly EtaScale[]) {
+    if (scales.length === 0) throw new RangeError('a schedule needs at least one scale');
+  }
+
+  /** One iteration at `scale` (0-based) took `ms`. */
+  record(scale: number, ms: number): void {
+    this.msSpent += ms;
+    this.costSpent += cost(this.scales[scale].pixels);
+  }
+
+  /** Scale `scale` stopped after `iterations`. */
+  finishScale(scale: number, iterations: number): void {
+    this.finished[scale] = iterations;
+    let actual = 0;
+    let expected = 0;
+    for (let k = 0; k < this.finished.length; k++) {
+      if (this.finished[k] === undefined) continue;
+      actual += this.finished[k] * cost(this.scales[k].pixels);
+      expected += this.scales[k].expectedIterations * cost(this.scales[k].pixels);
+    }
+    this.countRatio = expected > 0 ? Math.min(2, Math.max(0.5, actual / expected)) : 1;
+  }
+
+  /** Expected iterations still to run, at `scale` after `done` of its iterations, and at every later scale. */
+  iterationsLeft(scale: number, done: number): number[] {
+    return this.scales.map((s, k) => {
+      if (k < scale) return 0;
+      const expected = Math.min(s.maxIterations, Math.round(s.expectedIterations * (s.expectedIterations < s.maxIterations ? this.countRatio : 1)));
+      return k === scale ? Math.max(0, Math.min(s.maxIterations, expected) - done) : expected;
+    });
+  }
+
+  /** Seconds left after `done` iterations of `scale` (0-based); NaN before the first iteration was timed. */
+  secondsLeft(scale: number, done: number): number {
+    if (this.costSpent === 0) return Number.NaN;
+    const msPerCost = this.msSpent / this.costSpent;
+    const left = this.iterationsLeft(scale, done);
+    let work = 0;
+    for (let k = scale; k < this.scales.length; k++) work += (left[k] + (k > scale ? SCALE_SETUP_ITERATIONS : 0)) * cost(this.scales[k].pixels);
+    return (work * msPerCost) / 1000;
+  }
+}
+
+function cost(pixels: number): number {
+  return pixels + FIXED_COST_PIXELS;
+}

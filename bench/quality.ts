@@ -13,7 +13,8 @@
  *
  * Run nothing else meanwhile: the times are wall times.
  */
-import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFileSync, writeFileSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -82,7 +83,7 @@ try {
     if (outDir) await mkdir(outDir, { recursive: true });
     const rows = [];
     const checkpoints = typeof own.checkpoints === 'string' ? own.checkpoints.split(',').map(Number) : [];
-    const trace: string[] = [];
+    if (typeof own.trace === 'string') writeFileSync(own.trace, '');
     for (const pair of pairs) {
       const [contentName, styleName] = pair.split(':');
       const perScale: number[] = [];
@@ -100,9 +101,12 @@ try {
             perScale[perScale.length - 1]++;
             optimiseMs += e.ms;
             if (e.scale === e.scales && checkpoints.includes(e.iteration)) snapshots.push({ iteration: e.iteration, optimiseSeconds: optimiseMs / 1000, image: e.preview() });
-            if (own.trace) {
+            if (typeof own.trace === 'string') {
               const { scale, scales, width, height, iteration, iterations, ms, loss, elapsed, eta } = e;
-              trace.push(JSON.stringify({ pair, scale, scales, width, height, iteration, iterations, ms: round(ms, 1), loss, elapsed: round(elapsed, 2), eta: round(eta, 2) }));
+              appendFileSync(
+                own.trace,
+                JSON.stringify({ pair, scale, scales, width, height, iteration, iterations, ms: round(ms, 1), loss, elapsed: round(elapsed, 2), eta: round(eta, 2) }) + '\n',
+              );
             }
           }
         },
@@ -115,10 +119,6 @@ try {
       for (const snap of snapshots) {
         const s = await yardstick.score(snap.image, await decodeImage(image(contentName)), await decodeImage(image(styleName)));
         atCheckpoints.push({ iteration: snap.iteration, optimiseSeconds: round(snap.optimiseSeconds, 1), style: round(s.style), content: round(s.content) });
-      }
-      if (typeof own.trace === 'string') {
-        await (rows.length === 0 ? writeFile : appendFile)(own.trace, trace.join('\n') + '\n');
-        trace.length = 0;
       }
       const ref = reference.get(pair);
       const row = {

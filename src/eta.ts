@@ -4,8 +4,11 @@
  * An iteration's cost grows with the pixels it works on, so the run's remaining work is
  *   Σ over the scales still to come of expected iterations × cost(pixels),
  * counted in "pixel-iterations"; the speed (ms per pixel-iteration) is the mean over every
- * iteration done so far, from the first scale on (a single iteration's time jitters, and the first
- * iteration of a scale, with its longer line search, costs more than the rest).
+ * iteration done so far, from the first scale on (a single iteration's time jitters). The first
+ * iteration of a scale is the exception: its line search, with no curvature known yet, takes
+ * several evaluations (measured: 8 from a cold start, 3 from a warm one, against 1–2 later), so it
+ * is kept out of the speed and counted for each scale to come as the surcharge the latest scale's
+ * first iteration had.
  *
  * cost(pixels) = pixels + FIXED_COST_PIXELS: a small image costs more per pixel than a large one
  * (per-call overheads of the session, the Gram matrices whose size does not depend on the image),
@@ -40,8 +43,11 @@ export interface EtaScale {
 }
 
 export class EtaEstimator {
+  /** Time and cost of the iterations after the first of each scale. */
   private msSpent = 0;
   private costSpent = 0;
+  /** The latest first iteration of a scale: its time and cost. */
+  private first: { ms: number; cost: number } | undefined;
   /** Corrects the expected counts from the scales already finished (actual / expected, clamped). */
   private countRatio = 1;
   private readonly finished: number[] = [];
@@ -50,10 +56,27 @@ export class EtaEstimator {
     if (scales.length === 0) throw new RangeError('a schedule needs at least one scale');
   }
 
-  /** One iteration at `scale` (0-based) took `ms`. */
-  record(scale: number, ms: number): void {
-    this.msSpent += ms;
-    this.costSpent += cost(this.scales[scale].pixels);
+  /** Iteration `iteration` (1-based) at `scale` (0-based) took `ms`. */
+  record(scale: number, iteration: number, ms: number): void {
+    const c = cost(this.scales[scale].pixels);
+    if (iteration === 1) {
+      this.first = { ms, cost: c };
+    } else {
+      this.msSpent += ms;
+      this.costSpent += c;
+    }
+  }
+
+  /** ms per pixel-iteration; from the first iteration alone until a later one was timed. */
+  private rate(): number {
+    if (this.costSpent > 0) return this.msSpent / this.costSpent;
+    return this.first ? this.first.ms / this.first.cost : Number.NaN;
+  }
+
+  /** The latest first iteration's extra time, in ordinary iterations (0 until a later one was timed). */
+  private firstSurcharge(): number {
+    if (!this.first || this.costSpent === 0) return 0;
+    return Math.max(0, this.first.ms / (this.rate() * this.first.cost) - 1);
   }
 
   /** Scale `scale` stopped after `iterations`. */
@@ -80,11 +103,12 @@ export class EtaEstimator {
 
   /** Seconds left after `done` iterations of `scale` (0-based); NaN before the first iteration was timed. */
   secondsLeft(scale: number, done: number): number {
-    if (this.costSpent === 0) return Number.NaN;
-    const msPerCost = this.msSpent / this.costSpent;
+    const msPerCost = this.rate();
+    if (Number.isNaN(msPerCost)) return Number.NaN;
     const left = this.iterationsLeft(scale, done);
+    const startCost = SCALE_SETUP_ITERATIONS + this.firstSurcharge();
     let work = 0;
-    for (let k = scale; k < this.scales.length; k++) work += (left[k] + (k > scale ? SCALE_SETUP_ITERATIONS : 0)) * cost(this.scales[k].pixels);
+    for (let k = scale; k < this.scales.length; k++) work += (left[k] + (k > scale && left[k] > 0 ? startCost : 0)) * cost(this.scales[k].pixels);
     return (work * msPerCost) / 1000;
   }
 }

@@ -47,6 +47,11 @@ export interface Tuning {
   learningRate: number;
   /** L-BFGS: how many past steps approximate the curvature. */
   history: number;
+  /**
+   * L-BFGS: start each later scale with the previous scale's curvature scale γ (adjusted for the
+   * pixel count) instead of a cautious steepest-descent step; its history is fresh either way.
+   */
+  warmStart: boolean;
   /** α: weight of the content loss. */
   contentWeight: number;
   /** β: weight of the style loss. */
@@ -130,6 +135,7 @@ export const PRESETS: Record<PresetName, Tuning> = {
     optimizer: 'lbfgs',
     learningRate: 1,
     history: 20,
+    warmStart: false,
     contentWeight: 5,
     styleWeight: 500,
     styleLayerWeights: [1, 1, 1, 1, 1],
@@ -156,6 +162,7 @@ export const PRESETS: Record<PresetName, Tuning> = {
     optimizer: 'adam',
     learningRate: 0.001,
     history: 20,
+    warmStart: false,
     contentWeight: 1,
     styleWeight: 1e6,
     styleLayerWeights: [1, 0.8, 0.6, 0.4, 0.2],
@@ -241,6 +248,13 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'optimizer', flag: 'optimizer', kind: 'string', choices: ['lbfgs', 'adam'], tuning: true, doc: 'optimiser' },
   { key: 'learningRate', flag: 'learning-rate', kind: 'number', min: 0, max: 1e6, value: 'LR', tuning: true, doc: "Adam's step size, or L-BFGS's step scale" },
   { key: 'history', flag: 'history', kind: 'int', min: 1, max: 1000, value: 'N', tuning: true, doc: 'L-BFGS history length' },
+  {
+    key: 'warmStart',
+    flag: 'warm-start',
+    kind: 'boolean',
+    tuning: true,
+    doc: "L-BFGS: start each later scale with the previous scale's step scale (else a cautious first step)",
+  },
   { key: 'contentWeight', flag: 'content-weight', kind: 'number', min: 0, max: 1e30, value: 'A', tuning: true, doc: 'alpha, weight of the content loss' },
   { key: 'styleWeight', flag: 'style-weight', kind: 'number', min: 0, max: 1e30, value: 'B', tuning: true, doc: 'beta, weight of the style loss' },
   {

@@ -105,6 +105,8 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
     let contentAtFinal: RawImage = contentRaw;
     let stylesAtFinal: RawImage[] = styleRaws;
     let targetsAtFinal: Targets | undefined;
+    // L-BFGS's inverse-Hessian scale at the end of the previous scale, and that scale's pixel count.
+    let carried: { gamma: number; pixels: number } | undefined;
 
     for (let k = 0; k < scales.length; k++) {
       const { width, height } = scales[k];
@@ -133,7 +135,11 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
         if (recent.length > 32) recent.shift();
         return terms.total;
       };
-      const optimizer: Optimizer = opts.optimizer === 'adam' ? createAdam(x, { lr: opts.learningRate }) : createLbfgs(x, { lr: opts.learningRate, history: opts.history });
+      // Warm start: the losses are means over the image, so the curvature per pixel falls as 1/pixels
+      // and the inverse-Hessian scale γ grows with the pixel count from one scale to the next.
+      const initialGamma = opts.warmStart && carried && carried.gamma > 0 ? (carried.gamma * pixels) / carried.pixels : undefined;
+      const lbfgs = opts.optimizer === 'lbfgs' ? createLbfgs(x, { lr: opts.learningRate, history: opts.history, initialGamma }) : undefined;
+      const optimizer: Optimizer = lbfgs ?? createAdam(x, { lr: opts.learningRate });
       const toPixels = (v: Float32Array): PlanarImage => ({ data: deprocess(v, pixels, net.convention), width, height });
       const render = (v: Float32Array) => toRaw(finishColours(toPixels(v), contentScaled, opts));
       const stopping = createStoppingRule({ tolerance: opts.tolerance, minIterations: opts.minIterations });
@@ -152,7 +158,7 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
           throw new RunError(`the loss diverged (${step.loss}) at scale ${k + 1}, iteration ${i}`, 'ERR_DIVERGED', { partial: render(lastGood) });
         }
         lastGood.set(x);
-        clock.record(k, ms);
+        clock.record(k, i, ms);
         emit({
           type: 'iteration',
           scale: k + 1,
@@ -170,6 +176,7 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
         if (step.converged || stopping.update(step.loss)) break;
       }
       clock.finishScale(k, done);
+      carried = lbfgs && Number.isFinite(lbfgs.gamma) ? { gamma: lbfgs.gamma, pixels } : undefined;
       current = clampPixels(toPixels(x));
     }
 

@@ -31,9 +31,10 @@ export interface Tuning {
   /** Iterations at each earlier (smaller) scale. */
   scaleIterations: number;
   /**
-   * Stopping rule of every scale (src/stopping.ts): stop once the mean relative loss decrease per
-   * iteration over the last 10 iterations is below this; `iterations` and `scaleIterations` are
-   * then upper bounds. 0: run the full counts.
+   * Stopping rule of the earlier scales (src/stopping.ts): stop one once the mean relative loss
+   * decrease per iteration over its last 10 iterations is below this; `scaleIterations` is then an
+   * upper bound. The final scale always runs `iterations`: its count is the quality-for-time knob.
+   * 0: run the full counts.
    */
   tolerance: number;
   /** The stopping rule never stops a scale before this many iterations. */
@@ -181,19 +182,18 @@ export const PRESETS: Record<PresetName, Tuning> = {
 export const DEFAULT_PRESET: PresetName = 'quality';
 
 /**
- * How many iterations a scale typically runs under each preset's stopping rule (measured with
- * `npm run bench:quality` on the shared pairs): the progress ETA's expectation before a scale has
- * stopped. Unused without a stopping rule (tolerance 0), where the counts are exact.
+ * How many iterations an earlier scale typically runs under each preset's stopping rule (measured
+ * with `npm run bench:quality` on the shared pairs): the progress ETA's expectation before a scale
+ * has stopped. Unused without a stopping rule (tolerance 0), where the counts are exact.
  */
-const TYPICAL_ITERATIONS: Record<PresetName, { earlier: number; final: number }> = {
-  quality: { earlier: 100, final: 100 },
-  recipe: { earlier: 0, final: 500 },
+const TYPICAL_SCALE_ITERATIONS: Record<PresetName, number> = {
+  quality: 60,
+  recipe: 0,
 };
 
-/** The typical iteration count of a scale of a run with these options (see TYPICAL_ITERATIONS). */
-export function typicalIterations(opts: ResolvedOptions, finalScale: boolean): number {
-  const typical = TYPICAL_ITERATIONS[opts.preset];
-  return finalScale ? typical.final : typical.earlier;
+/** The typical iteration count of an earlier scale of a run with these options (see TYPICAL_SCALE_ITERATIONS). */
+export function typicalScaleIterations(opts: ResolvedOptions): number {
+  return TYPICAL_SCALE_ITERATIONS[opts.preset];
 }
 
 type Kind = 'int' | 'number' | 'string' | 'boolean' | 'numbers' | 'strings';
@@ -231,7 +231,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     max: 1,
     value: 'T',
     tuning: true,
-    doc: 'stop a scale when the loss falls by less than this fraction per iteration (mean of the last 10); 0 = run every iteration',
+    doc: 'stop an earlier scale when its loss falls by less than this fraction per iteration (mean of the last 10); 0 = run them in full',
   },
   { key: 'minIterations', flag: 'min-iterations', kind: 'int', min: 0, max: 1_000_000, value: 'N', tuning: true, doc: 'iterations before the stopping rule may stop a scale' },
   {

@@ -16,7 +16,7 @@ import { convsUpTo } from './model/vgg19.js';
 import { createAdam } from './optim/adam.js';
 import { createLbfgs } from './optim/lbfgs.js';
 import type { Optimizer } from './optim/types.js';
-import { normaliseOptions, typicalIterations, type ResolvedOptions, type StylizeOptions } from './options.js';
+import { normaliseOptions, typicalScaleIterations, type ResolvedOptions, type StylizeOptions } from './options.js';
 import type { LossValues, ProgressEvent } from './progress.js';
 import { scaleSchedule } from './schedule.js';
 import { seededRandom } from './random.js';
@@ -94,8 +94,8 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
       scales.map((s, k) => ({
         pixels: s.width * s.height,
         maxIterations: iterationsAt(k),
-        // With a stopping rule, the preset's typical count (measured), else the count given.
-        expectedIterations: opts.tolerance > 0 ? Math.min(iterationsAt(k), typicalIterations(opts, k === scales.length - 1)) : iterationsAt(k),
+        // An earlier scale under a stopping rule: the preset's typical count (measured); else the count given.
+        expectedIterations: opts.tolerance > 0 && k < scales.length - 1 ? Math.min(iterationsAt(k), typicalScaleIterations(opts)) : iterationsAt(k),
       })),
     );
     const toInput = (img: PlanarImage) => preprocess(forNetwork(img).data, img.width * img.height, net.convention);
@@ -142,7 +142,8 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
       const optimizer: Optimizer = lbfgs ?? createAdam(x, { lr: opts.learningRate });
       const toPixels = (v: Float32Array): PlanarImage => ({ data: deprocess(v, pixels, net.convention), width, height });
       const render = (v: Float32Array) => toRaw(finishColours(toPixels(v), contentScaled, opts));
-      const stopping = createStoppingRule({ tolerance: opts.tolerance, minIterations: opts.minIterations });
+      // The final scale runs its full count; the earlier ones stop once they have settled.
+      const stopping = createStoppingRule({ tolerance: k < scales.length - 1 ? opts.tolerance : 0, minIterations: opts.minIterations });
 
       let done = 0;
       for (let i = 1; i <= iterations; i++) {

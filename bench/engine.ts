@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { StyleEngine } from '../src/engine/session.js';
+import { nodeBackend } from '../src/node/ort-backend.js';
 import { readWeightsFile, extractConvWeights } from '../src/model/weights.js';
 import { truncateTo, vgg19, type Layer } from '../src/model/vgg19.js';
 
@@ -63,7 +64,7 @@ const net = vgg19(file.convention!);
 const weights = extractConvWeights(file.tensors, net, weightsPath);
 const threads = values.threads ? Number(values.threads) : undefined;
 const created = performance.now();
-const engine = await StyleEngine.create(net, weights, layout, { threads, memoryArena: values.arena });
+const engine = await StyleEngine.create(nodeBackend({ threads, memoryArena: values.arena }), net, weights, layout);
 const createMs = performance.now() - created;
 if (!values.json) console.log(`weights ${weightsPath}\nsession creation ${createMs.toFixed(0)} ms, threads ${threads ?? 'all cores'}, arena ${values.arena ? 'on' : 'off'}`);
 

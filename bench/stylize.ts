@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { sheetPanels, sheetTitle, writeSheet } from '../src/cli/sheet.js';
 import { StyleEngine } from '../src/engine/session.js';
+import { nodeBackend } from '../src/node/ort-backend.js';
 import { toPlanar, type RawImage } from '../src/image/image.js';
 import { encodeImage } from '../src/image/io.js';
 import { fitShortSide, resizeRaw } from '../src/image/resize.js';
@@ -39,7 +40,12 @@ const image = (name: string) => (name.includes('/') || name.includes('.') ? name
 async function recipeLoss(result: RawImage, content: RawImage, style: RawImage): Promise<{ loss: number; content: number; style: number }> {
   const recipe = PRESETS.recipe;
   const { net, weights: w } = await resolveWeights({ weights, model: 'vgg19-caffe-rgb' });
-  const engine = await StyleEngine.create(net, w, { contentLayers: recipe.contentLayers, styleLayers: recipe.styleLayers, styleNormalisation: 'recipe', pooling: 'max' });
+  const engine = await StyleEngine.create(nodeBackend(), net, w, {
+    contentLayers: recipe.contentLayers,
+    styleLayers: recipe.styleLayers,
+    styleNormalisation: 'recipe',
+    pooling: 'max',
+  });
   try {
     const { width, height } = fitShortSide(content.width, content.height, recipe.size);
     const input = async (img: RawImage) => preprocess(toPlanar(await resizeRaw(img, width, height)).data, width * height, net.convention);

@@ -20,6 +20,7 @@ import { StyleEngine } from '../src/engine/session.js';
 import { toPlanar, type RawImage } from '../src/image/image.js';
 import { fitShortSide, resizeRaw } from '../src/image/resize.js';
 import { preprocess } from '../src/model/convention.js';
+import { nodeBackend } from '../src/node/ort-backend.js';
 import { resolveWeights } from '../src/model/resolve.js';
 import type { NetworkSpec } from '../src/model/vgg19.js';
 
@@ -62,7 +63,7 @@ export class Yardstick {
   static async create(weightsPath: string): Promise<Yardstick> {
     const { net, weights } = await resolveWeights({ weights: weightsPath, model: 'vgg19-caffe-rgb' });
     const layout = { contentLayers: [SCORE_CONTENT_LAYER], styleLayers: [...SCORE_STYLE_LAYERS], styleNormalisation: 'size-invariant' as const, pooling: 'max' as const };
-    return new Yardstick(net, await StyleEngine.create(net, weights, layout));
+    return new Yardstick(net, await StyleEngine.create(nodeBackend(), net, weights, layout));
   }
 
   async score(output: RawImage, content: RawImage, style: RawImage): Promise<QualityScore> {

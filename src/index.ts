@@ -2,7 +2,9 @@
  * style-transfer: neural style transfer (Gatys et al., CVPR 2016) in TypeScript.
  * The public API: stylize(), its options and result types, progress events and errors.
  */
-export { stylize, type StylizeResult } from './stylize.js';
+export { stylize, createStylizer, type StylizeResult, type Stylizer, type StylizerOptions, type StylizerStats } from './stylize.js';
+export { createStylizerOn } from './stylizer.js';
+export type { Platform, WeightsRequest } from './platform.js';
 export {
   normaliseOptions,
   OPTION_SPECS,

@@ -5,7 +5,7 @@
  * Style Transfer", §5; crowsonkb/style-transfer-pytorch does the same with a √2 ratio).
  */
 import { OptionError } from './errors.js';
-import { fitLongSide } from './image/resize.js';
+import { fitLongSide } from './image/resample.js';
 
 export interface ScaleScheduleOptions {
   /** Width and height of the image whose aspect ratio every scale keeps (the content image). */

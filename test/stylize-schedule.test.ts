@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { stylize, type ProgressEvent } from '../src/index.js';
-import { STOP_WINDOW } from '../src/stopping.js';
+import { STOP_WINDOW } from '../src/pipeline/stopping.js';
 import { sharedImage, sharedWeights } from './helpers.js';
 
 type Iteration = Extract<ProgressEvent, { type: 'iteration' }>;

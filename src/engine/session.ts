@@ -1,21 +1,25 @@
 /**
- * Runs the engine's ONNX models on onnxruntime-node. One session per model is created once and
- * reused for every iteration and every image size (the graphs have symbolic H and W).
+ * Runs the engine's ONNX models on ONNX Runtime. One session per model is created once and reused
+ * for every iteration and every image size (the graphs have symbolic H and W).
+ *
+ * The runtime is injected (an `OrtRuntime`: onnxruntime-node in Node, onnxruntime-web in the
+ * browser; both implement onnxruntime-common's API), so this module imports no platform package.
  */
-import { availableParallelism } from 'node:os';
-import * as ort from 'onnxruntime-node';
+import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import type { NetworkWeights } from '../model/weights.js';
 import type { NetworkSpec } from '../model/vgg19.js';
 import { buildLossModel, buildTargetModel, names, type LossLayout } from './loss-graph.js';
 
-export interface EngineOptions {
-  /** Intra-op threads; default: the number of CPU cores. */
-  readonly threads?: number;
-  /**
-   * ORT's CPU memory arena. Off by default: measured here it cost ~5–10 % speed but cut peak RSS at
-   * 1024² from ~4.6 GB to ~2.5 GB, and it makes memory use predictable for the pre-run estimate.
-   */
-  readonly memoryArena?: boolean;
+/** The part of onnxruntime-common's API the engine uses (onnxruntime-node and onnxruntime-web both provide it). */
+export interface OrtRuntime {
+  readonly InferenceSession: { create(model: Uint8Array, options?: InferenceSession.SessionOptions): Promise<InferenceSession> };
+  readonly Tensor: new (type: 'float32', data: Float32Array, dims: readonly number[]) => Tensor;
+}
+
+/** Where and how the sessions run: the runtime and its session options (threads, providers, arena). */
+export interface EngineBackend {
+  readonly ort: OrtRuntime;
+  readonly sessionOptions: InferenceSession.SessionOptions;
 }
 
 /** Targets for the loss: content features [1,C,h,w] and Gram matrices [C,C], by layer. */
@@ -42,24 +46,18 @@ export interface LossTerms {
 export class StyleEngine {
   private constructor(
     readonly layout: LossLayout,
-    private readonly lossSession: ort.InferenceSession,
-    private readonly targetSession: ort.InferenceSession,
+    private readonly ort: OrtRuntime,
+    private readonly lossSession: InferenceSession,
+    private readonly targetSession: InferenceSession,
   ) {}
 
-  static async create(net: NetworkSpec, weights: NetworkWeights, layout: LossLayout, options: EngineOptions = {}): Promise<StyleEngine> {
-    const sessionOptions: ort.InferenceSession.SessionOptions = {
-      executionProviders: ['cpu'],
-      graphOptimizationLevel: 'all',
-      intraOpNumThreads: options.threads ?? availableParallelism(),
-      interOpNumThreads: 1,
-      enableCpuMemArena: options.memoryArena ?? false,
-      executionMode: 'sequential',
-    };
+  static async create(backend: EngineBackend, net: NetworkSpec, weights: NetworkWeights, layout: LossLayout): Promise<StyleEngine> {
+    const { ort, sessionOptions } = backend;
     const [lossSession, targetSession] = await Promise.all([
       ort.InferenceSession.create(buildLossModel(net, weights, layout), sessionOptions),
       ort.InferenceSession.create(buildTargetModel(net, weights, layout), sessionOptions),
     ]);
-    return new StyleEngine(layout, lossSession, targetSession);
+    return new StyleEngine(layout, ort, lossSession, targetSession);
   }
 
   /** Content features and Gram matrices of an image already in the network's input space (planar [3,H,W]). */
@@ -67,7 +65,7 @@ export class StyleEngine {
     const fetches: string[] = [];
     if (which.content !== false) fetches.push(...this.layout.contentLayers.map(names.feature));
     if (which.style !== false) fetches.push(...this.layout.styleLayers.map(names.gram));
-    const out = await this.targetSession.run({ [names.image]: new ort.Tensor('float32', image, [1, 3, height, width]) }, fetches);
+    const out = await this.targetSession.run({ [names.image]: new this.ort.Tensor('float32', image, [1, 3, height, width]) }, fetches);
     const content = new Map<string, { data: Float32Array; dims: readonly number[] }>();
     const gram = new Map<string, Float32Array>();
     if (which.content !== false) {
@@ -85,19 +83,19 @@ export class StyleEngine {
    * is copied into `grad`.
    */
   async evaluate(image: Float32Array, width: number, height: number, targets: Targets, weights: TermWeights, grad: Float32Array): Promise<LossTerms> {
-    const feeds: Record<string, ort.Tensor> = { [names.image]: new ort.Tensor('float32', image, [1, 3, height, width]) };
-    const scalar = (x: number) => new ort.Tensor('float32', Float32Array.of(x), []);
+    const feeds: Record<string, Tensor> = { [names.image]: new this.ort.Tensor('float32', image, [1, 3, height, width]) };
+    const scalar = (x: number) => new this.ort.Tensor('float32', Float32Array.of(x), []);
     for (const layer of this.layout.contentLayers) {
       const t = targets.content.get(layer);
       if (!t) throw new Error(`missing content target for ${layer}`);
-      feeds[names.contentTarget(layer)] = new ort.Tensor('float32', t.data, t.dims);
+      feeds[names.contentTarget(layer)] = new this.ort.Tensor('float32', t.data, t.dims);
       feeds[names.contentWeight(layer)] = scalar(weights.content.get(layer) ?? 0);
     }
     for (const layer of this.layout.styleLayers) {
       const t = targets.gram.get(layer);
       if (!t) throw new Error(`missing style target for ${layer}`);
       const c = Math.round(Math.sqrt(t.length));
-      feeds[names.styleTarget(layer)] = new ort.Tensor('float32', t, [c, c]);
+      feeds[names.styleTarget(layer)] = new this.ort.Tensor('float32', t, [c, c]);
       feeds[names.styleWeight(layer)] = scalar(weights.style.get(layer) ?? 0);
     }
     feeds[names.tvWeight] = scalar(weights.tv);

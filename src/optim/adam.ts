@@ -7,7 +7,7 @@
  * The moments are kept in float32, as PyTorch keeps them for float32 parameters.
  */
 import { OptionError } from '../errors.js';
-import type { Evaluate, Optimizer, StepResult } from './types.js';
+import { evaluateAt, type Evaluate, type Optimizer, type StepResult } from './types.js';
 
 export interface AdamOptions {
   lr: number;
@@ -19,12 +19,12 @@ export interface AdamOptions {
   eps?: number;
 }
 
-export interface AdamOptimizer extends Optimizer {
+export interface AdamOptimizer<T = void> extends Optimizer<T> {
   /** Number of updates made so far. */
   readonly t: number;
 }
 
-export function createAdam(x: Float32Array, opts: AdamOptions): AdamOptimizer {
+export function createAdam<T = void>(x: Float32Array, opts: AdamOptions): AdamOptimizer<T> {
   const lr = opts.lr;
   const beta1 = opts.beta1 ?? 0.9;
   const beta2 = opts.beta2 ?? 0.999;
@@ -45,8 +45,8 @@ export function createAdam(x: Float32Array, opts: AdamOptions): AdamOptimizer {
     get t() {
       return t;
     },
-    async step(evaluate: Evaluate): Promise<StepResult> {
-      const loss = await evaluate(x, grad);
+    async step(evaluate: Evaluate<T>): Promise<StepResult<T>> {
+      const { loss, terms } = await evaluateAt(evaluate, x, grad);
       let allZero = true;
       for (let i = 0; i < n; i++) {
         if (grad[i] !== 0) {
@@ -56,7 +56,7 @@ export function createAdam(x: Float32Array, opts: AdamOptions): AdamOptimizer {
       }
       // A zero gradient means a stationary point: Adam would still move (momentum), but there is
       // nothing to learn from here on the first step, and the caller may stop.
-      if (allZero && t === 0) return { loss, evaluations: 1, converged: true };
+      if (allZero && t === 0) return { loss, terms, evaluations: 1, converged: true };
       t += 1;
       const bias1 = 1 - beta1 ** t;
       const sqrtBias2 = Math.sqrt(1 - beta2 ** t);
@@ -67,7 +67,7 @@ export function createAdam(x: Float32Array, opts: AdamOptions): AdamOptimizer {
         v[i] = beta2 * v[i] + (1 - beta2) * g * g;
         x[i] -= (stepSize * m[i]) / (Math.sqrt(v[i]) / sqrtBias2 + eps);
       }
-      return { loss, evaluations: 1, converged: false };
+      return { loss, terms, evaluations: 1, converged: false };
     },
   };
 }

@@ -18,7 +18,7 @@
  * 2 × 4n bytes), dot products are float64.
  */
 import { OptionError } from '../errors.js';
-import type { Evaluate, Optimizer, StepResult } from './types.js';
+import { evaluateAt, type Evaluate, type Optimizer, type StepResult } from './types.js';
 
 export interface LbfgsOptions {
   /** Number of curvature pairs kept. Default 20. */
@@ -44,7 +44,7 @@ export interface LbfgsOptions {
   initialGamma?: number;
 }
 
-export interface LbfgsOptimizer extends Optimizer {
+export interface LbfgsOptimizer<T = void> extends Optimizer<T> {
   /** Curvature pairs currently held. */
   readonly pairs: number;
   /** The current inverse-Hessian scale γ = sᵀy/yᵀy of the newest pair (initialGamma before any; NaN without either). */
@@ -57,7 +57,7 @@ interface Pair {
   rho: number; // 1 / yᵀs
 }
 
-export function createLbfgs(x: Float32Array, opts: LbfgsOptions = {}): LbfgsOptimizer {
+export function createLbfgs<T = void>(x: Float32Array, opts: LbfgsOptions = {}): LbfgsOptimizer<T> {
   const history = opts.history ?? 20;
   const lr = opts.lr ?? 1;
   const maxEvals = opts.maxEvalsPerStep ?? 20;
@@ -84,6 +84,8 @@ export function createLbfgs(x: Float32Array, opts: LbfgsOptions = {}): LbfgsOpti
   const alpha = new Float64Array(history);
   const pairs: Pair[] = [];
   let f = Number.NaN;
+  /** The objective's terms at x (the point whose value is f). */
+  let fTerms = undefined as T;
   let haveGrad = false;
   /** Whether the given initialGamma may still be used (only before the first stored pair; a restart forgets it). */
   let warm = initialGamma !== undefined;
@@ -156,16 +158,17 @@ export function createLbfgs(x: Float32Array, opts: LbfgsOptions = {}): LbfgsOpti
       const newest = pairs[pairs.length - 1];
       return newest ? 1 / (newest.rho * dot(newest.y, newest.y)) : warm ? initialGamma! : Number.NaN;
     },
-    async step(evaluate: Evaluate): Promise<StepResult> {
+    async step(evaluate: Evaluate<T>): Promise<StepResult<T>> {
       let evaluations = 0;
       if (!haveGrad) {
-        f = await evaluate(x, g);
+        ({ loss: f, terms: fTerms } = await evaluateAt(evaluate, x, g));
         evaluations++;
         haveGrad = true;
       }
       const loss = f;
-      if (!Number.isFinite(f)) return { loss, evaluations, converged: true };
-      if (maxAbs(g) <= tolGrad) return { loss, evaluations, converged: true };
+      const terms = fTerms;
+      if (!Number.isFinite(f)) return { loss, terms, evaluations, converged: true };
+      if (maxAbs(g) <= tolGrad) return { loss, terms, evaluations, converged: true };
 
       let t0 = pairs.length > 0 ? (direction(), lr) : warm ? scaledSteepest(initialGamma!) : steepest();
       let gd = dot(g, d);
@@ -175,7 +178,7 @@ export function createLbfgs(x: Float32Array, opts: LbfgsOptions = {}): LbfgsOpti
         warm = false;
         t0 = steepest();
         gd = dot(g, d);
-        if (!(gd < 0)) return { loss, evaluations, converged: true };
+        if (!(gd < 0)) return { loss, terms, evaluations, converged: true };
       }
       x0.set(x);
 
@@ -189,7 +192,7 @@ export function createLbfgs(x: Float32Array, opts: LbfgsOptions = {}): LbfgsOpti
         const wasSteepest = pairs.length === 0 && !warm;
         pairs.length = 0;
         warm = false;
-        return { loss, evaluations, converged: wasSteepest };
+        return { loss, terms, evaluations, converged: wasSteepest };
       }
 
       if (search.fromBest) {
@@ -199,12 +202,13 @@ export function createLbfgs(x: Float32Array, opts: LbfgsOptions = {}): LbfgsOpti
       remember();
       const fOld = f;
       f = search.f;
+      fTerms = search.terms;
       g.set(gTrial);
 
       let maxMove = 0;
       for (let i = 0; i < n; i++) maxMove = Math.max(maxMove, Math.abs(x[i] - x0[i]));
       const converged = Math.abs(f - fOld) < tolChange || maxMove < tolChange || maxAbs(g) <= tolGrad;
-      return { loss, evaluations, converged };
+      return { loss, terms, evaluations, converged };
     },
   };
 
@@ -213,24 +217,29 @@ export function createLbfgs(x: Float32Array, opts: LbfgsOptions = {}): LbfgsOpti
    * Leaves x and gTrial at the accepted point unless fromBest (then the caller restores gBest).
    * t = 0 means no evaluated point decreased f.
    */
-  async function lineSearch(evaluate: Evaluate, tInit: number, gd0: number, budget: number): Promise<{ t: number; f: number; evaluations: number; fromBest: boolean }> {
+  async function lineSearch(
+    evaluate: Evaluate<T>,
+    tInit: number,
+    gd0: number,
+    budget: number,
+  ): Promise<{ t: number; f: number; terms: T; evaluations: number; fromBest: boolean }> {
     const f0 = f;
     let evals = 0;
-    let best = { t: 0, f: f0 };
+    let best = { t: 0, f: f0, terms: fTerms };
 
-    const probe = async (t: number): Promise<{ f: number; gd: number }> => {
+    const probe = async (t: number): Promise<{ f: number; gd: number; terms: T }> => {
       setTrial(t);
-      const ft = await evaluate(x, gTrial);
+      const { loss: ft, terms } = await evaluateAt(evaluate, x, gTrial);
       evals++;
       const gdt = dot(gTrial, d);
       if (Number.isFinite(ft) && ft < best.f && ft <= f0 + c1 * t * gd0) {
-        best = { t, f: ft };
+        best = { t, f: ft, terms };
         gBest.set(gTrial);
       }
-      return { f: ft, gd: gdt };
+      return { f: ft, gd: gdt, terms };
     };
-    const done = (t: number, ft: number) => ({ t, f: ft, evaluations: evals, fromBest: false });
-    const fallback = () => ({ t: best.t, f: best.f, evaluations: evals, fromBest: true });
+    const done = (t: number, ft: number, terms: T) => ({ t, f: ft, terms, evaluations: evals, fromBest: false });
+    const fallback = () => ({ t: best.t, f: best.f, terms: best.terms, evaluations: evals, fromBest: true });
     const armijo = (t: number, ft: number) => ft <= f0 + c1 * t * gd0;
     const curvature = (gdt: number) => Math.abs(gdt) <= -c2 * gd0;
     const dMax = maxAbs(d);
@@ -243,14 +252,14 @@ export function createLbfgs(x: Float32Array, opts: LbfgsOptions = {}): LbfgsOpti
     let lo: { t: number; f: number; gd: number };
     let hi: { t: number; f: number; gd: number };
     for (;;) {
-      const { f: ft, gd: gdt } = await probe(t);
+      const { f: ft, gd: gdt, terms } = await probe(t);
       // A non-finite value (overflow far along d) counts as "too far": it brackets like a rise.
       if (!Number.isFinite(ft) || !Number.isFinite(gdt) || !armijo(t, ft) || (evals > 1 && ft >= fPrev)) {
         lo = { t: tPrev, f: fPrev, gd: gdPrev };
         hi = { t, f: Number.isFinite(ft) ? ft : Number.POSITIVE_INFINITY, gd: Number.isFinite(gdt) ? gdt : Number.NaN };
         break;
       }
-      if (curvature(gdt)) return done(t, ft);
+      if (curvature(gdt)) return done(t, ft, terms);
       if (gdt >= 0) {
         lo = { t, f: ft, gd: gdt };
         hi = { t: tPrev, f: fPrev, gd: gdPrev };
@@ -274,11 +283,11 @@ export function createLbfgs(x: Float32Array, opts: LbfgsOptions = {}): LbfgsOpti
       let tj = Number.isFinite(hi.f) && Number.isFinite(hi.gd) ? cubicMinimum(lo.t, lo.f, lo.gd, hi.t, hi.f, hi.gd, left, right) : Number.NaN;
       // Safeguard: stay in the middle 80% of the bracket so it shrinks by at least 10% each time.
       if (!(tj >= left + 0.1 * width && tj <= right - 0.1 * width)) tj = (lo.t + hi.t) / 2;
-      const { f: ft, gd: gdt } = await probe(tj);
+      const { f: ft, gd: gdt, terms } = await probe(tj);
       if (!Number.isFinite(ft) || !armijo(tj, ft) || ft >= lo.f) {
         hi = { t: tj, f: Number.isFinite(ft) ? ft : Number.POSITIVE_INFINITY, gd: gdt };
       } else {
-        if (curvature(gdt)) return done(tj, ft);
+        if (curvature(gdt)) return done(tj, ft, terms);
         if (gdt * (hi.t - lo.t) >= 0) hi = lo;
         lo = { t: tj, f: ft, gd: gdt };
       }

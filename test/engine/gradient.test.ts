@@ -5,6 +5,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { StyleEngine } from '../../src/engine/session.js';
+import { nodeBackend } from '../../src/node/ort-backend.js';
 import { referenceLoss, volume, type ReferenceLayout } from '../../src/losses/reference.js';
 import { CAFFE_RGB_CONVENTION } from '../../src/model/convention.js';
 import type { Layer, NetworkSpec, Pooling } from '../../src/model/vgg19.js';
@@ -90,7 +91,7 @@ for (const pooling of ['max', 'avg'] as Pooling[]) {
       let engine: StyleEngine;
 
       before(async () => {
-        engine = await StyleEngine.create(net, weights, layout, { threads: 1 });
+        engine = await StyleEngine.create(nodeBackend({ threads: 1 }), net, weights, layout);
       });
       after(async () => engine.release());
 

@@ -6,6 +6,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import { StyleEngine, type Targets } from '../../src/engine/session.js';
+import { nodeBackend } from '../../src/node/ort-backend.js';
 import { referenceLoss, referenceTargets, volume, type ReferenceLayout } from '../../src/losses/reference.js';
 import { preprocess } from '../../src/model/convention.js';
 import { readWeightsFile, extractConvWeights, type NetworkWeights } from '../../src/model/weights.js';
@@ -50,7 +51,7 @@ describe('VGG-19 loss graph with the shared ImageNet weights', () => {
     const file = await readWeightsFile(sharedWeights);
     net = vgg19(file.convention!, 'vgg19-caffe-q8');
     weights = extractConvWeights(file.tensors, net, sharedWeights);
-    engine = await StyleEngine.create(net, weights, layout);
+    engine = await StyleEngine.create(nodeBackend(), net, weights, layout);
     refLayout = { ...layout, layers: truncateTo(net, [...layout.contentLayers, ...layout.styleLayers]) };
   });
   after(async () => engine.release());

@@ -67,7 +67,7 @@ describe('createAdam', () => {
   it('reports convergence at a stationary starting point', async () => {
     const x = Float32Array.from([0, 0]);
     const r = await createAdam(x, { lr: 0.1 }).step(quadratic([1, 1]));
-    assert.deepEqual(r, { loss: 0, evaluations: 1, converged: true });
+    assert.deepEqual(r, { loss: 0, terms: undefined, evaluations: 1, converged: true });
     assert.deepEqual(Array.from(x), [0, 0]);
   });
 

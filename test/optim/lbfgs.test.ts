@@ -145,7 +145,7 @@ describe('createLbfgs', () => {
   it('reports convergence at a minimum without moving', async () => {
     const x = Float32Array.from([1, 1]);
     const r = await createLbfgs(x).step(rosenbrock);
-    assert.deepEqual(r, { loss: 0, evaluations: 1, converged: true });
+    assert.deepEqual(r, { loss: 0, terms: undefined, evaluations: 1, converged: true });
     assert.deepEqual(Array.from(x), [1, 1]);
   });
 
@@ -217,6 +217,23 @@ describe('createLbfgs', () => {
     }
     assert.ok(fWarm < fCold, `after 10 steps: warm ${fWarm}, cold ${fCold}`);
     assert.throws(() => createLbfgs(new Float32Array(1), { initialGamma: 0 }), OptionError);
+  });
+
+  it('hands back the terms of the very point whose loss it reports, through line searches and fallbacks', async () => {
+    // The terms carry the evaluated point itself; each reported loss must come with that point's terms.
+    const x = Float32Array.from([-1.2, 1]);
+    const opt = createLbfgs<{ at: number[]; loss: number }>(x, { maxEvalsPerStep: 3 });
+    let previous = Array.from(x);
+    for (let k = 0; k < 60; k++) {
+      const r = await opt.step(async (xs, grad) => {
+        const loss = (await rosenbrock(xs, grad)) as number;
+        return { loss, terms: { at: Array.from(xs), loss } };
+      });
+      assert.equal(r.terms.loss, r.loss);
+      assert.deepEqual(r.terms.at, previous, `step ${k}: terms of another point`);
+      previous = Array.from(x);
+      if (r.converged) break;
+    }
   });
 
   it('validates options', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { EtaEstimator, FIXED_COST_PIXELS, SCALE_SETUP_ITERATIONS } from '../src/eta.js';
+import { EtaEstimator, FIXED_COST_PIXELS, SCALE_SETUP_ITERATIONS } from '../../src/pipeline/eta.js';
 
 const close = (actual: number, expected: number, what: string) =>
   assert.ok(Math.abs(actual - expected) <= 1e-9 * Math.max(1, Math.abs(expected)), `${what}: ${actual} vs ${expected}`);

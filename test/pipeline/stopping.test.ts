@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createStoppingRule, STOP_WINDOW } from '../src/stopping.js';
+import { createStoppingRule, STOP_WINDOW } from '../../src/pipeline/stopping.js';
 
 /** Feeds losses until the rule says stop; the 1-based iteration it stopped after, or undefined. */
 function stopAt(losses: readonly number[], tolerance: number, minIterations = 0): number | undefined {

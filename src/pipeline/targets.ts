@@ -1,0 +1,25 @@
+/** The loss's targets at one scale: the content image's features and the styles' blended Gram matrices. */
+import type { StyleEngine, Targets } from '../engine/session.js';
+import type { Size } from './plan.js';
+
+export interface NetworkInput extends Size {
+  /** Planar [3,H,W] in the network's input space. */
+  readonly input: Float32Array;
+}
+
+export async function computeTargets(engine: StyleEngine, content: NetworkInput, styles: readonly NetworkInput[], blend: readonly number[]): Promise<Targets> {
+  const { content: contentTargets } = await engine.targets(content.input, content.width, content.height, { content: true, style: false });
+  const total = blend.reduce((a, b) => a + b, 0);
+  const gram = new Map<string, Float32Array>();
+  // Several styles: a weighted mean of their Gram matrices (jcjohnson/neural-style's -style_blend_weights).
+  for (let i = 0; i < styles.length; i++) {
+    const { gram: g } = await engine.targets(styles[i].input, styles[i].width, styles[i].height, { content: false, style: true });
+    for (const [layer, values] of g) {
+      const acc = gram.get(layer) ?? new Float32Array(values.length);
+      const w = blend[i] / total;
+      for (let j = 0; j < values.length; j++) acc[j] += w * values[j];
+      gram.set(layer, acc);
+    }
+  }
+  return { content: contentTargets, gram };
+}

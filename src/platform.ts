@@ -1,0 +1,36 @@
+/**
+ * What the pipeline needs from the platform it runs on, and nothing more: the ONNX Runtime backend,
+ * image decoding and high-quality resizing, the weights, and the memory check. The Node
+ * implementation (onnxruntime-node, sharp, the file cache) is src/node/platform.ts; the browser's
+ * (onnxruntime-web, canvas, Cache Storage) lives with the web page. The core imports only types.
+ */
+import type { EngineBackend } from './engine/session.js';
+import type { RawImage } from './image/image.js';
+import type { DownloadProgress } from './model/download.js';
+import type { ResolvedWeights } from './model/resolve.js';
+import type { ImageSource } from './options.js';
+
+export interface WeightsRequest {
+  /** The variant named explicitly by the user (its convention then wins over a file's metadata). */
+  readonly model: string | undefined;
+  /** The preset's network: the variant to load, or the convention to assume for a file that records none. */
+  readonly fallbackModel: string;
+  /** A weights file; undefined: the platform's default (STYLE_TRANSFER_WEIGHTS, else the cache). */
+  readonly weights: string | undefined;
+  /** Only these conv layers are needed. */
+  readonly upTo: ReadonlySet<string>;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (e: DownloadProgress) => void;
+}
+
+export interface Platform {
+  /** The ONNX Runtime backend for sessions with this many intra-op threads (undefined: the platform's default). */
+  backend(threads: number | undefined): EngineBackend;
+  /** Decodes an image source to 8-bit RGB; `role` names it in errors ("content image"). */
+  loadImage(source: ImageSource, role: string, maxPixels: number): Promise<RawImage>;
+  /** High-quality resize of an input image to exactly width×height. */
+  resize(img: RawImage, width: number, height: number): Promise<RawImage>;
+  resolveWeights(request: WeightsRequest): Promise<ResolvedWeights>;
+  /** Throws a RunError when a run at this output size would not fit in memory. */
+  checkMemory(width: number, height: number): void;
+}

@@ -1,0 +1,277 @@
+/**
+ * The Stylizer: an object that holds what is expensive — the network's weights and the ONNX Runtime
+ * sessions built from them — and runs any number of jobs with it, one at a time (load once, run
+ * many, as transformers.js's pipeline() does). `stylize()` in stylize.ts is a create-run-close
+ * wrapper; servers and workers keep one Stylizer for their whole life.
+ *
+ * This module is the core: it reaches the platform (ONNX Runtime, image codecs, the weights cache)
+ * only through the `Platform` it is given, so the same code runs in Node and in the browser.
+ *
+ * The pipeline per job: load the images → plan the scales → per scale: targets, objective,
+ * optimise (pipeline/scale.ts) → post-process → result.
+ */
+import { StyleEngine, type LossTerms, type Targets } from './engine/session.js';
+import { StyleTransferError } from './errors.js';
+import { toPlanar, toRaw, type PlanarImage, type RawImage } from './image/image.js';
+import { matchHistogram } from './image/colour.js';
+import { resizePlanar } from './image/resample.js';
+import { deprocess, preprocess } from './model/convention.js';
+import type { ResolvedWeights } from './model/resolve.js';
+import { convsUpTo } from './model/vgg19.js';
+import { normaliseOptions, typicalScaleIterations, type ResolvedOptions, type StylizeOptions } from './options.js';
+import { EtaEstimator } from './pipeline/eta.js';
+import { clampPixels, finishColours, forNetwork } from './pipeline/finish.js';
+import { createObjective, lossValues, termWeights } from './pipeline/objective.js';
+import { initialImage, iterationsAt, outputSize, planScales, styleSize, type Size } from './pipeline/plan.js';
+import { optimiseScale } from './pipeline/scale.js';
+import { computeTargets } from './pipeline/targets.js';
+import type { Platform } from './platform.js';
+import type { LossValues, ProgressEvent } from './progress.js';
+
+export interface StylizeResult {
+  /** The output picture, 8-bit RGB. */
+  readonly image: RawImage;
+  readonly width: number;
+  readonly height: number;
+  /** Loss terms of the output image (evaluated once more after the last update). */
+  readonly loss: LossValues;
+  /** Iterations run, over all scales. */
+  readonly iterations: number;
+  readonly seconds: number;
+  /** The sizes optimised at, coarse to fine. */
+  readonly scales: readonly { width: number; height: number }[];
+  /** The content and style images as used at the final scale (for side-by-side sheets). */
+  readonly content: RawImage;
+  readonly styles: readonly RawImage[];
+  readonly options: ResolvedOptions;
+}
+
+/** Defaults a Stylizer applies to every job that does not set them itself. */
+export interface StylizerOptions {
+  /** Weights file (safetensors or .pth); default: the platform's (STYLE_TRANSFER_WEIGHTS, else the cached model). */
+  readonly weights?: string;
+  /** Intra-op threads of the ONNX Runtime sessions (default: all cores). */
+  readonly threads?: number;
+}
+
+/** What a Stylizer has done so far: loads and builds are the expensive part a second job must not repeat. */
+export interface StylizerStats {
+  /** Weights files read (once per distinct network). */
+  readonly weightLoads: number;
+  /** Engines built (two ORT sessions each: loss-and-gradient, and targets), once per distinct layout. */
+  readonly sessionBuilds: number;
+  /** Jobs run to their end, successful or not. */
+  readonly jobs: number;
+}
+
+export interface Stylizer {
+  /** Runs one job: the same options, events, cancellation and result as the top-level stylize(). Jobs on one Stylizer run one at a time, in call order. */
+  stylize(options: StylizeOptions): Promise<StylizeResult>;
+  /** Releases the sessions; later stylize() calls are refused. */
+  close(): Promise<void>;
+  readonly stats: StylizerStats;
+}
+
+export function createStylizerOn(platform: Platform, options: StylizerOptions = {}): Stylizer {
+  return new StylizerImpl(platform, options);
+}
+
+class StylizerImpl implements Stylizer {
+  private readonly networks = new Map<string, Promise<ResolvedWeights>>();
+  private readonly engines = new Map<string, Promise<StyleEngine>>();
+  private readonly counts = { weightLoads: 0, sessionBuilds: 0, jobs: 0 };
+  /** The job chain: each job starts when the previous one has settled. */
+  private tail: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(
+    private readonly platform: Platform,
+    private readonly defaults: StylizerOptions,
+  ) {}
+
+  get stats(): StylizerStats {
+    return { ...this.counts };
+  }
+
+  stylize(options: StylizeOptions): Promise<StylizeResult> {
+    if (this.closed) return Promise.reject(new StyleTransferError('this Stylizer is closed'));
+    const job = this.tail.then(() => this.run(options));
+    this.tail = job.catch(() => {});
+    return job;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.tail;
+    const engines = await Promise.allSettled(this.engines.values());
+    this.engines.clear();
+    this.networks.clear();
+    await Promise.all(engines.map((e) => (e.status === 'fulfilled' ? e.value.release() : undefined)));
+  }
+
+  /** The network for a job, read once per (model, weights, depth). */
+  private network(opts: ResolvedOptions, emit: (e: ProgressEvent) => void, signal: AbortSignal | undefined): Promise<ResolvedWeights> {
+    const upTo = convsUpTo([...opts.contentLayers, ...opts.styleLayers]);
+    const request = { model: opts.modelGiven ? opts.model : undefined, fallbackModel: opts.model, weights: opts.weights };
+    const key = JSON.stringify({ ...request, upTo: [...upTo].sort() });
+    let network = this.networks.get(key);
+    if (!network) {
+      emit({ type: 'loading', stage: 'weights', message: 'loading VGG-19 weights' });
+      this.counts.weightLoads++;
+      network = this.platform.resolveWeights({ ...request, upTo, signal, onProgress: (e) => emit(e) });
+      this.networks.set(key, network);
+      network.catch(() => this.networks.delete(key)); // a failed load (offline, cancelled) is tried again next time
+    }
+    return network;
+  }
+
+  /** The engine (loss and target sessions) for a network and a loss layout, built once. */
+  private engine(resolved: ResolvedWeights, opts: ResolvedOptions, emit: (e: ProgressEvent) => void): Promise<StyleEngine> {
+    const layout = { contentLayers: opts.contentLayers, styleLayers: opts.styleLayers, styleNormalisation: opts.styleNormalisation, pooling: opts.pooling };
+    const key = JSON.stringify({ path: resolved.path, model: resolved.modelName, convention: resolved.net.convention, layout, threads: opts.threads });
+    let engine = this.engines.get(key);
+    if (!engine) {
+      emit({ type: 'loading', stage: 'engine', message: 'building the loss graph' });
+      this.counts.sessionBuilds++;
+      engine = StyleEngine.create(this.platform.backend(opts.threads), resolved.net, resolved.weights, layout);
+      this.engines.set(key, engine);
+      engine.catch(() => this.engines.delete(key));
+    }
+    return engine;
+  }
+
+  private async run(options: StylizeOptions): Promise<StylizeResult> {
+    try {
+      return await this.runJob(options);
+    } finally {
+      this.counts.jobs++;
+    }
+  }
+
+  private async runJob(options: StylizeOptions): Promise<StylizeResult> {
+    const started = performance.now();
+    const opts = normaliseOptions({ ...options, weights: options.weights ?? this.defaults.weights, threads: options.threads ?? this.defaults.threads });
+    const emit = (e: ProgressEvent) => options.onProgress?.(e);
+    const { signal } = options;
+    const { platform } = this;
+
+    emit({ type: 'loading', stage: 'images', message: 'reading images' });
+    const contentRaw = await platform.loadImage(opts.content, 'content image', opts.maxPixels);
+    let styleRaws = await Promise.all(opts.styles.map((s, i) => platform.loadImage(s, opts.styles.length > 1 ? `style image ${i + 1}` : 'style image', opts.maxPixels)));
+    const initRaw =
+      typeof opts.init === 'string' && ['content', 'noise', 'style'].includes(opts.init) ? undefined : await platform.loadImage(opts.init, 'init image', opts.maxPixels);
+
+    const final = outputSize(contentRaw, opts);
+    platform.checkMemory(final.width, final.height);
+    const scales = planScales(contentRaw, final, opts);
+
+    if (opts.preserveColors === 'histogram') {
+      // The content's colour statistics at the output size: the same mean and covariance for any
+      // practical purpose, without a float copy of a possibly huge original.
+      const contentPlanar = toPlanar(await platform.resize(contentRaw, final.width, final.height));
+      styleRaws = styleRaws.map((s) => toRaw(matchHistogram(toPlanar(s), contentPlanar)));
+    }
+
+    const resolved = await this.network(opts, emit, signal);
+    const engine = await this.engine(resolved, opts, emit);
+    const convention = resolved.net.convention;
+    const weights = termWeights(opts);
+    const iterations = (k: number) => iterationsAt(k, scales.length, opts);
+    const finalScale = scales.length - 1;
+    const clock = new EtaEstimator(
+      scales.map((s, k) => ({
+        pixels: s.width * s.height,
+        maxIterations: iterations(k),
+        // An earlier scale under a stopping rule: the preset's typical count (measured); else the count given.
+        expectedIterations: opts.tolerance > 0 && k < finalScale ? Math.min(iterations(k), typicalScaleIterations(opts)) : iterations(k),
+      })),
+    );
+    // L-BFGS's inverse-Hessian scale at the end of the previous scale, and that scale's pixel count.
+    let carried: { gamma: number; pixels: number } | undefined;
+    const toInput = (img: PlanarImage) => preprocess(forNetwork(img, opts).data, img.width * img.height, convention);
+
+    let current: PlanarImage | undefined; // the result so far, in pixel space (0..1 RGB)
+    let totalIterations = 0;
+    let last: { content: RawImage; styles: RawImage[]; targets: Targets } | undefined;
+
+    for (let k = 0; k < scales.length; k++) {
+      const size = scales[k];
+      emit({ type: 'scale', scale: k + 1, scales: scales.length, width: size.width, height: size.height, iterations: iterations(k) });
+
+      const contentScaled = await platform.resize(contentRaw, size.width, size.height);
+      const stylesScaled = await Promise.all(
+        styleRaws.map((s) => {
+          const at = styleSize(s, size, opts);
+          return platform.resize(s, at.width, at.height);
+        }),
+      );
+      const targets = await computeTargets(
+        engine,
+        { input: toInput(toPlanar(contentScaled)), ...size },
+        stylesScaled.map((s) => ({ input: toInput(toPlanar(s)), width: s.width, height: s.height })),
+        opts.styleBlend,
+      );
+      last = { content: contentScaled, styles: stylesScaled, targets };
+
+      const start = current ? resizePlanar(current, size.width, size.height) : await this.firstImage(opts, size, contentScaled, stylesScaled[0], initRaw);
+      const toPixels = (v: Float32Array): PlanarImage => ({ data: deprocess(v, size.width * size.height, convention), ...size });
+      const render = (v: Float32Array) => toRaw(finishColours(toPixels(v), contentScaled, opts));
+      const x = toInput(start);
+
+      const pixels = size.width * size.height;
+      const ran = await optimiseScale({
+        objective: createObjective(engine, size, targets, weights),
+        x,
+        iterations: iterations(k),
+        // The final scale runs its full count; the earlier ones stop once they have settled.
+        tolerance: k < finalScale ? opts.tolerance : 0,
+        minIterations: opts.minIterations,
+        // Warm start: the losses are means over the image, so the curvature per pixel falls as
+        // 1/pixels and the inverse-Hessian scale γ grows with the pixel count from scale to scale.
+        initialGamma: opts.warmStart && carried && carried.gamma > 0 ? (carried.gamma * pixels) / carried.pixels : undefined,
+        scale: k + 1,
+        opts,
+        signal,
+        render,
+        onStep: (i, step, ms, lastGood) => {
+          clock.record(k, i, ms);
+          emit({
+            type: 'iteration',
+            scale: k + 1,
+            scales: scales.length,
+            width: size.width,
+            height: size.height,
+            iteration: i,
+            iterations: iterations(k),
+            ms,
+            elapsed: (performance.now() - started) / 1000,
+            eta: clock.secondsLeft(k, i),
+            ...lossValues(step.terms, opts),
+            preview: () => render(lastGood),
+          });
+        },
+      });
+      totalIterations += ran.iterations;
+      clock.finishScale(k, ran.iterations);
+      carried = Number.isFinite(ran.gamma) ? { gamma: ran.gamma, pixels } : undefined;
+      current = clampPixels(toPixels(x));
+    }
+
+    // Loss of the output itself (after clamping), so callers can compare results on one footing.
+    const { width, height } = scales[scales.length - 1];
+    const output = current!;
+    const finalTerms: LossTerms = await engine.evaluate(toInput(output), width, height, last!.targets, weights, new Float32Array(3 * width * height));
+    const image = toRaw(finishColours(output, last!.content, opts));
+    const seconds = (performance.now() - started) / 1000;
+    emit({ type: 'done', seconds, iterations: totalIterations });
+    return { image, width, height, loss: lossValues(finalTerms, opts), iterations: totalIterations, seconds, scales, content: last!.content, styles: last!.styles, options: opts };
+  }
+
+  /** The first scale's starting image, every source resized to the scale by the platform's resizer. */
+  private async firstImage(opts: ResolvedOptions, size: Size, content: RawImage, style: RawImage, init: RawImage | undefined): Promise<PlanarImage> {
+    const resize = (img: RawImage | undefined) => (img ? this.platform.resize(img, size.width, size.height) : Promise.resolve(undefined));
+    const [styleAtSize, initAtSize] = await Promise.all([opts.init === 'style' ? resize(style) : Promise.resolve(content), resize(init)]);
+    return initialImage(opts, size, content, styleAtSize ?? content, initAtSize);
+  }
+}

@@ -20,12 +20,13 @@
  */
 
 /**
- * Per-iteration overhead expressed in pixels: one evaluation (VGG-19 to conv5_1, forward and
- * backward, 2 cores) measured at 64x48 … 256x192 in one run fits ms ≈ rate × (pixels + ~4,800)
- * (e.g. 64x48 took 0.15 of the time of 256x192, with 0.06 of its pixels). Above that the cost is
- * nearly proportional to the pixels (256² vs 512²: 1 : 3.8–4 in README's engine figures).
+ * Per-iteration overhead expressed in pixels. Measured on this 2-core machine under heavy load:
+ * one evaluation at 64x48 … 256x192 in one run fits ms ≈ rate × (pixels + ~4,800), a whole
+ * coarse-to-fine run at 80…160 px behaved as if it were ~10,000 (thread hand-offs cost more when
+ * the cores are oversubscribed). 7,500 is between the two; at the sizes that take minutes
+ * (181…512 px) either value moves the estimate by less than 10 %.
  */
-export const FIXED_COST_PIXELS = 5_000;
+export const FIXED_COST_PIXELS = 7_500;
 
 /**
  * Each scale first computes its targets (a forward pass of the content image and of the style

@@ -14,6 +14,9 @@ export default defineConfig({
     emptyOutDir: true,
     target: 'es2022',
   },
+  // The browser-mode worker imports onnxruntime-web, whose wasm files Vite emits as assets; module
+  // workers keep its dynamic imports working.
+  worker: { format: 'es' },
   server: {
     proxy: { '/api': 'http://127.0.0.1:8080' },
   },

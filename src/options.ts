@@ -5,10 +5,10 @@
  * A preset (PRESETS) supplies the defaults of every tunable value; any option given explicitly
  * overrides it. normaliseOptions() turns user options into one complete, validated ResolvedOptions.
  */
-import { OptionError, describe } from './errors.js';
+import { OptionError } from './errors.js';
 import { DEFAULT_MAX_PIXELS, type RawImage } from './image/image.js';
 import type { StyleNormalisation } from './losses/style.js';
-import { VGG19_CONV_NAMES, type Pooling } from './model/vgg19.js';
+import { minimumSide, VGG19_CONV_NAMES, type Pooling } from './model/vgg19.js';
 import type { ProgressEvent } from './progress.js';
 
 export type PresetName = 'quality' | 'recipe';
@@ -324,7 +324,7 @@ const KNOWN_KEYS = new Set([...OPTION_SPECS.map((s) => s.key), 'content', 'style
 export function normaliseOptions(options: StylizeOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw new OptionError('options', 'an object', options);
   for (const key of Object.keys(options)) {
-    if (!KNOWN_KEYS.has(key)) throw new OptionError(key, `a known option (${[...KNOWN_KEYS].join(', ')})`, describe(key));
+    if (!KNOWN_KEYS.has(key)) throw new OptionError(key, `a known option (${[...KNOWN_KEYS].join(', ')})`, key);
   }
   const given = options as unknown as Record<string, unknown>;
   for (const spec of OPTION_SPECS) if (given[spec.key] !== undefined && spec.key !== 'init') check(spec, given[spec.key]);
@@ -347,6 +347,10 @@ export function normaliseOptions(options: StylizeOptions): ResolvedOptions {
   if (tuning.styleLayerWeights.length !== tuning.styleLayers.length) {
     throw new OptionError('styleLayerWeights', `${tuning.styleLayers.length} weights (one per style layer: ${tuning.styleLayers.join(', ')})`, tuning.styleLayerWeights);
   }
+  for (const key of ['contentLayers', 'styleLayers'] as const) {
+    const twice = tuning[key].find((layer, i) => tuning[key].indexOf(layer) !== i);
+    if (twice !== undefined) throw new OptionError(key, `distinct layer names (${twice} is named twice)`, tuning[key].join(','));
+  }
   const init = options.init ?? 'content';
   if (!isImageSource(init)) throw new OptionError('init', 'content, noise, style or an image', init);
 
@@ -363,4 +367,39 @@ export function normaliseOptions(options: StylizeOptions): ResolvedOptions {
     weights: options.weights,
     maxPixels: options.maxPixels ?? DEFAULT_MAX_PIXELS,
   };
+}
+
+interface Size {
+  readonly width: number;
+  readonly height: number;
+}
+
+/**
+ * Check, before anything runs, that every image the network sees is large enough for its
+ * poolings: the content (and output) at every scale of the schedule, and every style image as
+ * resized for each scale. `styles[k][i]` is style image i's size at scale k. Throws an OptionError
+ * naming the option that made an image too small (size, startSize or styleScale).
+ */
+export function checkImageSizes(opts: ResolvedOptions, scales: readonly Size[], styles: readonly (readonly Size[])[]): void {
+  const layers = [...opts.contentLayers, ...opts.styleLayers];
+  const min = minimumSide(layers);
+  const deepest = VGG19_CONV_NAMES.filter((l) => layers.includes(l)).pop();
+  const why = `at least ${min} px on the shorter side, which ${deepest} needs`;
+  const short = (s: Size) => Math.min(s.width, s.height);
+  const last = scales.length - 1;
+  scales.forEach((scale, k) => {
+    if (short(scale) >= min) return;
+    const at = `${scale.width}x${scale.height}`;
+    if (k === last) throw new OptionError('size', `an output ${why} (it would be ${at})`, opts.size);
+    throw new OptionError('startSize', `every scale ${why} (the first would be ${at})`, opts.startSize);
+  });
+  styles.forEach((atScale, k) =>
+    atScale.forEach((style, i) => {
+      if (short(style) >= min) return;
+      const which = atScale.length > 1 ? `style image ${i + 1}` : 'the style image';
+      const at = `${style.width}x${style.height} at the ${scales[k].width}x${scales[k].height} scale`;
+      if (opts.matchStyleShape) throw new OptionError('size', `${which} ${why} (it would be ${at})`, opts.size);
+      throw new OptionError('styleScale', `${which} ${why} (it would be ${at})`, opts.styleScale);
+    }),
+  );
 }

@@ -6,9 +6,12 @@
  */
 import type { EngineBackend } from './engine/session.js';
 import type { RawImage } from './image/image.js';
-import type { DownloadProgress } from './model/download.js';
-import type { ResolvedWeights } from './model/resolve.js';
+import type { ResolvedWeights } from './model/conv-weights.js';
 import type { ImageSource } from './options.js';
+import type { ProgressEvent } from './progress.js';
+
+/** A weights download's progress (the same shape model/download.ts reports, named here so the core needs no Node module). */
+type DownloadProgress = Extract<ProgressEvent, { type: 'download' }>;
 
 export interface WeightsRequest {
   /** The variant named explicitly by the user (its convention then wins over a file's metadata). */

@@ -16,9 +16,9 @@ import { toPlanar, toRaw, type PlanarImage, type RawImage } from './image/image.
 import { matchHistogram } from './image/colour.js';
 import { resizePlanar } from './image/resample.js';
 import { deprocess, preprocess } from './model/convention.js';
-import type { ResolvedWeights } from './model/resolve.js';
+import type { ResolvedWeights } from './model/conv-weights.js';
 import { convsUpTo } from './model/vgg19.js';
-import { normaliseOptions, typicalScaleIterations, type ResolvedOptions, type StylizeOptions } from './options.js';
+import { checkImageSizes, normaliseOptions, typicalScaleIterations, type ResolvedOptions, type StylizeOptions } from './options.js';
 import { EtaEstimator } from './pipeline/eta.js';
 import { clampPixels, finishColours, forNetwork } from './pipeline/finish.js';
 import { createObjective, lossValues, termWeights } from './pipeline/objective.js';
@@ -165,6 +165,11 @@ class StylizerImpl implements Stylizer {
     const final = outputSize(contentRaw, opts);
     platform.checkMemory(final.width, final.height);
     const scales = planScales(contentRaw, final, opts);
+    checkImageSizes(
+      opts,
+      scales,
+      scales.map((at) => styleRaws.map((s) => styleSize(s, at, opts))),
+    );
 
     if (opts.preserveColors === 'histogram') {
       // The content's colour statistics at the output size: the same mean and covariance for any

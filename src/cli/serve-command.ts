@@ -4,8 +4,9 @@
  * end as `interrupted` with their last preview kept; waiting jobs are queued again next start).
  * The main CLI dispatches `style-transfer serve ...` here.
  */
-import { StyleTransferError } from '../errors.js';
 import { defaultDataDir } from '../server/data-dir.js';
+import { parseCommandLine, UsageError, type FlagSpec } from './args.js';
+import { reportError } from './report.js';
 import { DEFAULT_HOST, DEFAULT_PORT, startServer, type ServerOptions } from '../server/server.js';
 
 export interface CommandOutput {
@@ -33,44 +34,35 @@ Options:
   -h, --help          this help
 `;
 
-const VALUE_FLAGS = new Set(['--port', '--host', '--data-dir', '--concurrency', '--weights']);
-
-class UsageError extends StyleTransferError {
-  constructor(message: string) {
-    super(message, 'ERR_OPTION');
-  }
-}
+const SERVE_FLAGS = [
+  { flag: 'port', kind: 'int', value: 'N', doc: 'port to listen on', min: 0, max: 65535 },
+  { flag: 'host', kind: 'string', value: 'H', doc: 'address to bind' },
+  { flag: 'data-dir', kind: 'string', value: 'DIR', doc: 'where jobs are kept' },
+  { flag: 'concurrency', kind: 'int', value: 'N', doc: 'jobs run at once', min: 1, max: 64 },
+  { flag: 'weights', kind: 'string', value: 'FILE', doc: 'weights file for every job' },
+  { flag: 'help', short: 'h', kind: 'boolean', doc: 'this help' },
+] as const satisfies readonly (FlagSpec & { min?: number; max?: number })[];
 
 export function parseServeArgs(args: readonly string[]): ServerOptions | 'help' {
-  const values = new Map<string, string>();
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    if (arg === '-h' || arg === '--help') return 'help';
-    const eq = arg.indexOf('=');
-    const flag = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
-    if (!VALUE_FLAGS.has(flag)) {
-      throw new UsageError(
-        arg.startsWith('-') ? `unknown option ${flag} for \`serve\` (see style-transfer serve --help)` : `unexpected argument ${JSON.stringify(arg)} for \`serve\``,
-      );
+  const { positionals, values, given } = parseCommandLine(args, SERVE_FLAGS, 'style-transfer serve --help');
+  if (values.get('help') === true) return 'help';
+  if (positionals.length > 0) throw new UsageError('serve', 'no arguments besides options (see style-transfer serve --help)', positionals[0]);
+  const twice = given.find((f, i) => given.indexOf(f) !== i);
+  if (twice) throw new UsageError(`--${twice}`, 'one value (it was given twice)', values.get(twice));
+  for (const spec of SERVE_FLAGS) {
+    const value = values.get(spec.flag);
+    if (value === undefined) continue;
+    if (value === '') throw new UsageError(`--${spec.flag}`, `a value (${'value' in spec ? spec.value : ''})`, value);
+    if ('min' in spec && ((value as number) < spec.min || (value as number) > spec.max)) {
+      throw new UsageError(`--${spec.flag}`, `an integer from ${spec.min} to ${spec.max}`, value);
     }
-    const value = eq > 0 && arg.startsWith('--') ? arg.slice(eq + 1) : args[++i];
-    if (value === undefined || value === '') throw new UsageError(`option ${flag} needs a value`);
-    if (values.has(flag)) throw new UsageError(`option ${flag} was given twice`);
-    values.set(flag, value);
   }
-  const int = (flag: string, min: number, max: number): number | undefined => {
-    const text = values.get(flag);
-    if (text === undefined) return undefined;
-    const n = Number(text);
-    if (!/^\d+$/.test(text) || n < min || n > max) throw new UsageError(`option ${flag}: expected an integer from ${min} to ${max}, received ${JSON.stringify(text)}`);
-    return n;
-  };
   return {
-    port: int('--port', 0, 65535),
-    host: values.get('--host'),
-    dataDir: values.get('--data-dir'),
-    concurrency: int('--concurrency', 1, 64),
-    weights: values.get('--weights'),
+    port: values.get('port') as number | undefined,
+    host: values.get('host') as string | undefined,
+    dataDir: values.get('data-dir') as string | undefined,
+    concurrency: values.get('concurrency') as number | undefined,
+    weights: values.get('weights') as string | undefined,
   };
 }
 
@@ -79,8 +71,7 @@ export async function runServeCommand(args: string[], io: CommandOutput, options
   try {
     parsed = parseServeArgs(args);
   } catch (err) {
-    io.stderr.write(`error: ${(err as Error).message}\n`);
-    return 2;
+    return reportError(io.stderr, err);
   }
   if (parsed === 'help') {
     io.stdout.write(HELP);

@@ -9,7 +9,7 @@
  * - the target model: image → content features and Gram matrices (forward only), for the content
  *   and style images.
  */
-import type { NetworkWeights } from '../model/weights.js';
+import type { NetworkWeights } from '../model/conv-weights.js';
 import { truncateTo, type ConvLayer, type NetworkSpec, type Pooling } from '../model/vgg19.js';
 import { contentLossGraph } from '../losses/content.js';
 import { gramGraph, styleLossGraph, type StyleNormalisation } from '../losses/style.js';

@@ -11,7 +11,7 @@
  *   zero padding of the row/column a floor-mode pool drops on odd sizes.
  * Bias gradients are never needed: the network is frozen.
  */
-import type { NetworkWeights } from '../model/weights.js';
+import type { NetworkWeights } from '../model/conv-weights.js';
 import type { Layer, Pooling } from '../model/vgg19.js';
 import type { GraphBuilder } from './graph-builder.js';
 

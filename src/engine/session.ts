@@ -6,7 +6,7 @@
  * browser; both implement onnxruntime-common's API), so this module imports no platform package.
  */
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
-import type { NetworkWeights } from '../model/weights.js';
+import type { NetworkWeights } from '../model/conv-weights.js';
 import type { NetworkSpec } from '../model/vgg19.js';
 import { buildLossModel, buildTargetModel, names, type LossLayout } from './loss-graph.js';
 

@@ -4,11 +4,12 @@
  * rest of the program never sees alpha, grey, CMYK, 16-bit samples, colour profiles or EXIF
  * orientation.
  */
-import { readFile, realpath, stat } from 'node:fs/promises';
-import { basename, dirname, extname, join, resolve } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
+import { extname } from 'node:path';
 import sharp, { type Metadata } from 'sharp';
 import { firstLine, ImageError, OptionError } from '../errors.js';
-import { writeFileAtomic } from './atomic.js';
+import { writeFileAtomic } from '../fs/atomic.js';
+import { canonicalPath } from '../fs/paths.js';
 import { DEFAULT_MAX_PIXELS, type RawImage } from './image.js';
 
 export { DEFAULT_MAX_PIXELS };
@@ -44,14 +45,15 @@ export async function decodeImage(path: string, opts: DecodeOptions = {}): Promi
 /**
  * Decode an encoded image (JPEG, PNG, WebP, AVIF, TIFF, GIF: the first frame) to 8-bit sRGB RGB.
  * EXIF orientation is applied; alpha is flattened onto white; grey, CMYK, 16-bit and ICC-profiled
- * images are converted to sRGB. `name` is only used in error messages. Truncated or corrupt data
- * is an error rather than a partly grey image.
+ * images are converted to sRGB. `name` (a file name; none for bytes that never had one) is only
+ * used in error messages. Truncated or corrupt data is an error rather than a partly grey image.
  */
-export async function decodeImageBytes(bytes: Uint8Array, name: string, opts: DecodeOptions = {}): Promise<RawImage> {
-  const role = opts.role ?? 'image';
+export async function decodeImageBytes(bytes: Uint8Array, name: string | undefined, opts: DecodeOptions = {}): Promise<RawImage> {
+  // What error messages call the image: "content image photo.jpg", or just "content image".
+  const what = name === undefined ? (opts.role ?? 'image') : `${opts.role ?? 'image'} ${name}`;
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   if (!(Number.isInteger(maxPixels) && maxPixels > 0)) throw new OptionError('maxPixels', 'a positive integer', maxPixels);
-  if (bytes.length === 0) throw new ImageError(`${role} ${name} is empty (0 bytes)`, name);
+  if (bytes.length === 0) throw new ImageError(`${what} is empty (0 bytes)`, name);
 
   // failOn 'truncated': a JPEG/PNG cut short aborts instead of decoding with a grey remainder.
   // Our own pixel check below gives the better message, so sharp's limit only backs it up.
@@ -64,22 +66,22 @@ export async function decodeImageBytes(bytes: Uint8Array, name: string, opts: De
     // sharp cannot tell "not an image" from "an image with a broken header"; the magic bytes can.
     const sniffed = sniffFormat(bytes);
     if (sniffed === undefined) {
-      throw new ImageError(`${role} ${name} is not an image in a supported format (${INPUT_FORMAT_NAMES})`, name, { cause: err });
+      throw new ImageError(`${what} is not an image in a supported format (${INPUT_FORMAT_NAMES})`, name, { cause: err });
     }
     const size = sniffed === 'PNG' ? pngHeaderSize(bytes) : undefined;
     if ((size && (size.width === 0 || size.height === 0)) || /empty jpeg/i.test(firstLine(err))) {
-      throw new ImageError(`${role} ${name} has no pixels${size ? ` (${size.width}x${size.height})` : ''}`, name, { cause: err });
+      throw new ImageError(`${what} has no pixels${size ? ` (${size.width}x${size.height})` : ''}`, name, { cause: err });
     }
-    throw new ImageError(`${role} ${name} is a corrupt ${sniffed} file: ${firstLine(err)}`, name, { cause: err });
+    throw new ImageError(`${what} is a corrupt ${sniffed} file: ${firstLine(err)}`, name, { cause: err });
   }
   if (!meta.format || !INPUT_FORMATS.has(meta.format)) {
-    throw new ImageError(`${role} ${name} is in an unsupported format (${meta.format ?? 'unknown'}); accepted: ${INPUT_FORMAT_NAMES}`, name);
+    throw new ImageError(`${what} is in an unsupported format (${meta.format ?? 'unknown'}); accepted: ${INPUT_FORMAT_NAMES}`, name);
   }
   const width = meta.width ?? 0;
   const height = meta.height ?? 0;
-  if (width <= 0 || height <= 0) throw new ImageError(`${role} ${name} has no pixels (${width}x${height})`, name);
+  if (width <= 0 || height <= 0) throw new ImageError(`${what} has no pixels (${width}x${height})`, name);
   if (width * height > maxPixels) {
-    throw new ImageError(`${role} ${name} is too large: ${width}x${height} = ${formatPixels(width * height)}, the limit is ${formatPixels(maxPixels)} (maxPixels)`, name);
+    throw new ImageError(`${what} is too large: ${width}x${height} = ${formatPixels(width * height)}, the limit is ${formatPixels(maxPixels)} (maxPixels)`, name);
   }
 
   try {
@@ -94,7 +96,7 @@ export async function decodeImageBytes(bytes: Uint8Array, name: string, opts: De
     if (data.length !== info.width * info.height * 3) throw new Error(`decoded ${data.length} bytes for ${info.width}x${info.height}x3`);
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height, channels: 3 };
   } catch (err) {
-    throw new ImageError(`${role} ${name} is truncated or corrupt: ${firstLine(err)}`, name, { cause: err });
+    throw new ImageError(`${what} is truncated or corrupt: ${firstLine(err)}`, name, { cause: err });
   }
 }
 
@@ -161,24 +163,9 @@ export async function encodeImage(img: RawImage, path: string, opts: WriteOption
 /** Throws when `path` names the same file as one of `protect` (however spelled, through symlinks too). */
 export async function assertNotProtected(path: string, protect: readonly string[]): Promise<void> {
   if (protect.length === 0) return;
-  const target = await canonical(path);
+  const target = await canonicalPath(path);
   for (const p of protect) {
-    if ((await canonical(p)) === target) throw new ImageError(`refusing to overwrite the input image ${p} with the output ${path}`, path);
-  }
-}
-
-/** An absolute path with symlinks resolved where the file exists, so two spellings of one file compare equal. */
-async function canonical(path: string): Promise<string> {
-  const abs = resolve(path);
-  try {
-    return await realpath(abs);
-  } catch {
-    // Not there yet: resolve the directory, which may itself be reached through a symlink.
-    try {
-      return join(await realpath(dirname(abs)), basename(abs));
-    } catch {
-      return abs;
-    }
+    if ((await canonicalPath(p)) === target) throw new ImageError(`refusing to overwrite the input image ${p} with the output ${path}`, path);
   }
 }
 

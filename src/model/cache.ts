@@ -5,12 +5,15 @@
  * a sidecar recording the compact file's own SHA-256 and where it came from. The big download (the
  * classifier is 470 MB style transfer never uses) is deleted once the compact file is in place.
  *
- * Installed means both files exist: the sidecar is written before the compact file is renamed into
- * place, so a crash in between leaves a state that is simply redone.
+ * Installed means both files exist: the sidecar is written before the compact file, both atomically
+ * (temporary file, fsync, rename), so a crash in between leaves a state that is simply redone. The
+ * compact file's SHA-256 is checked against the sidecar whenever it is loaded or found installed:
+ * a bad disk, or a power loss on a filesystem that reorders writes, can leave a right-sized file
+ * with other bytes, which a size check would take for good weights.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readFile, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
 import { hostname, homedir } from 'node:os';
 import { join } from 'node:path';
 import { AbortError, WeightsError } from '../errors.js';
@@ -22,7 +25,7 @@ import type { NamedTensor, TensorMap } from './tensors.js';
 import { expectedHash, urlFileName, variantUrl, type ModelVariant } from './registry.js';
 import { convLayers, vgg19 } from './vgg19.js';
 import { extractConvWeights } from './weights.js';
-import { writeFileAtomic } from '../image/atomic.js';
+import { writeFileAtomic } from '../fs/atomic.js';
 
 export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.STYLE_TRANSFER_HOME) return env.STYLE_TRANSFER_HOME;
@@ -83,22 +86,35 @@ export async function variantStatus(variant: ModelVariant, dir: string = cacheDi
   return { paths, installed: record !== undefined && size === record.size, record, partialBytes };
 }
 
+/** The compact file does not match its sidecar (a WeightsError; `weights download` or a download re-makes it). */
+export class CorruptCacheError extends WeightsError {}
+
 /** Re-hash the compact file against its sidecar. Throws a WeightsError if missing or corrupt. */
 export async function verifyVariant(variant: ModelVariant, dir: string = cacheDir()): Promise<{ path: string; sha256: string; size: number }> {
+  const { path, bytes, record } = await readInstalled(variant, dir);
+  return { path, sha256: record.sha256, size: bytes.byteLength };
+}
+
+/**
+ * The installed compact file's bytes, checked against the SHA-256 its sidecar records. Throws a
+ * WeightsError if it is not installed, a CorruptCacheError if its bytes are not the recorded ones.
+ */
+export async function readInstalled(variant: ModelVariant, dir: string = cacheDir()): Promise<{ path: string; bytes: Uint8Array; record: CacheRecord }> {
   const paths = variantPaths(variant, dir);
   const record = await readCacheRecord(paths);
-  const size = await fileSize(paths.compact);
-  if (!record || size === undefined) {
+  let bytes: Uint8Array | undefined;
+  if (record) bytes = await readFile(paths.compact).catch(() => undefined);
+  if (!record || !bytes) {
     throw new WeightsError(`model ${variant.name} is not downloaded (no ${paths.compact}); run \`style-transfer weights download ${variant.name}\``, paths.compact);
   }
-  const sha256 = await sha256File(paths.compact);
-  if (sha256 !== record.sha256 || size !== record.size) {
-    throw new WeightsError(
-      `${paths.compact} is corrupt: SHA-256 ${sha256} (${size} bytes), expected ${record.sha256} (${record.size} bytes); run \`style-transfer weights download ${variant.name}\` to fetch it again`,
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  if (sha256 !== record.sha256 || bytes.byteLength !== record.size) {
+    throw new CorruptCacheError(
+      `${paths.compact} is corrupt: SHA-256 ${sha256} (${bytes.byteLength} bytes), expected ${record.sha256} (${record.size} bytes); run \`style-transfer weights download ${variant.name}\` to fetch it again`,
       paths.compact,
     );
   }
-  return { path: paths.compact, sha256, size };
+  return { path: paths.compact, bytes, record };
 }
 
 export interface InstallOptions {
@@ -106,7 +122,7 @@ export interface InstallOptions {
   readonly env?: NodeJS.ProcessEnv;
   readonly onProgress?: (e: DownloadProgress) => void;
   readonly signal?: AbortSignal;
-  /** Re-hash an already installed compact file and reinstall it if it is corrupt (default: size check only). */
+  /** Re-hash an already installed compact file and reinstall it if it is corrupt (default true; false trusts its size). */
   readonly verifyExisting?: boolean;
 }
 
@@ -133,7 +149,7 @@ export async function installVariant(variant: ModelVariant, options: InstallOpti
   return withLock(paths.lock, options.signal, async () => {
     const status = await variantStatus(variant, dir);
     if (status.installed && status.record) {
-      if (!options.verifyExisting) return { path: paths.compact, record: status.record, installed: false };
+      if (options.verifyExisting === false) return { path: paths.compact, record: status.record, installed: false };
       try {
         await verifyVariant(variant, dir);
         return { path: paths.compact, record: status.record, installed: false };
@@ -194,10 +210,12 @@ async function writeCompact(variant: ModelVariant, paths: VariantPaths, source: 
     source,
     createdAt: new Date().toISOString(),
   };
-  const tmp = `${paths.compact}.${process.pid}.tmp`;
-  await writeFile(tmp, compact);
-  await writeFileAtomic(paths.sidecar, `${JSON.stringify(record, null, 2)}\n`);
-  await rename(tmp, paths.compact);
+  try {
+    await writeFileAtomic(paths.sidecar, `${JSON.stringify(record, null, 2)}\n`);
+    await writeFileAtomic(paths.compact, compact);
+  } catch (err) {
+    throw new WeightsError(`cannot write ${paths.compact}: ${(err as Error).message}`, paths.compact, { cause: err });
+  }
   return record;
 }
 
@@ -225,18 +243,20 @@ interface LockOwner {
   pid: number;
   host: string;
   since: string;
+  /** Makes every lock file's content unique, so a lock is recognised by it (inode numbers are reused at once). */
+  nonce: string;
 }
 
 /**
  * Run `fn` holding an exclusive lock file (created with O_EXCL; its mtime is refreshed while held).
- * Waits for another holder; breaks a stale lock.
+ * Waits for another holder; breaks a stale lock (see breakStaleLock).
  */
 export async function withLock<T>(lockPath: string, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
   for (;;) {
     if (signal?.aborted) throw new AbortError('the download was cancelled');
     try {
       const handle = await open(lockPath, 'wx');
-      const owner: LockOwner = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
+      const owner: LockOwner = { pid: process.pid, host: hostname(), since: new Date().toISOString(), nonce: randomBytes(8).toString('hex') };
       await handle.writeFile(JSON.stringify(owner));
       await handle.close();
       break;
@@ -245,10 +265,7 @@ export async function withLock<T>(lockPath: string, signal: AbortSignal | undefi
         throw new WeightsError(`cannot create the lock file ${lockPath}: ${(err as Error).message}`, lockPath, { cause: err });
       }
     }
-    if (await isStale(lockPath)) {
-      await rm(lockPath, { force: true });
-      continue;
-    }
+    if ((await staleLock(lockPath)) && (await breakStaleLock(lockPath))) continue;
     await sleep(POLL_MS);
   }
   const heartbeat = setInterval(() => {
@@ -264,27 +281,82 @@ export async function withLock<T>(lockPath: string, signal: AbortSignal | undefi
   }
 }
 
-async function isStale(lockPath: string): Promise<boolean> {
+/** Which lock file was judged stale: a new lock at the same path differs in content (its nonce) or mtime. */
+interface StaleLock {
+  readonly text: string;
+  readonly mtimeMs: number;
+}
+
+/** Breaking a lock takes milliseconds: a `.breaking` file older than this was left by a breaker that died. */
+const BREAKING_STALE_MS = 10_000;
+
+/**
+ * Break the lock if it is stale, and say whether it was broken. Deleting a lock judged stale a
+ * moment ago would let two waiters that both judged it stale both break it: the slower one deletes
+ * the lock the faster one has just taken, and both hold it. So breakers take turns (an O_EXCL
+ * `.breaking` file), judge the lock again in their turn, and move it aside by rename rather than
+ * delete it; should what was moved not be the file judged stale (its owner released it and another
+ * process took the lock in between), it is linked back (link never overwrites).
+ */
+export async function breakStaleLock(lockPath: string): Promise<boolean> {
+  const turn = `${lockPath}.breaking`;
+  try {
+    await (await open(turn, 'wx')).close();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+      const age = await stat(turn).then(
+        (s) => Date.now() - s.mtimeMs,
+        () => 0,
+      );
+      if (age > BREAKING_STALE_MS) await rm(turn, { force: true });
+    }
+    return false;
+  }
+  try {
+    const stale = await staleLock(lockPath);
+    if (!stale) return false;
+    const moved = `${lockPath}.broken.${process.pid}.${randomBytes(6).toString('hex')}`;
+    try {
+      await rename(lockPath, moved);
+    } catch {
+      return false; // released meanwhile
+    }
+    try {
+      const [text, s] = await Promise.all([readFile(moved, 'utf8'), stat(moved)]);
+      if (text === stale.text && s.mtimeMs === stale.mtimeMs) return true;
+      await link(moved, lockPath).catch(() => undefined);
+      return false;
+    } finally {
+      await unlink(moved).catch(() => undefined);
+    }
+  } finally {
+    await rm(turn, { force: true });
+  }
+}
+
+/** The lock's identity if it is stale: its owner is gone (same host, dead pid) or it was not touched for STALE_AFTER_MS. */
+async function staleLock(lockPath: string): Promise<StaleLock | undefined> {
   let text: string;
   let mtimeMs: number;
   try {
     [text, mtimeMs] = await Promise.all([readFile(lockPath, 'utf8'), stat(lockPath).then((s) => s.mtimeMs)]);
   } catch {
-    return false; // gone already (the next open will tell) or unreadable for a moment
+    return undefined; // gone already (the next open will tell) or unreadable for a moment
   }
-  if (Date.now() - mtimeMs > STALE_AFTER_MS) return true;
+  const identity = { text, mtimeMs };
+  if (Date.now() - mtimeMs > STALE_AFTER_MS) return identity;
   let owner: LockOwner;
   try {
     owner = JSON.parse(text) as LockOwner;
   } catch {
-    return false; // being written right now
+    return undefined; // being written right now
   }
-  if (owner.host !== hostname() || !Number.isInteger(owner.pid)) return false;
+  if (owner.host !== hostname() || !Number.isInteger(owner.pid)) return undefined;
   try {
     process.kill(owner.pid, 0);
-    return false;
+    return undefined;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+    return (err as NodeJS.ErrnoException).code === 'ESRCH' ? identity : undefined;
   }
 }
 

@@ -5,7 +5,23 @@
  *
  * Python values map to: None → null, bool → boolean, int → number (bigint beyond 2^53), float →
  * number, str → string, bytes → Uint8Array, list/tuple → array, dict → Map, set → Set.
+ *
+ * The pickle is untrusted, so its cost is bounded by its size: integers are at most 64 bytes (their
+ * decoding is quadratic), dict keys and set elements are str or int only (a tuple key could be a DAG
+ * of shared sub-tuples whose size is exponential in its bytes), at most MAX_OPCODES opcodes run, and
+ * calls (REDUCE and friends, which iterate their arguments) are charged against a work budget
+ * proportional to the pickle's length (re-calling one memoised long list is quadratic otherwise).
  */
+
+/** LONG1/LONG4 payloads: the legacy magic number is 10 bytes; 64 is plenty for any real int. */
+const MAX_INT_BYTES = 64;
+/** The same bound for text integers (64 bytes is about 155 decimal digits). */
+const MAX_INT_DIGITS = 160;
+/** A state dict's pickle has tens of opcodes per tensor; each opcode can create an object. */
+const MAX_OPCODES = 4_000_000;
+/** Work units (argument items iterated by calls) allowed per byte of pickle, plus a fixed allowance. */
+const WORK_PER_BYTE = 16;
+const WORK_ALLOWANCE = 1_000_000;
 
 /** A callable a `findGlobal` hook allows (a class or function from an allow-list). */
 export class PyCallable {
@@ -40,6 +56,15 @@ export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks, start = 0): Un
   const marks: number[] = [];
   const memo = new Map<number, unknown>();
   let pos = start;
+  let opcodes = 0;
+  let work = WORK_ALLOWANCE + WORK_PER_BYTE * (bytes.byteLength - start);
+  /** Charge a call for the items of the arguments it may iterate (one level deep). */
+  const charge = (args: unknown) => {
+    let cost = 1;
+    if (Array.isArray(args)) for (const a of args) cost += Array.isArray(a) ? 1 + a.length : 1;
+    work -= cost;
+    if (work < 0) throw new PickleError('the pickle asks for more work than its size allows (a pickle built to be slow?)');
+  };
 
   const need = (n: number) => {
     if (n < 0 || pos + n > bytes.byteLength) throw new PickleError('the pickle is truncated');
@@ -95,24 +120,28 @@ export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks, start = 0): Un
   };
   const call = (callable: unknown, args: unknown[]) => {
     if (!(callable instanceof PyCallable)) throw new PickleError('REDUCE on something that is not an allowed callable');
+    charge(args);
     return callable.call(args);
   };
   const setItems = (target: unknown, items: unknown[]) => {
     if (!(target instanceof Map)) throw new PickleError('SETITEM on something that is not a dict');
-    for (let i = 0; i + 1 < items.length; i += 2) target.set(hashable(items[i]), items[i + 1]);
+    for (let i = 0; i + 1 < items.length; i += 2) target.set(dictKey(items[i]), items[i + 1]);
   };
   const appendItems = (target: unknown, items: unknown[]) => {
-    if (Array.isArray(target)) target.push(...items);
-    else if (target instanceof Set) for (const x of items) target.add(hashable(x));
+    if (Array.isArray(target))
+      for (const x of items) target.push(x); // no spread: items can exceed the argument limit
+    else if (target instanceof Set) for (const x of items) target.add(setElement(x));
     else throw new PickleError('APPEND on something that is not a list');
   };
   const global = (module: string, name: string) => hooks.findGlobal(module, name);
   const persistent = (pid: unknown) => {
     if (!hooks.persistentLoad) throw new PickleError('the pickle uses persistent ids, which this file type does not allow');
+    charge(pid);
     return hooks.persistentLoad(pid);
   };
 
   for (;;) {
+    if (++opcodes > MAX_OPCODES) throw new PickleError(`the pickle has more than ${MAX_OPCODES} opcodes`);
     const op = u8();
     switch (op) {
       case 0x80: // PROTO
@@ -159,14 +188,14 @@ export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks, start = 0): Un
         break;
       }
       case 0x8a: // LONG1
-        stack.push(decodeLong(take(u8())));
+        stack.push(decodeLong(take(intLength(u8()))));
         break;
       case 0x8b: {
         // LONG4
         need(4);
         const n = view.getInt32(pos, true);
         pos += 4;
-        stack.push(decodeLong(take(n)));
+        stack.push(decodeLong(take(intLength(n))));
         break;
       }
       case 0x49: {
@@ -268,7 +297,7 @@ export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks, start = 0): Un
         stack.push(new Set());
         break;
       case 0x91: // FROZENSET
-        stack.push(new Set(popMark().map(hashable)));
+        stack.push(new Set(popMark().map(setElement)));
         break;
       case 0x90: {
         // ADDITEMS
@@ -393,25 +422,54 @@ export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks, start = 0): Un
   }
 }
 
-/** Little-endian two's-complement integer (LONG1/LONG4). */
+function intLength(n: number): number {
+  if (n > MAX_INT_BYTES) throw new PickleError(`an integer of ${n} bytes (at most ${MAX_INT_BYTES} are allowed)`);
+  return n;
+}
+
+/** Little-endian two's-complement integer (LONG1/LONG4), via one hex string (linear, unlike shifting a growing bigint). */
 function decodeLong(b: Uint8Array): number | bigint {
   if (b.length === 0) return 0;
-  let v = 0n;
-  for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);
+  let hex = '';
+  for (let i = b.length - 1; i >= 0; i--) hex += b[i].toString(16).padStart(2, '0');
+  let v = BigInt(`0x${hex}`);
   if (b[b.length - 1] & 0x80) v -= 1n << BigInt(8 * b.length);
   return toNumberIfSafe(v);
 }
 
 function parseIntText(text: string): number | bigint {
-  if (!/^[+-]?\d+$/.test(text.trim())) throw new PickleError(`bad integer ${JSON.stringify(text)} in the pickle`);
-  return toNumberIfSafe(BigInt(text.trim()));
+  const digits = text.trim();
+  if (digits.length > MAX_INT_DIGITS) throw new PickleError(`an integer of ${digits.length} digits (at most ${MAX_INT_DIGITS} are allowed)`);
+  if (!/^[+-]?\d+$/.test(digits)) throw new PickleError(`bad integer ${JSON.stringify(digits.slice(0, 40))} in the pickle`);
+  return toNumberIfSafe(BigInt(digits));
 }
 
 function toNumberIfSafe(v: bigint): number | bigint {
   return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
 }
 
-/** Python dict keys are compared by value; tuples as keys become strings so Map lookups work. */
-function hashable(key: unknown): unknown {
-  return Array.isArray(key) ? JSON.stringify(key, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)) : key;
+/** A short name for a Python value's type in messages (never its contents, which may be huge). */
+export function describeValue(x: unknown): string {
+  if (x === null) return 'None';
+  if (Array.isArray(x)) return 'a tuple or list';
+  if (x instanceof Map) return 'a dict';
+  if (x instanceof Set) return 'a set';
+  if (x instanceof Uint8Array) return 'bytes';
+  if (x instanceof PyCallable) return x.qualifiedName;
+  return typeof x === 'object' ? 'an object' : `a ${typeof x}`;
+}
+
+function isStrOrInt(x: unknown): x is string | number | bigint {
+  return typeof x === 'string' || typeof x === 'bigint' || (typeof x === 'number' && Number.isInteger(x));
+}
+
+/** Dict keys are str or int: Python compares keys by value, which JS Maps only do for these. */
+export function dictKey(key: unknown): string | number | bigint {
+  if (!isStrOrInt(key)) throw new PickleError(`a dict key that is ${describeValue(key)} (only str and int keys are allowed)`);
+  return key;
+}
+
+function setElement(x: unknown): string | number | bigint {
+  if (!isStrOrInt(x)) throw new PickleError(`a set element that is ${describeValue(x)} (only str and int are allowed)`);
+  return x;
 }

@@ -9,12 +9,18 @@
  *
  * The pickle may only reference tensors and their storages, OrderedDict and plain Python values;
  * anything else (os.system, builtins.eval, a model class...) is refused with a WeightsError.
+ *
+ * The file is untrusted input in other ways too, and nothing it claims is allocated before it is
+ * checked against what the file holds: the zip is read by ./zip.ts (bounded inflation), the pickle
+ * by ./pickle.ts (bounded work), and each tensor must lie inside its storage, repeat no element
+ * (no zero strides, no more elements than the storage holds), and all tensors together may hold at
+ * most twice the elements of the file's storages (two names for one storage happen; more do not).
  */
 import { endianness } from 'node:os';
-import { unzipSync } from 'fflate';
 import { firstLine, WeightsError } from '../errors.js';
-import { PickleError, PyCallable, unpickle, type UnpickleHooks } from './pickle.js';
-import { elementCount, halfToFloat, type TensorMap } from './tensors.js';
+import { describeValue, dictKey, PickleError, PyCallable, unpickle, type UnpickleHooks } from './pickle.js';
+import { halfToFloat, type TensorMap } from './tensors.js';
+import { BombError, ZipError, ZipReader } from './zip.js';
 
 type DType = 'f32' | 'f16' | 'bf16' | 'f64' | 'i64' | 'i32' | 'i16' | 'i8' | 'u8' | 'bool';
 
@@ -32,6 +38,9 @@ const STORAGE_DTYPES: Record<string, DType> = {
 };
 
 const ELEMENT_SIZE: Record<DType, number> = { f32: 4, f16: 2, bf16: 2, f64: 8, i64: 8, i32: 4, i16: 2, i8: 1, u8: 1, bool: 1 };
+
+/** Tensors of more dimensions than this are refused (PyTorch itself allows at most 64). */
+const MAX_RANK = 64;
 
 /** The legacy format's first pickle: torch.serialization's MAGIC_NUMBER. */
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
@@ -87,43 +96,29 @@ export function parsePth(bytes: Uint8Array, path: string, options: PthOptions = 
   } catch (err) {
     if (err instanceof WeightsError) throw err;
     if (err instanceof PickleError) throw new WeightsError(`${path} is not a valid PyTorch checkpoint: ${err.message}`, path, { cause: err });
+    if (err instanceof BombError) throw new WeightsError(`${path}: ${err.message}`, path, { cause: err });
+    if (err instanceof ZipError) throw new WeightsError(`${path} is corrupt: ${err.message}`, path, { cause: err });
     throw new WeightsError(`${path} is truncated or corrupt (${firstLine(err)})`, path, { cause: err });
   }
 }
 
 function parseZip(bytes: Uint8Array, path: string, options: PthOptions): TensorMap {
-  let pklName: string | undefined;
-  let byteorderName: string | undefined;
-  let files;
-  try {
-    files = unzipSync(bytes, {
-      filter: (f) => {
-        if (f.name.endsWith('/data.pkl') || f.name === 'data.pkl') pklName ??= f.name;
-        if (f.name.endsWith('/byteorder')) byteorderName ??= f.name;
-        return f.name.endsWith('data.pkl') || f.name.endsWith('/byteorder');
-      },
-    });
-  } catch (err) {
-    throw new WeightsError(`${path} is truncated or not a valid zip archive (${firstLine(err)})`, path, { cause: err });
-  }
-  if (!pklName || !files[pklName]) throw new WeightsError(`${path} is a zip archive but not a PyTorch checkpoint (no data.pkl)`, path);
+  const zip = new ZipReader(bytes);
+  const names = [...zip.entries.keys()];
+  const pklName = names.find((n) => n === 'data.pkl' || n.endsWith('/data.pkl'));
+  if (!pklName) throw new WeightsError(`${path} is a zip archive but not a PyTorch checkpoint (no data.pkl)`, path);
   const prefix = pklName.slice(0, -'data.pkl'.length);
-  const littleEndian = !byteorderName || new TextDecoder().decode(files[byteorderName]).trim() !== 'big';
+  const byteorder = zip.entries.get(`${prefix}byteorder`);
+  const littleEndian = !byteorder || new TextDecoder().decode(zip.read(byteorder)).trim() !== 'big';
 
   const storages = new Map<string, StorageRef>();
-  const root = unpickle(files[pklName], checkpointHooks(path, storages)).value;
+  const root = unpickle(zip.read(zip.entries.get(pklName)!), checkpointHooks(path, storages)).value;
   const refs = selectTensors(root, path, options);
-
-  const wanted = new Set([...refs.values()].map((t) => `${prefix}data/${rootOf(t.storage).key}`));
-  let data;
-  try {
-    data = unzipSync(bytes, { filter: (f) => wanted.has(f.name) });
-  } catch (err) {
-    throw new WeightsError(`${path} is truncated or corrupt (${firstLine(err)})`, path, { cause: err });
-  }
-  for (const storage of storages.values()) {
-    const entry = data[`${prefix}data/${storage.key}`];
-    if (entry) storage.bytes = entry;
+  // Only the storages of kept tensors are read (inflated, if they are deflated).
+  for (const ref of refs.values()) {
+    const storage = rootOf(ref.storage);
+    const entry = zip.entries.get(`${prefix}data/${storage.key}`);
+    if (entry && !storage.bytes) storage.bytes = zip.read(entry);
   }
   return materialise(refs, path, littleEndian);
 }
@@ -133,7 +128,10 @@ function parseLegacy(bytes: Uint8Array, path: string, options: PthOptions): Tens
   const magic = unpickle(bytes, plain, 0);
   if (magic.value !== LEGACY_MAGIC) throw new WeightsError(`${path} is not a PyTorch checkpoint (bad magic number)`, path);
   const protocol = unpickle(bytes, plain, magic.end);
-  if (protocol.value !== 1001) throw new WeightsError(`${path}: unsupported legacy checkpoint protocol ${String(protocol.value)}`, path);
+  if (protocol.value !== 1001) {
+    const shown = typeof protocol.value === 'number' ? String(protocol.value) : describeValue(protocol.value);
+    throw new WeightsError(`${path}: unsupported legacy checkpoint protocol ${shown}`, path);
+  }
   const sysInfo = unpickle(bytes, plain, protocol.end);
   const littleEndian = !(sysInfo.value instanceof Map) || sysInfo.value.get('little_endian') !== false;
 
@@ -146,8 +144,9 @@ function parseLegacy(bytes: Uint8Array, path: string, options: PthOptions): Tens
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let pos = keys.end;
   for (const key of keys.value) {
-    const storage = storages.get(String(key));
-    if (!storage) throw new WeightsError(`${path} is corrupt (storage ${String(key)} is not referenced by the pickle)`, path);
+    if (typeof key !== 'string') throw new WeightsError(`${path} is corrupt (its storage key list holds ${describeValue(key)})`, path);
+    const storage = storages.get(key);
+    if (!storage) throw new WeightsError(`${path} is corrupt (storage ${key} is not referenced by the pickle)`, path);
     if (pos + 8 > bytes.byteLength) throw new WeightsError(`${path} is truncated (storage ${String(key)} is missing)`, path);
     const count = Number(view.getBigInt64(pos, true));
     const nbytes = count * ELEMENT_SIZE[storage.dtype];
@@ -163,7 +162,7 @@ function parseLegacy(bytes: Uint8Array, path: string, options: PthOptions): Tens
 function checkpointHooks(path: string, storages: Map<string, StorageRef>): UnpickleHooks {
   const tensorArgs = (args: unknown[]): TensorRef => {
     const [storage, offset, size, stride] = args;
-    if (!(storage instanceof StorageRef) || !isInt(offset) || !isIntArray(size) || !isIntArray(stride) || size.length !== stride.length) {
+    if (!(storage instanceof StorageRef) || !isInt(offset) || !isIntArray(size) || !isIntArray(stride) || size.length !== stride.length || size.length > MAX_RANK) {
       throw new PickleError('malformed tensor record');
     }
     return new TensorRef(storage, offset, size, stride);
@@ -177,7 +176,8 @@ function checkpointHooks(path: string, storages: Map<string, StorageRef>): Unpic
       if (module === 'collections' && name === 'OrderedDict') {
         return new PyCallable('collections.OrderedDict', (args) => {
           const d = new Map<unknown, unknown>();
-          if (Array.isArray(args[0])) for (const pair of args[0]) if (Array.isArray(pair) && pair.length === 2) d.set(pair[0], pair[1]);
+          // Python 2 pickled an OrderedDict's items as its argument; Python 3 adds them with SETITEMS.
+          if (Array.isArray(args[0])) for (const pair of args[0]) if (Array.isArray(pair) && pair.length === 2) d.set(dictKey(pair[0]), pair[1]);
           return d;
         });
       }
@@ -192,13 +192,14 @@ function checkpointHooks(path: string, storages: Map<string, StorageRef>): Unpic
       // ('storage', storage_type, key, location, numel[, view_metadata (legacy)])
       if (!Array.isArray(pid) || pid[0] !== 'storage') {
         throw new WeightsError(
-          `${path}: refusing to load a checkpoint with a persistent object of type ${JSON.stringify(Array.isArray(pid) ? String(pid[0]) : typeof pid)} (only tensors are allowed)`,
+          `${path}: refusing to load a checkpoint with a persistent object of type ${Array.isArray(pid) && typeof pid[0] === 'string' ? JSON.stringify(pid[0].slice(0, 40)) : describeValue(Array.isArray(pid) ? pid[0] : pid)} (only tensors are allowed)`,
           path,
         );
       }
       const [, type, rawKey, , , viewMetadata] = pid;
       if (!(type instanceof StorageType)) throw new PickleError('storage record without a storage type');
-      const key = String(rawKey);
+      if (typeof rawKey !== 'string') throw new PickleError(`a storage key that is not a string but ${describeValue(rawKey)}`);
+      const key = rawKey;
       let root = storages.get(key);
       if (!root) {
         root = new StorageRef(key, type.dtype);
@@ -206,8 +207,8 @@ function checkpointHooks(path: string, storages: Map<string, StorageRef>): Unpic
       }
       if (Array.isArray(viewMetadata)) {
         const [viewKey, offset, size] = viewMetadata;
-        if (!isInt(offset) || !isInt(size)) throw new PickleError('malformed storage view');
-        return new StorageRef(String(viewKey), type.dtype, root, offset, size);
+        if (typeof viewKey !== 'string' || !isInt(offset) || !isInt(size) || offset < 0 || size < 0) throw new PickleError('malformed storage view');
+        return new StorageRef(viewKey, type.dtype, root, offset, size);
       }
       return root;
     },
@@ -233,7 +234,12 @@ function selectTensors(root: unknown, path: string, options: PthOptions): Map<st
     }
   }
   const out = new Map<string, TensorRef>();
+  // The memo lets one dict appear under many keys at many levels (100 keys x 8 levels = 100^8
+  // paths in a few kB): each dict is walked once, under the first key that reaches it.
+  const walked = new Set<Map<unknown, unknown>>();
   const walk = (d: Map<unknown, unknown>, prefix: string, depth: number) => {
+    if (walked.has(d)) return;
+    walked.add(d);
     for (const [k, v] of d) {
       const key = prefix + String(k);
       if (v instanceof TensorRef) {
@@ -253,35 +259,62 @@ function rootOf(storage: StorageRef): StorageRef {
 }
 
 function materialise(refs: Map<string, TensorRef>, path: string, littleEndian: boolean): TensorMap {
+  // Check every tensor, and their total, before allocating any of them.
+  const counts = new Map<string, number>();
+  let total = 0;
+  for (const [key, t] of refs) {
+    const count = checkTensor(t, key, path);
+    counts.set(key, count);
+    total += count;
+  }
+  let held = 0;
+  for (const root of new Set([...refs.values()].map((t) => rootOf(t.storage)))) held += Math.floor(root.bytes!.byteLength / ELEMENT_SIZE[root.dtype]);
+  if (total > 2 * held) throw new WeightsError(`${path}: its tensors hold ${total} elements in all, more than twice the ${held} its storages hold`, path);
   const out: TensorMap = new Map();
-  for (const [key, t] of refs) out.set(key, { shape: t.size, data: readTensor(t, key, path, littleEndian) });
+  for (const [key, t] of refs) out.set(key, { shape: t.size, data: readTensor(t, storageBytes(t, key, path), counts.get(key)!, littleEndian) });
   return out;
 }
 
-/** Copy a (possibly strided) tensor out of its storage into a new Float32Array. */
-function readTensor(t: TensorRef, key: string, path: string, littleEndian: boolean): Float32Array {
+/** The bytes a tensor reads from: its root storage's, or the part of them a legacy storage view covers. */
+function storageBytes(t: TensorRef, key: string, path: string): Uint8Array {
   const root = rootOf(t.storage);
   if (!root.bytes) throw new WeightsError(`${path} is truncated or corrupt (the data of tensor ${key} is missing)`, path);
-  const dtype = t.storage.dtype;
-  const width = ELEMENT_SIZE[dtype];
-  let bytes = root.bytes;
-  if (t.storage.root) bytes = bytes.subarray(t.storage.viewOffset * width, (t.storage.viewOffset + t.storage.viewSize) * width);
-  const available = Math.floor(bytes.byteLength / width);
+  if (!t.storage.root) return root.bytes;
+  const width = ELEMENT_SIZE[t.storage.dtype];
+  const { viewOffset, viewSize } = t.storage;
+  if ((viewOffset + viewSize) * width > root.bytes.byteLength) throw new WeightsError(`${path} is corrupt (tensor ${key} is a view past the end of its storage)`, path);
+  return root.bytes.subarray(viewOffset * width, (viewOffset + viewSize) * width);
+}
 
-  const count = elementCount(t.size);
-  const out = new Float32Array(count);
-  if (count === 0) return out;
+/** Check a tensor against its storage without allocating anything; returns its element count. */
+function checkTensor(t: TensorRef, key: string, path: string): number {
+  const available = Math.floor(storageBytes(t, key, path).byteLength / ELEMENT_SIZE[t.storage.dtype]);
   if (t.size.some((d) => d < 0) || t.stride.some((s) => s < 0) || t.offset < 0) {
     throw new WeightsError(`${path}: tensor ${key} has a negative size, stride or offset`, path);
   }
+  // A product of safe integers; it may exceed 2^53 (then it is only compared, never allocated).
+  const count = t.size.reduce((a, b) => a * b, 1);
+  if (count === 0) return 0;
+  // A zero stride repeats one element along a dimension: torch's expand() does it, but a stored
+  // weight never needs it, and it turns 4 bytes of storage into gigabytes of tensor.
+  const zero = t.size.findIndex((d, i) => d > 1 && t.stride[i] === 0);
+  if (zero >= 0) throw new WeightsError(`${path}: tensor ${key} has a zero stride in dimension ${zero} (of size ${t.size[zero]}); refusing to repeat its storage`, path);
+  if (count > available) throw new WeightsError(`${path}: tensor ${key} has ${count} elements, more than its storage holds (${available})`, path);
   const last = t.offset + t.size.reduce((acc, d, i) => acc + (d - 1) * t.stride[i], 0);
   if (last >= available) {
     throw new WeightsError(`${path} is truncated or corrupt (tensor ${key} needs ${last + 1} elements of its storage, which has ${available})`, path);
   }
+  return count;
+}
 
+/** Copy a checked (possibly strided) tensor out of its storage into a new Float32Array. */
+function readTensor(t: TensorRef, bytes: Uint8Array, count: number, littleEndian: boolean): Float32Array {
+  const out = new Float32Array(count);
+  if (count === 0) return out;
+  const dtype = t.storage.dtype;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (isContiguous(t.size, t.stride)) {
-    const start = t.offset * width;
+    const start = t.offset * ELEMENT_SIZE[dtype];
     if (dtype === 'f32' && littleEndian && endianness() === 'LE') {
       // A byte copy (the storage may sit at an unaligned offset, so no Float32Array view on it).
       new Uint8Array(out.buffer).set(bytes.subarray(start, start + count * 4));

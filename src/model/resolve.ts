@@ -4,19 +4,14 @@
  */
 import { basename, extname } from 'node:path';
 import { OptionError, WeightsError } from '../errors.js';
-import { cacheDir, installVariant, variantStatus } from './cache.js';
+import { cacheDir, CorruptCacheError, installVariant, readInstalled, variantStatus } from './cache.js';
 import type { DownloadProgress } from './download.js';
 import { conventionForModel, DEFAULT_MODEL, findVariant, MODEL_REGISTRY, modelNames, type ModelVariant } from './registry.js';
-import { vgg19, type NetworkSpec } from './vgg19.js';
-import { extractConvWeights, readWeightsFile, type NetworkWeights } from './weights.js';
+import { vgg19 } from './vgg19.js';
+import { extractConvWeights, type ResolvedWeights } from './conv-weights.js';
+import { parseWeightsBytes, readWeightsFile } from './weights.js';
 
-export interface ResolvedWeights {
-  net: NetworkSpec;
-  weights: NetworkWeights;
-  /** The file the weights were read from. */
-  path: string;
-  modelName: string;
-}
+export type { ResolvedWeights };
 
 export interface ResolveOptions {
   /** A registry variant (`vgg19`, `vgg19-caffe`), or with `weights` also `vgg19-caffe-rgb`. */
@@ -47,20 +42,30 @@ export async function resolveWeights(opts: ResolveOptions = {}): Promise<Resolve
   if (file !== undefined) return fromFile(file, opts.model, opts.fallbackModel, registry, opts.upTo);
 
   const variant = findVariant(opts.model ?? opts.fallbackModel ?? DEFAULT_MODEL, registry);
-  const status = await variantStatus(variant, cacheDir(env));
-  let path = status.paths.compact;
+  const dir = cacheDir(env);
+  const status = await variantStatus(variant, dir);
+  const install = () => installVariant(variant, { env, onProgress: opts.onProgress, signal: opts.signal });
   if (!status.installed) {
     if (opts.download === false) {
-      throw new WeightsError(
-        `model ${variant.name} is not downloaded yet (expected at ${path}); run \`style-transfer weights download ${variant.name}\` or pass --weights FILE`,
-        path,
-      );
+      throw new WeightsError(`model ${variant.name} is not downloaded yet (expected at ${status.paths.compact})`, status.paths.compact, {
+        option: 'weights',
+        hint: `run \`style-transfer weights download ${variant.name}\` or pass {weights=FILE}`,
+      });
     }
-    path = (await installVariant(variant, { env, onProgress: opts.onProgress, signal: opts.signal })).path;
+    await install();
   }
-  const { tensors } = await readWeightsFile(path);
+  let installed;
+  try {
+    installed = await readInstalled(variant, dir);
+  } catch (err) {
+    // Corrupt in the cache: make it again (the install re-checks the hash under the lock), unless downloads are off.
+    if (!(err instanceof CorruptCacheError) || opts.download === false) throw err;
+    await install();
+    installed = await readInstalled(variant, dir);
+  }
+  const { tensors } = await parseWeightsBytes(installed.bytes, installed.path);
   const net = vgg19(variant.convention, variant.name);
-  return { net, weights: extractConvWeights(tensors, net, path, opts.upTo), path, modelName: variant.name };
+  return { net, weights: extractConvWeights(tensors, net, installed.path, opts.upTo), path: installed.path, modelName: variant.name };
 }
 
 async function fromFile(
@@ -71,13 +76,16 @@ async function fromFile(
   upTo: ReadonlySet<string> | undefined,
 ): Promise<ResolvedWeights> {
   let convention = model === undefined ? undefined : conventionForModel(model, registry);
-  if (model !== undefined && !convention) throw new OptionError('--model', `one of ${modelNames(registry).join(', ')}`, model);
+  if (model !== undefined && !convention) throw new OptionError('model', `one of ${modelNames(registry).join(', ')}`, model);
   const file = await readWeightsFile(path);
   convention ??= file.convention;
   // The file says nothing: assume the preset's network (its convention), as the user did not say otherwise.
   if (!convention && fallbackModel !== undefined) convention = conventionForModel(fallbackModel, registry);
   if (!convention) {
-    throw new WeightsError(`${path} does not record the input convention its weights expect; pass --model (one of ${modelNames(registry).join(', ')})`, path);
+    throw new WeightsError(`${path} does not record the input convention its weights expect`, path, {
+      option: 'model',
+      hint: `pass {model} (one of ${modelNames(registry).join(', ')})`,
+    });
   }
   const modelName = model ?? basename(path, extname(path));
   const net = vgg19(convention, modelName);

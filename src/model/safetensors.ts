@@ -14,42 +14,101 @@ export interface SafetensorsFile {
 
 const BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8 };
 
+/** The format's own limit on the JSON header (the reference implementation refuses more). */
+const MAX_HEADER_BYTES = 100_000_000;
+
+/** An 8-byte length, then a JSON object: `{` at byte 8 (whether the length fits is checked when parsing). */
 export function isSafetensors(bytes: Uint8Array): boolean {
   if (bytes.byteLength < 10) return false;
   const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
-  return n > 1n && n < BigInt(bytes.byteLength) && bytes[8] === 0x7b; // '{'
+  return n > 0n && bytes[8] === 0x7b; // '{'
 }
 
-/** Parse a safetensors file held in memory. `path` only names the file in error messages. */
+/** One tensor's entry in the header, checked. */
+interface TensorEntry {
+  readonly name: string;
+  readonly dtype: string;
+  readonly shape: number[];
+  readonly begin: number;
+  readonly end: number;
+}
+
+/**
+ * Parse a safetensors file held in memory. `path` only names the file in error messages. The header
+ * is untrusted: its structure is checked (objects, lists of non-negative integers, offsets that
+ * agree with the shapes, lie inside the file and do not overlap) before any tensor is allocated.
+ */
 export function parseSafetensors(bytes: Uint8Array, path = 'weights file'): SafetensorsFile {
   if (!isSafetensors(bytes)) throw new WeightsError(`${path} is not a safetensors file (bad header)`, path);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLength = Number(view.getBigUint64(0, true));
-  let header: Record<string, unknown>;
+  const declared = view.getBigUint64(0, true);
+  if (declared > BigInt(bytes.byteLength - 8)) {
+    throw new WeightsError(`${path} is truncated: its header length (${declared} bytes) runs past the end of the file (${bytes.byteLength} bytes)`, path);
+  }
+  const headerLength = Number(declared);
+  if (headerLength > MAX_HEADER_BYTES)
+    throw new WeightsError(`${path} is not a safetensors file (its header is ${headerLength} bytes, over the format's limit of ${MAX_HEADER_BYTES})`, path);
+  let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength))) as Record<string, unknown>;
+    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength)));
   } catch {
     throw new WeightsError(`${path} is not a safetensors file (its header is not JSON)`, path);
   }
+  if (!isObject(header)) throw new WeightsError(`${path} is not a safetensors file (its header is not a JSON object)`, path);
+  const corrupt = (what: string) => new WeightsError(`${path} is corrupt: ${what}`, path);
+
   const dataStart = 8 + headerLength;
-  const tensors: TensorMap = new Map();
+  const dataLength = bytes.byteLength - dataStart;
+  const entries: TensorEntry[] = [];
   let metadata: Record<string, string> = {};
   for (const [name, entry] of Object.entries(header)) {
     if (name === '__metadata__') {
-      metadata = (entry ?? {}) as Record<string, string>;
+      metadata = checkMetadata(entry, corrupt);
       continue;
     }
-    const { dtype, shape, data_offsets: offsets } = entry as { dtype: string; shape: number[]; data_offsets: [number, number] };
-    const width = BYTES[dtype];
-    if (!width) throw new WeightsError(`${path}: tensor ${name} has unsupported dtype ${dtype}`, path);
-    const count = elementCount(shape);
-    const [begin, end] = offsets;
-    if (end - begin !== count * width || dataStart + end > bytes.byteLength) {
-      throw new WeightsError(`${path} is truncated or corrupt (tensor ${name} lies outside the file)`, path);
+    if (!isObject(entry)) throw corrupt(`the header's entry for ${name} is not an object`);
+    const { dtype, shape, data_offsets: offsets } = entry;
+    if (typeof dtype !== 'string' || !BYTES[dtype]) {
+      throw new WeightsError(`${path}: tensor ${name} has unsupported dtype ${typeof dtype === 'string' ? dtype : JSON.stringify(dtype)?.slice(0, 40)}`, path);
     }
-    tensors.set(name, { shape, data: decode(bytes, dataStart + begin, count, dtype) });
+    if (!Array.isArray(shape) || !shape.every(isCount)) throw corrupt(`tensor ${name}: shape is not a list of non-negative integers`);
+    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount) || offsets[0] > offsets[1]) {
+      throw corrupt(`tensor ${name}: data_offsets is not a list of two byte offsets`);
+    }
+    const [begin, end] = offsets as [number, number];
+    // May exceed 2^53 for an absurd shape; then it cannot equal the span below.
+    const need = elementCount(shape) * BYTES[dtype];
+    if (end - begin !== need) throw corrupt(`tensor ${name}: data_offsets span ${end - begin} bytes, its shape and dtype need ${need}`);
+    if (end > dataLength) throw new WeightsError(`${path} is truncated or corrupt (tensor ${name} lies outside the file)`, path);
+    entries.push({ name, dtype, shape, begin, end });
   }
+  // Two tensors sharing bytes would alias each other's data; the format forbids it.
+  const byStart = entries.filter((e) => e.end > e.begin).sort((a, b) => a.begin - b.begin);
+  for (let i = 1, widest = byStart[0]; i < byStart.length; i++) {
+    const e = byStart[i];
+    if (e.begin < widest.end) throw corrupt(`tensors ${widest.name} and ${e.name} overlap (bytes ${widest.begin}–${widest.end} and ${e.begin}–${e.end})`);
+    if (e.end > widest.end) widest = e;
+  }
+
+  const tensors: TensorMap = new Map();
+  for (const e of entries) tensors.set(e.name, { shape: e.shape, data: decode(bytes, dataStart + e.begin, elementCount(e.shape), e.dtype) });
   return { tensors, metadata };
+}
+
+function isObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+function isCount(x: unknown): x is number {
+  return typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+}
+
+/** `__metadata__` is a string-to-string map (the convention's mean and std are read from it). */
+function checkMetadata(entry: unknown, corrupt: (what: string) => WeightsError): Record<string, string> {
+  if (entry === null || entry === undefined) return {};
+  if (!isObject(entry)) throw corrupt('__metadata__ is not an object of strings');
+  for (const [key, value] of Object.entries(entry)) if (typeof value !== 'string') throw corrupt(`__metadata__.${key} is not a string`);
+  return entry as Record<string, string>;
 }
 
 function decode(bytes: Uint8Array, offset: number, count: number, dtype: string): Float32Array {

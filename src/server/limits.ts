@@ -33,10 +33,3 @@ export function resolveLimits(given: Partial<ServerLimits> | undefined): ServerL
   }
   return limits;
 }
-
-/** "20 MB" for an error message. */
-export function formatBytes(n: number): string {
-  if (n >= 1024 * 1024) return `${Math.round((n / (1024 * 1024)) * 10) / 10} MB`;
-  if (n >= 1024) return `${Math.round((n / 1024) * 10) / 10} kB`;
-  return `${n} bytes`;
-}

@@ -7,7 +7,7 @@
  */
 import { copyFile } from 'node:fs/promises';
 import { AbortError, firstLine, StyleTransferError } from '../errors.js';
-import { HttpError } from './http-error.js';
+import { JobFinishedError, QueueClosedError, QueueFullError } from './queue-errors.js';
 import { isTerminal, type JobEvent, type JobSpec, type JobStatus, type LossPoint } from './job.js';
 import type { JobStore, StoredJob } from './store.js';
 
@@ -22,10 +22,10 @@ export interface JobView extends JobStatus {
 export type JobListener = (event: JobEvent) => void;
 
 export interface JobQueue {
-  /** Store the inputs and queue the job. Throws HttpError 429 when the queue is full. */
+  /** Store the inputs and queue the job. Throws QueueFullError, or QueueClosedError while shutting down. */
   enqueue(spec: JobSpec, inputs: { content: Uint8Array; styles: Uint8Array[] }): Promise<JobView>;
   get(id: string): JobView | undefined;
-  /** Cancel a waiting or running job; resolves once it has stopped. Throws HttpError 409 when it already finished. */
+  /** Cancel a waiting or running job; resolves once it has stopped. Throws JobFinishedError when it already finished. */
   cancel(id: string): Promise<JobView | undefined>;
   /**
    * Listen to a job: the listener first hears its current state (loss history, latest preview,
@@ -58,8 +58,16 @@ interface Entry {
 
 /** Iterations kept for the chart; a longer run keeps every other point, and so on. */
 const MAX_HISTORY = 4000;
-/** A running job's status.json is rewritten at most this often (state changes always write at once). */
+/** A running job's status.json is rewritten at most this often by default (state changes always write at once). */
 const PERSIST_INTERVAL_MS = 2000;
+
+export interface LocalJobQueueOptions {
+  concurrency: number;
+  maxQueuedJobs: number;
+  log?: (message: string) => void;
+  /** How often a running job's progress is saved, in ms (default 2000; tests use 0: every event). */
+  persistIntervalMs?: number;
+}
 
 export class LocalJobQueue implements JobQueue {
   private readonly entries = new Map<string, Entry>();
@@ -70,7 +78,7 @@ export class LocalJobQueue implements JobQueue {
   constructor(
     private readonly store: JobStore,
     private readonly runJob: RunJob,
-    private readonly opts: { concurrency: number; maxQueuedJobs: number; log?: (message: string) => void },
+    private readonly opts: LocalJobQueueOptions,
   ) {}
 
   /**
@@ -106,8 +114,8 @@ export class LocalJobQueue implements JobQueue {
   }
 
   async enqueue(spec: JobSpec, inputs: { content: Uint8Array; styles: Uint8Array[] }): Promise<JobView> {
-    if (this.closing) throw new HttpError(503, 'the server is shutting down');
-    if (!this.hasRoom()) throw new HttpError(429, `the queue is full (${this.opts.maxQueuedJobs} jobs waiting); try again later`);
+    if (this.closing) throw new QueueClosedError('the server is shutting down');
+    if (!this.hasRoom()) throw new QueueFullError(`the queue is full (${this.opts.maxQueuedJobs} jobs waiting); try again later`);
     const status: JobStatus = { id: spec.id, status: 'queued', createdAt: spec.createdAt, result: false, previewVersion: 0 };
     await this.store.create(spec, inputs, status);
     const entry: Entry = { spec, status, listeners: new Set(), history: [], lastPersist: 0, persisting: Promise.resolve() };
@@ -130,7 +138,7 @@ export class LocalJobQueue implements JobQueue {
   async cancel(id: string): Promise<JobView | undefined> {
     const entry = this.entries.get(id);
     if (!entry) return undefined;
-    if (isTerminal(entry.status.status)) throw new HttpError(409, `job ${id} has already finished (${entry.status.status})`);
+    if (isTerminal(entry.status.status)) throw new JobFinishedError(`job ${id} has already finished (${entry.status.status})`);
     const index = this.waiting.indexOf(entry);
     if (index >= 0) {
       this.waiting.splice(index, 1);
@@ -192,7 +200,7 @@ export class LocalJobQueue implements JobQueue {
       if (this.closing) outcome = { status: 'interrupted', error: 'the server stopped while this job was running' };
       else if (err instanceof AbortError) outcome = { status: 'cancelled', error: 'cancelled' };
       else {
-        const message = err instanceof StyleTransferError || err instanceof HttpError ? err.message : `internal error: ${firstLine(err)}`;
+        const message = err instanceof StyleTransferError ? err.message : `internal error: ${firstLine(err)}`;
         if (!(err instanceof StyleTransferError)) this.opts.log?.(`job ${entry.spec.id} failed: ${(err as Error)?.stack ?? String(err)}`);
         outcome = { status: 'failed', error: message };
       }
@@ -230,7 +238,7 @@ export class LocalJobQueue implements JobQueue {
       entry.status.previewVersion = event.version;
     }
     this.broadcast(entry, event);
-    if (Date.now() - entry.lastPersist > PERSIST_INTERVAL_MS) void this.persist(entry).catch(() => {});
+    if (Date.now() - entry.lastPersist >= (this.opts.persistIntervalMs ?? PERSIST_INTERVAL_MS)) void this.persist(entry).catch(() => {});
   }
 
   /**

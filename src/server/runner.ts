@@ -7,7 +7,7 @@ import { AbortError, RunError } from '../errors.js';
 import type { RawImage } from '../image/image.js';
 import { decodeImageBytes, encodeImageBytes } from '../image/io.js';
 import { stylize } from '../stylize.js';
-import { renderSheet, sheetPanels, sheetTitle } from '../cli/sheet.js';
+import { renderSheet, sheetPanels, sheetTitle } from '../render/sheet.js';
 import type { JobSpec } from './job.js';
 import { PreviewWriter } from './preview.js';
 import { previewUrl, type RunJob } from './queue.js';

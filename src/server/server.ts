@@ -27,6 +27,7 @@ import { REMOTE_OPTION_KEYS, remoteOptionSpecs, validateJobOptions } from './job
 import type { JobSpec } from './job.js';
 import { resolveLimits, type ServerLimits } from './limits.js';
 import { LocalJobQueue, type JobQueue } from './queue.js';
+import { JobFinishedError, QueueClosedError, QueueFullError } from './queue-errors.js';
 import { createStylizeRunner, sheetForPartialResult } from './runner.js';
 import { EventStreams } from './sse.js';
 import { JobStore, type JobFile } from './store.js';
@@ -141,7 +142,7 @@ function registerApi(app: FastifyInstance, queue: JobQueue, store: JobStore, str
 
   app.post('/api/jobs', async (request, reply) => {
     // Refuse early, before reading megabytes of uploads that could not be queued anyway.
-    if (!queue.hasRoom()) throw new HttpError(429, `the queue is full (${limits.maxQueuedJobs} jobs waiting); try again later`);
+    if (!queue.hasRoom()) throw new QueueFullError(`the queue is full (${limits.maxQueuedJobs} jobs waiting); try again later`);
     const upload = await readJobUpload(request, limits);
     validateJobOptions(upload.options, upload.content, upload.styles.length, limits);
     const spec: JobSpec = {
@@ -235,6 +236,9 @@ function sendPng(reply: FastifyReply, png: Buffer, opts: { cache: boolean; filen
 /** Map any error to a status code and a one-line message for `{"error": …}`. */
 function errorResponse(error: Error & { statusCode?: number; code?: string }): { status: number; message: string } {
   if (error instanceof HttpError) return { status: error.statusCode, message: error.message };
+  if (error instanceof QueueFullError) return { status: 429, message: error.message };
+  if (error instanceof QueueClosedError) return { status: 503, message: error.message };
+  if (error instanceof JobFinishedError) return { status: 409, message: error.message };
   if (error instanceof OptionError) return { status: 400, message: error.message };
   if (error instanceof ImageError) return { status: 422, message: error.message };
   if (error instanceof StyleTransferError) return { status: 400, message: error.message };

@@ -14,7 +14,7 @@
  */
 import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../image/atomic.js';
+import { writeFileAtomic } from '../fs/atomic.js';
 import { isJobId } from './ids.js';
 import type { JobSpec, JobStatus } from './job.js';
 

@@ -10,7 +10,8 @@ import { ImageError } from '../errors.js';
 import { decodeImageBytes } from '../image/io.js';
 import { HttpError } from './http-error.js';
 import { parseJobOptions, type ParsedJobOptions } from './job-options.js';
-import { formatBytes, type ServerLimits } from './limits.js';
+import { formatBytes } from '../format.js';
+import type { ServerLimits } from './limits.js';
 
 export interface UploadedImage {
   name: string;

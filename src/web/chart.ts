@@ -14,12 +14,26 @@ export class LossChart {
 
   set(points: readonly LossPoint[]): void {
     this.points = [...points];
+    this.describe();
     this.redraw();
   }
 
   add(point: LossPoint): void {
     this.points.push(point);
+    this.describe();
     this.redraw();
+  }
+
+  /** The chart in words for screen readers, and its first and last values in full precision as data attributes. */
+  private describe(): void {
+    const first = this.points[0];
+    const last = this.points[this.points.length - 1];
+    this.canvas.dataset.firstLoss = first ? String(first.loss) : '';
+    this.canvas.dataset.lastLoss = last ? String(last.loss) : '';
+    this.canvas.setAttribute(
+      'aria-label',
+      first ? `Loss per iteration: from ${first.loss.toPrecision(3)} to ${last.loss.toPrecision(3)} over ${this.points.length} iterations` : 'Loss per iteration',
+    );
   }
 
   /** Draw at most once per animation frame, however fast iterations arrive. */

@@ -3,6 +3,8 @@
  * loss chart, ETA), cancel, download, and browse earlier results. Plain DOM, no framework.
  */
 import { cancelJob, createJob, eventsUrl, getConfig, getJob, listJobs, resultUrl, sheetUrl } from './api';
+import { formatBytes } from '../format';
+import { BrowserMode, localConfig, type LocalRunView } from './browser-mode';
 import { LossChart } from './chart';
 import { TERMINAL, type JobEvent, type JobView, type ServerConfig } from './types';
 
@@ -33,6 +35,9 @@ const ui = {
   downloadResult: $<HTMLAnchorElement>('download-result'),
   downloadSheet: $<HTMLAnchorElement>('download-sheet'),
   gallery: $('gallery'),
+  where: $('where'),
+  whereBrowser: $<HTMLInputElement>('where-browser'),
+  whereServer: $<HTMLInputElement>('where-server'),
 };
 
 const chart = new LossChart($<HTMLCanvasElement>('chart'));
@@ -57,6 +62,11 @@ let config: ServerConfig;
 let contentFile: File | undefined;
 let styleFiles: File[] = [];
 let current: { id: string; events?: EventSource } | undefined;
+/** Browser mode (undefined until set up); `serverConfig` is undefined when no server answers (a static site). */
+let browser: BrowserMode | undefined;
+let serverConfig: ServerConfig | undefined;
+
+const runsInBrowser = () => browser !== undefined && (serverConfig === undefined || ui.whereBrowser.checked);
 
 function showError(message: string | undefined): void {
   ui.error.textContent = message ?? '';
@@ -218,7 +228,9 @@ function collectOptions(): Record<string, unknown> {
 
 function updateStart(): void {
   const busy = current !== undefined && ui.cancel.disabled === false;
-  ui.start.disabled = !contentFile || styleFiles.length === 0 || busy;
+  const local = runsInBrowser();
+  ui.start.disabled = !contentFile || styleFiles.length === 0 || busy || (local && !browser!.ready);
+  ui.start.textContent = local ? `Start in this browser${browser!.startNote}` : 'Start';
 }
 
 // ---------------------------------------------------------------- a job
@@ -248,6 +260,7 @@ function showImage(url: string): void {
 
 function showDownloads(id: string, available: boolean): void {
   ui.downloadResult.href = resultUrl(id, true);
+  ui.downloadResult.download = ''; // the server names the file (a browser run sets its own name)
   ui.downloadSheet.href = sheetUrl(id, true);
   ui.downloadResult.hidden = !available;
   ui.downloadSheet.hidden = !available;
@@ -289,7 +302,7 @@ function onEvent(id: string, e: JobEvent): void {
       setStatus(`Preparing: ${e.message}…`, 'running');
       break;
     case 'download':
-      setStatus(`Downloading the network: ${Math.round(e.received / 1e6)} MB${e.total ? ` of ${Math.round(e.total / 1e6)} MB` : ''}…`, 'running');
+      setStatus(`Downloading the network: ${formatBytes(e.received)}${e.total ? ` of ${formatBytes(e.total)}` : ''}…`, 'running');
       break;
     case 'scale':
       ui.stageEmpty.textContent = `Optimising at ${e.width}×${e.height}…`;
@@ -346,6 +359,7 @@ async function start(): Promise<void> {
   if (!contentFile || styleFiles.length === 0) return;
   showError(undefined);
   ui.start.disabled = true;
+  if (runsInBrowser()) return startInBrowser();
   try {
     const job = await createJob(contentFile, styleFiles, collectOptions());
     watch(job);
@@ -355,9 +369,57 @@ async function start(): Promise<void> {
   }
 }
 
+/** A run in this browser's worker, shown with the same preview, chart, status and downloads as a server job. */
+function startInBrowser(): void {
+  current?.events?.close();
+  current = { id: 'local' };
+  chart.set([]);
+  ui.bar.style.width = '0%';
+  ui.preview.hidden = true;
+  ui.stageEmpty.hidden = false;
+  ui.stageEmpty.textContent = 'Starting…';
+  ui.downloadResult.hidden = true;
+  ui.downloadSheet.hidden = true;
+  setStatus('Starting in this browser…', 'running');
+  setBusy(true);
+  const view: LocalRunView = {
+    event: (e) => current?.id === 'local' && onEvent('local', e),
+    preview: (url) => current?.id === 'local' && showImage(url),
+    finished: (status, r) => {
+      setBusy(false);
+      if (status === 'done') ui.bar.style.width = '100%';
+      if (r.url) {
+        showImage(r.url);
+        ui.downloadResult.href = r.url;
+        ui.downloadResult.download = `style-transfer-${contentFile?.name.replace(/\.[^.]*$/, '') ?? 'result'}-${Date.now().toString(36)}.png`;
+        ui.downloadResult.hidden = false;
+      } else if (ui.preview.hidden) ui.stageEmpty.textContent = 'No image.';
+      if (status === 'done') setStatus(`Done in ${formatSeconds(r.seconds ?? 0)} · ${r.width}×${r.height} · in this browser`, 'done');
+      else if (status === 'cancelled') setStatus(r.url ? 'Cancelled; the image as it was is kept.' : 'Cancelled.', 'cancelled');
+      else {
+        setStatus(`Failed: ${r.error ?? 'unknown error'}`, 'failed');
+        showError(r.error);
+      }
+    },
+  };
+  browser!.run(contentFile!, styleFiles, collectOptions(), view);
+}
+
+/** Show the "where to run" choice when both are possible, and the browser panel when the browser runs. */
+function applyWhere(): void {
+  ui.where.hidden = !(browser && serverConfig);
+  const local = runsInBrowser();
+  $('browser-panel').hidden = !local;
+  ui.size.max = String(local ? Math.min(browser!.maxSize, Number(serverConfig?.limits.maxSize ?? Infinity)) : config.limits.maxSize);
+  if (Number(ui.size.value) > Number(ui.size.max)) ui.size.value = ui.size.max;
+  updateLabels();
+  updateStart();
+}
+
 // ---------------------------------------------------------------- gallery
 
 async function refreshGallery(): Promise<void> {
+  if (!serverConfig) return;
   let jobs: JobView[];
   try {
     jobs = await listJobs();
@@ -401,13 +463,26 @@ async function refreshGallery(): Promise<void> {
 // ---------------------------------------------------------------- start-up
 
 async function main(): Promise<void> {
+  // A server answers /api/config; a static site (browser mode only) does not.
+  serverConfig = await getConfig().catch(() => undefined);
   try {
-    config = await getConfig();
+    browser = await BrowserMode.create({
+      panel: $('browser-panel'),
+      status: $('weights-status'),
+      bar: $('weights-bar'),
+      file: $<HTMLInputElement>('weights-input'),
+      engine: $('engine-status'),
+      onChange: () => updateStart(),
+    });
   } catch (err) {
-    showError((err as Error).message);
-    return;
+    if (!serverConfig) return showError(`cannot run in this browser: ${(err as Error).message}`);
   }
+  config = serverConfig ?? localConfig(browser!.maxSize);
   buildForm();
+  if (!serverConfig) document.querySelector<HTMLElement>('.gallery')!.hidden = true;
+  ui.whereServer.addEventListener('change', applyWhere);
+  ui.whereBrowser.addEventListener('change', applyWhere);
+  applyWhere();
   dropZone(ui.contentDrop, ui.contentInput, addContent);
   dropZone(ui.styleDrop, ui.styleInput, addStyles);
   ui.preset.addEventListener('change', applyPreset);
@@ -418,6 +493,7 @@ async function main(): Promise<void> {
     if (!current) return;
     ui.cancel.disabled = true;
     setStatus('Cancelling…', 'running');
+    if (current.id === 'local') return browser?.cancel();
     cancelJob(current.id).catch((err: Error) => showError(err.message));
   });
   renderImages();

@@ -6,7 +6,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { StyleEngine } from '../../src/engine/session.js';
 import { nodeBackend } from '../../src/node/ort-backend.js';
-import { referenceLoss, volume, type ReferenceLayout } from '../../src/losses/reference.js';
+import { referenceLoss, volume, type ReferenceLayout } from '../reference/reference.js';
 import { CAFFE_RGB_CONVENTION } from '../../src/model/convention.js';
 import type { Layer, NetworkSpec, Pooling } from '../../src/model/vgg19.js';
 import type { NetworkWeights } from '../../src/model/weights.js';

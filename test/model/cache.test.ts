@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { createHash } from 'node:crypto';
 import { zipSync } from 'fflate';
 import { DownloadError, WeightsError } from '../../src/errors.js';
-import { installVariant, variantPaths, variantStatus, verifyVariant } from '../../src/model/cache.js';
+import { breakStaleLock, installVariant, variantPaths, variantStatus, verifyVariant, withLock } from '../../src/model/cache.js';
 import { CAFFE_BGR_CONVENTION, CAFFE_RGB_CONVENTION, conventionFromMetadata, TORCHVISION_CONVENTION } from '../../src/model/convention.js';
 import { variantUrl, type ModelVariant } from '../../src/model/registry.js';
 import { resolveWeights } from '../../src/model/resolve.js';
@@ -186,7 +187,103 @@ test('an explicit weights file: convention from --model, else from the file, els
   assert.equal(viaEnv.path, fixture);
   assertSameAsShared(viaEnv.weights, ['conv1_1', 'conv2_2']);
 
-  await assert.rejects(resolveWeights({ weights: fixture, env: {} }), /does not record the input convention .*pass --model \(one of vgg19, vgg19-caffe, vgg19-caffe-rgb\)/);
+  await assert.rejects(
+    resolveWeights({ weights: fixture, env: {} }),
+    /does not record the input convention .*; pass the model option \(one of vgg19, vgg19-caffe, vgg19-caffe-rgb\)/,
+  );
   await assert.rejects(resolveWeights({ weights: fixture, model: 'vgg19', env: {} }), /has no tensor features\.10\.weight \(conv3_1\)/);
-  await assert.rejects(resolveWeights({ weights: sharedPath, model: 'alexnet', env: {} }), /option --model: expected one of vgg19, vgg19-caffe, vgg19-caffe-rgb/);
+  await assert.rejects(resolveWeights({ weights: sharedPath, model: 'alexnet', env: {} }), /option model: expected one of vgg19, vgg19-caffe, vgg19-caffe-rgb/);
+});
+
+/** Buffers this large are compared by hash: a failing deepEqual would print 80 MB. */
+const sha256Of = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+/** The pid of a process that has exited (so a lock naming it is stale). */
+function deadPid(): number {
+  const child = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+  return Number(child.stdout);
+}
+
+test('a lock judged stale is not broken again once a waiter has broken and taken it', async () => {
+  const dir = await mkdtemp(join(work, 'lock-'));
+  const lock = join(dir, 'x.lock');
+  // Two waiters, A and B, both find the lock stale (its owner is dead).
+  await writeFile(lock, JSON.stringify({ pid: deadPid(), host: hostname(), since: new Date().toISOString() }));
+  // A breaks it and takes the lock, holding it until released.
+  const order: string[] = [];
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const a = withLock(lock, undefined, async () => {
+    order.push('A in');
+    await held;
+    order.push('A out');
+  });
+  while (!order.includes('A in')) await new Promise((resolve) => setTimeout(resolve, 5));
+  const live = await readFile(lock, 'utf8');
+  // B, slower, now acts on its earlier judgement: it must not take A's lock away.
+  assert.equal(await breakStaleLock(lock), false);
+  assert.equal(await readFile(lock, 'utf8'), live, "A's lock is still in place");
+  const c = withLock(lock, undefined, async () => {
+    order.push('C');
+  });
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  release();
+  await Promise.all([a, c]);
+  assert.deepEqual(order, ['A in', 'A out', 'C'], 'C waited for A');
+  assert.deepEqual(await readdir(dir), [], 'the lock and any broken lock files are gone');
+});
+
+test('many waiters on one stale lock run one at a time', async () => {
+  const dir = await mkdtemp(join(work, 'lock-'));
+  const lock = join(dir, 'x.lock');
+  await writeFile(lock, JSON.stringify({ pid: deadPid(), host: hostname(), since: new Date().toISOString() }));
+  let active = 0;
+  let most = 0;
+  let ran = 0;
+  await Promise.all(
+    Array.from({ length: 8 }, (_, i) =>
+      new Promise((resolve) => setTimeout(resolve, i * 2)).then(() =>
+        withLock(lock, undefined, async () => {
+          active++;
+          most = Math.max(most, active);
+          await new Promise((resolve) => setTimeout(resolve, 10));
+          active--;
+          ran++;
+        }),
+      ),
+    ),
+  );
+  assert.equal(ran, 8);
+  assert.equal(most, 1, `${most} holders at once`);
+  assert.deepEqual(await readdir(dir), []);
+});
+
+test('a right-sized but corrupt compact file is caught by its hash on load: re-made when downloads are allowed, else a clear error', async () => {
+  const home = join(work, 'corrupt-home');
+  const file = `vgg19-q8-${sharedSha.slice(0, 8)}.safetensors`;
+  const variant: ModelVariant = { name: 'q8', description: 'test', url: `${base}/models/${file}`, sizeBytes: sharedBytes.length, convention: CAFFE_RGB_CONVENTION };
+  const env = envFor(home);
+  const { path } = await installVariant(variant, { env });
+  const good = await readFile(path);
+  // What a power loss can leave: the right size, a valid header, different tensor bytes.
+  const bad = Buffer.from(good); // a copy (Buffer.slice is a view)
+  bad[bad.length - 1] ^= 0x40;
+  await writeFile(path, bad);
+  assert.equal((await variantStatus(variant, home)).installed, true, 'the size check alone cannot tell');
+
+  await assert.rejects(
+    resolveWeights({ model: 'q8', registry: [variant], env, download: false }),
+    (err: unknown) =>
+      err instanceof WeightsError &&
+      /^.*q8\.conv\.safetensors is corrupt: SHA-256 [0-9a-f]{64} \(\d+ bytes\), expected [0-9a-f]{64} .*style-transfer weights download q8/.test(err.message),
+  );
+  const before = server.requests.length;
+  const resolved = await resolveWeights({ model: 'q8', registry: [variant], env, upTo: new Set(['conv5_4']) });
+  assert.equal(server.requests.length, before + 1, 'downloaded again');
+  assertSameAsShared(resolved.weights, ['conv5_4']);
+  assert.equal(sha256Of(await readFile(path)), sha256Of(good), 'the good file is back');
+  // An install over a corrupt file re-makes it too (the hash is checked, not only the size).
+  await writeFile(path, bad);
+  assert.equal((await installVariant(variant, { env })).installed, true);
+  assert.equal(sha256Of(await readFile(path)), sha256Of(good), 'the good file is back');
 });

@@ -31,6 +31,12 @@ export class PickleBuilder {
     return this.op(b ? 0x88 : 0x89);
   }
   int(n: number) {
+    if (n !== (n | 0)) {
+      // Beyond int32: LONG1 with 8 little-endian bytes, as pickle writes large ints.
+      const b = new Uint8Array(8);
+      new DataView(b.buffer).setBigInt64(0, BigInt(n), true);
+      return this.long(b);
+    }
     const b = new Uint8Array(4);
     new DataView(b.buffer).setInt32(0, n, true);
     return this.op(0x4a, ...b);
@@ -70,6 +76,66 @@ export class PickleBuilder {
     this.int(offset).ints(size).ints(stride).bool(false);
     this.global('collections', 'OrderedDict').emptyTuple().reduce();
     return this.tuple().reduce();
+  }
+  /** LONG1 (n < 256 bytes) or LONG4: a little-endian two's-complement integer of `payload`'s bytes. */
+  long(payload: Uint8Array) {
+    if (payload.length < 256) return this.op(0x8a, payload.length, ...payload);
+    const len = new Uint8Array(4);
+    new DataView(len.buffer).setInt32(0, payload.length, true);
+    this.out.push(0x8b, ...len);
+    for (const b of payload) this.out.push(b); // not spread: payloads can exceed the argument limit
+    return this;
+  }
+  /** BININT1 */
+  small(n: number) {
+    return this.op(0x4b, n);
+  }
+  dup() {
+    return this.op(0x32);
+  }
+  pop() {
+    return this.op(0x30);
+  }
+  tuple1() {
+    return this.op(0x85);
+  }
+  tuple2() {
+    return this.op(0x86);
+  }
+  emptyList() {
+    return this.op(0x5d);
+  }
+  appends() {
+    return this.op(0x65);
+  }
+  setItem() {
+    return this.op(0x73);
+  }
+  emptySet() {
+    return this.op(0x8f);
+  }
+  addItems() {
+    return this.op(0x90);
+  }
+  /** LONG_BINPUT: store the top of the stack in the memo. */
+  put(slot: number) {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setUint32(0, slot, true);
+    return this.op(0x72, ...b);
+  }
+  /** LONG_BINGET: push a memo entry. */
+  get(slot: number) {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setUint32(0, slot, true);
+    return this.op(0x6a, ...b);
+  }
+  /** Raw opcode bytes (for what the helpers above do not cover). */
+  raw(...codes: number[]) {
+    for (const c of codes) this.out.push(c);
+    return this;
+  }
+  get length(): number {
+    return this.out.length;
   }
   bytes(): Uint8Array {
     return Uint8Array.from(this.out);

@@ -1,0 +1,59 @@
+/**
+ * Messages between the page and the worker that runs the optimisation in the browser. Images and
+ * weights travel as Blobs/Files (structured clone; nothing is uploaded anywhere).
+ */
+import type { WeightsManifest } from './weights.js';
+
+export type Backend = 'webgpu' | 'wasm';
+
+export interface RunRequest {
+  readonly type: 'run';
+  readonly content: File;
+  readonly styles: readonly File[];
+  /** The same options JSON the server accepts (preset, size, iterations, tuning values…). */
+  readonly options: Record<string, unknown>;
+  /** A preview frame every N iterations (default: about once a second). */
+  readonly previewEvery?: number;
+  /** Where the network comes from: the site's manifest, and/or a file the user picked. */
+  readonly weights: { readonly manifest?: WeightsManifest; readonly file?: File };
+  /** Force a backend (tests, benchmarks); default: WebGPU when an adapter exists, else wasm. */
+  readonly backend?: Backend;
+}
+
+export type ToWorker = RunRequest | { readonly type: 'cancel' };
+
+export interface IterationMessage {
+  readonly type: 'iteration';
+  readonly scale: number;
+  readonly scales: number;
+  readonly width: number;
+  readonly height: number;
+  readonly iteration: number;
+  readonly iterations: number;
+  readonly ms: number;
+  readonly elapsed: number;
+  readonly eta: number;
+  readonly loss: number;
+  readonly content: number;
+  readonly style: number;
+  readonly tv: number;
+}
+
+export type FromWorker =
+  | { readonly type: 'backend'; readonly backend: Backend; readonly threads: number; readonly isolated: boolean }
+  | { readonly type: 'loading'; readonly stage: string; readonly message: string }
+  | { readonly type: 'download'; readonly url: string; readonly received: number; readonly total?: number }
+  | { readonly type: 'scale'; readonly scale: number; readonly scales: number; readonly width: number; readonly height: number; readonly iterations: number }
+  | IterationMessage
+  | { readonly type: 'preview'; readonly image: Blob }
+  | {
+      readonly type: 'done';
+      readonly image: Blob;
+      readonly width: number;
+      readonly height: number;
+      readonly seconds: number;
+      readonly iterations: number;
+      readonly loss: number;
+    }
+  | { readonly type: 'cancelled'; readonly image?: Blob }
+  | { readonly type: 'failed'; readonly error: string; readonly image?: Blob };

@@ -14,6 +14,8 @@ import type { ProgressEvent } from './progress.js';
 export type PresetName = 'quality' | 'recipe';
 export type OptimizerName = 'lbfgs' | 'adam';
 export type ColourPreservation = 'none' | 'luminance' | 'histogram';
+/** How the image's borders are extended before the network: a mirrored margin (see src/engine/padding.ts), or only the convolutions' own zero padding. */
+export type BorderPadding = 'reflect' | 'zero';
 /** What `size` measures: the output's longer side, or (as torchvision's Resize(int) does) its shorter side. */
 export type SizeSide = 'long' | 'short';
 /** A path to an image file, its encoded bytes, or decoded pixels. */
@@ -71,6 +73,8 @@ export interface Tuning {
   /** Resize the style image to exactly the content's shape (the recipe does this) instead of using styleScale. */
   matchStyleShape: boolean;
   preserveColors: ColourPreservation;
+  /** 'reflect': a 16 px mirrored margin around the image (and the content and style images) removes the stripes zero padding paints along the edges; 'zero': none. */
+  padding: BorderPadding;
   /** Model variant (vgg19, vgg19-caffe; with --weights also vgg19-caffe-rgb). */
   model: string;
 }
@@ -148,6 +152,7 @@ export const PRESETS: Record<PresetName, Tuning> = {
     styleScale: 1,
     matchStyleShape: false,
     preserveColors: 'none',
+    padding: 'reflect',
     model: 'vgg19-caffe',
   },
   /** ../shared/SEED-RECIPE.md exactly: 224 px shorter side, Adam lr 0.001 × 500, α 1, β 1e6, unnormalised Gram. */
@@ -175,6 +180,7 @@ export const PRESETS: Record<PresetName, Tuning> = {
     styleScale: 1,
     matchStyleShape: true,
     preserveColors: 'none',
+    padding: 'zero',
     model: 'vgg19',
   },
 };
@@ -276,6 +282,14 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'styleScale', flag: 'style-scale', kind: 'number', min: 0.05, max: 8, value: 'S', tuning: true, doc: 'style image size relative to the output' },
   { key: 'matchStyleShape', flag: 'match-style-shape', kind: 'boolean', tuning: true, doc: "resize the style image to the content's exact shape" },
   { key: 'preserveColors', flag: 'preserve-colors', kind: 'string', choices: ['none', 'luminance', 'histogram'], tuning: true, doc: "keep the content's colours" },
+  {
+    key: 'padding',
+    flag: 'padding',
+    kind: 'string',
+    choices: ['reflect', 'zero'],
+    tuning: true,
+    doc: "image borders: a mirrored 16 px margin (no edge stripes), or the network's zero padding",
+  },
   { key: 'model', flag: 'model', kind: 'string', value: 'NAME', tuning: true, doc: 'network variant: vgg19, vgg19-caffe (vgg19-caffe-rgb with --weights)' },
   { key: 'styleBlend', flag: 'style-blend', kind: 'numbers', min: 0, max: 1e6, value: 'W,..', doc: 'relative weights of several style images (default equal)' },
   { key: 'init', flag: 'init', kind: 'string', value: 'content|noise|style|FILE', doc: 'starting image', default: 'content' },

@@ -21,10 +21,10 @@ import { convsUpTo } from './model/vgg19.js';
 import { checkImageSizes, normaliseOptions, typicalScaleIterations, type ResolvedOptions, type StylizeOptions } from './options.js';
 import { EtaEstimator } from './pipeline/eta.js';
 import { clampPixels, finishColours, forNetwork } from './pipeline/finish.js';
-import { createObjective, lossValues, termWeights } from './pipeline/objective.js';
+import { borderPadding, createObjective, lossValues, termWeights } from './pipeline/objective.js';
 import { initialImage, iterationsAt, outputSize, planScales, styleSize, type Size } from './pipeline/plan.js';
 import { optimiseScale } from './pipeline/scale.js';
-import { computeTargets } from './pipeline/targets.js';
+import { computeTargets, networkInput } from './pipeline/targets.js';
 import type { Platform } from './platform.js';
 import type { LossValues, ProgressEvent } from './progress.js';
 
@@ -163,7 +163,9 @@ class StylizerImpl implements Stylizer {
       typeof opts.init === 'string' && ['content', 'noise', 'style'].includes(opts.init) ? undefined : await platform.loadImage(opts.init, 'init image', opts.maxPixels);
 
     const final = outputSize(contentRaw, opts);
-    platform.checkMemory(final.width, final.height);
+    const padding = borderPadding(opts);
+    const margin = padding ? 2 * padding.margin : 0;
+    platform.checkMemory(final.width + margin, final.height + margin);
     const scales = planScales(contentRaw, final, opts);
     checkImageSizes(
       opts,
@@ -184,9 +186,11 @@ class StylizerImpl implements Stylizer {
     const weights = termWeights(opts);
     const iterations = (k: number) => iterationsAt(k, scales.length, opts);
     const finalScale = scales.length - 1;
+    // The network works on the image inside its border margin: that is what an iteration costs.
+    const networkPixels = (s: Size) => (s.width + margin) * (s.height + margin);
     const clock = new EtaEstimator(
       scales.map((s, k) => ({
-        pixels: s.width * s.height,
+        pixels: networkPixels(s),
         maxIterations: iterations(k),
         // An earlier scale under a stopping rule: the preset's typical count (measured); else the count given.
         expectedIterations: opts.tolerance > 0 && k < finalScale ? Math.min(iterations(k), typicalScaleIterations(opts)) : iterations(k),
@@ -213,8 +217,8 @@ class StylizerImpl implements Stylizer {
       );
       const targets = await computeTargets(
         engine,
-        { input: toInput(toPlanar(contentScaled)), ...size },
-        stylesScaled.map((s) => ({ input: toInput(toPlanar(s)), width: s.width, height: s.height })),
+        networkInput(toInput(toPlanar(contentScaled)), size, padding),
+        stylesScaled.map((s) => networkInput(toInput(toPlanar(s)), s, padding)),
         opts.styleBlend,
       );
       last = { content: contentScaled, styles: stylesScaled, targets };
@@ -224,16 +228,16 @@ class StylizerImpl implements Stylizer {
       const render = (v: Float32Array) => toRaw(finishColours(toPixels(v), contentScaled, opts));
       const x = toInput(start);
 
-      const pixels = size.width * size.height;
+      const pixels = networkPixels(size);
       const ran = await optimiseScale({
-        objective: createObjective(engine, size, targets, weights),
+        objective: createObjective(engine, size, targets, weights, padding),
         x,
         iterations: iterations(k),
         // The final scale runs its full count; the earlier ones stop once they have settled.
         tolerance: k < finalScale ? opts.tolerance : 0,
         minIterations: opts.minIterations,
-        // Warm start: the losses are means over the image, so the curvature per pixel falls as
-        // 1/pixels and the inverse-Hessian scale γ grows with the pixel count from scale to scale.
+        // Warm start: the losses are means over the (padded) image, so the curvature per pixel falls
+        // as 1/pixels and the inverse-Hessian scale γ grows with the pixel count from scale to scale.
         initialGamma: opts.warmStart && carried && carried.gamma > 0 ? (carried.gamma * pixels) / carried.pixels : undefined,
         scale: k + 1,
         opts,
@@ -266,7 +270,8 @@ class StylizerImpl implements Stylizer {
     // Loss of the output itself (after clamping), so callers can compare results on one footing.
     const { width, height } = scales[scales.length - 1];
     const output = current!;
-    const finalTerms: LossTerms = await engine.evaluate(toInput(output), width, height, last!.targets, weights, new Float32Array(3 * width * height));
+    const finalObjective = createObjective(engine, { width, height }, last!.targets, weights, padding);
+    const { terms: finalTerms } = await finalObjective.evaluate(toInput(output), new Float32Array(3 * width * height));
     const image = toRaw(finishColours(output, last!.content, opts));
     const seconds = (performance.now() - started) / 1000;
     emit({ type: 'done', seconds, iterations: totalIterations });

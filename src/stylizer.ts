@@ -195,6 +195,7 @@ class StylizerImpl implements Stylizer {
         // An earlier scale under a stopping rule: the preset's typical count (measured); else the count given.
         expectedIterations: opts.tolerance > 0 && k < finalScale ? Math.min(iterations(k), typicalScaleIterations(opts)) : iterations(k),
       })),
+      { warmStart: opts.warmStart && opts.optimizer === 'lbfgs' },
     );
     // L-BFGS's inverse-Hessian scale at the end of the previous scale, and that scale's pixel count.
     let carried: { gamma: number; pixels: number } | undefined;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { EtaEstimator, FIXED_COST_PIXELS, SCALE_SETUP_ITERATIONS } from '../../src/pipeline/eta.js';
+import { EtaEstimator, FIXED_COST_PIXELS, SCALE_SETUP_ITERATIONS, WARM_START_SURCHARGE } from '../../src/pipeline/eta.js';
 
 const close = (actual: number, expected: number, what: string) =>
   assert.ok(Math.abs(actual - expected) <= 1e-9 * Math.max(1, Math.abs(expected)), `${what}: ${actual} vs ${expected}`);
@@ -35,6 +35,14 @@ describe('EtaEstimator', () => {
     eta.record(1, 1, msPerCost * cost(4000) * 2); // a warm start: only one extra evaluation
     close(eta.secondsLeft(1, 1), (2 * msPerCost * cost(4000)) / 1000, 'two iterations left');
     assert.equal(eta.secondsLeft(1, 3), 0);
+  });
+
+  it('expects a warm-started scale to begin with a cheaper first iteration than the cold first scale', () => {
+    const eta = new EtaEstimator([fixed(1000, 3), fixed(4000, 3)], { warmStart: true });
+    const msPerCost = 0.01;
+    eta.record(0, 1, 8 * msPerCost * cost(1000)); // cold: a line search of 8 evaluations
+    eta.record(0, 2, msPerCost * cost(1000));
+    close(eta.secondsLeft(0, 2), (msPerCost * (cost(1000) + (3 + SCALE_SETUP_ITERATIONS + WARM_START_SURCHARGE) * cost(4000))) / 1000, 'warm surcharge');
   });
 
   it('averages the speed over every iteration so far, weighted by their cost', () => {

@@ -254,7 +254,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'scaleRatio', flag: 'scale-ratio', kind: 'number', min: 1.05, max: 4, value: 'R', tuning: true, doc: 'growth from one scale to the next' },
   { key: 'optimizer', flag: 'optimizer', kind: 'string', choices: ['lbfgs', 'adam'], tuning: true, doc: 'optimiser' },
   { key: 'learningRate', flag: 'learning-rate', kind: 'number', min: 0, max: 1e6, value: 'LR', tuning: true, doc: "Adam's step size, or L-BFGS's step scale" },
-  { key: 'history', flag: 'history', kind: 'int', min: 1, max: 1000, value: 'N', tuning: true, doc: 'L-BFGS history length' },
+  { key: 'history', flag: 'history', kind: 'int', min: 1, max: 100, value: 'N', tuning: true, doc: 'L-BFGS history length (each pair holds two image-sized vectors)' },
   {
     key: 'warmStart',
     flag: 'warm-start',

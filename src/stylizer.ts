@@ -165,7 +165,14 @@ class StylizerImpl implements Stylizer {
     const final = outputSize(contentRaw, opts);
     const padding = borderPadding(opts);
     const margin = padding ? 2 * padding.margin : 0;
-    platform.checkMemory(final.width + margin, final.height + margin);
+    platform.checkMemory(final.width + margin, final.height + margin, {
+      history: opts.optimizer === 'lbfgs' ? opts.history : 0,
+      inputPixels: [contentRaw, ...styleRaws].reduce((n, img) => n + img.width * img.height, 0),
+      stylePixels: styleRaws.reduce((n, s) => {
+        const at = styleSize(s, final, opts);
+        return n + (at.width + margin) * (at.height + margin);
+      }, 0),
+    });
     const scales = planScales(contentRaw, final, opts);
     checkImageSizes(
       opts,

@@ -7,7 +7,17 @@
 import { defaultDataDir } from '../server/data-dir.js';
 import { parseCommandLine, UsageError, type FlagSpec } from './args.js';
 import { reportError } from './report.js';
-import { DEFAULT_HOST, DEFAULT_PORT, startServer, type ServerOptions } from '../server/server.js';
+import { DEFAULT_LIMITS } from '../server/limits.js';
+import {
+  DEFAULT_HOST,
+  DEFAULT_JOB_TIME_LIMIT_SECONDS,
+  DEFAULT_MAX_CONCURRENT_UPLOADS,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_PORT,
+  DEFAULT_TIMEOUTS,
+  startServer,
+  type ServerOptions,
+} from '../server/server.js';
 
 export interface CommandOutput {
   stdout: NodeJS.WritableStream;
@@ -31,6 +41,19 @@ Options:
                       else ~/.local/share/style-transfer/server)
   --concurrency N     jobs run at once (default 1; each run already uses every core)
   --weights FILE      weights file for every job (default ${'$'}STYLE_TRANSFER_WEIGHTS, else the cached model)
+
+Running it for others (see README):
+  --allowed-hosts H,..   host names the server answers to besides IP addresses, localhost and --host
+                         (.example.com allows its subdomains); other Host headers get 403
+  --list-all-jobs        list every job to every browser (default: each browser its own)
+  --job-time-limit S     stop a job after S seconds, keeping its last image (default ${DEFAULT_JOB_TIME_LIMIT_SECONDS}; 0 = none)
+  --max-work N           largest job in megapixel-iterations (default ${DEFAULT_LIMITS.maxWork})
+  --keep-jobs N          keep at most N finished jobs, deleting the oldest (default: all)
+  --keep-hours H         delete finished jobs H hours after they finished (default: never)
+  --max-data-size SIZE   disk quota of the data dir, e.g. 10G; new jobs get 507 beyond it (default: none)
+  --max-connections N    open connections at most (default ${DEFAULT_MAX_CONNECTIONS})
+  --max-uploads N        uploads received at once; more get 503 (default ${DEFAULT_MAX_CONCURRENT_UPLOADS})
+  --request-timeout S    seconds a client has to send a whole request, upload included (default ${DEFAULT_TIMEOUTS.requestMs / 1000})
   -h, --help          this help
 `;
 
@@ -40,6 +63,16 @@ const SERVE_FLAGS = [
   { flag: 'data-dir', kind: 'string', value: 'DIR', doc: 'where jobs are kept' },
   { flag: 'concurrency', kind: 'int', value: 'N', doc: 'jobs run at once', min: 1, max: 64 },
   { flag: 'weights', kind: 'string', value: 'FILE', doc: 'weights file for every job' },
+  { flag: 'allowed-hosts', kind: 'strings', value: 'H,..', doc: 'host names the server answers to' },
+  { flag: 'list-all-jobs', kind: 'boolean', doc: 'list every job to every browser' },
+  { flag: 'job-time-limit', kind: 'int', value: 'S', doc: 'seconds a job may run', min: 0, max: 1e9 },
+  { flag: 'max-work', kind: 'int', value: 'N', doc: 'largest job in megapixel-iterations', min: 1, max: 1e9 },
+  { flag: 'keep-jobs', kind: 'int', value: 'N', doc: 'finished jobs kept', min: 1, max: 1e9 },
+  { flag: 'keep-hours', kind: 'number', value: 'H', doc: 'hours finished jobs are kept', min: 0.001, max: 1e6 },
+  { flag: 'max-data-size', kind: 'string', value: 'SIZE', doc: 'disk quota of the data dir' },
+  { flag: 'max-connections', kind: 'int', value: 'N', doc: 'open connections at most', min: 1, max: 1e6 },
+  { flag: 'max-uploads', kind: 'int', value: 'N', doc: 'uploads received at once', min: 1, max: 1e4 },
+  { flag: 'request-timeout', kind: 'int', value: 'S', doc: 'seconds to send a whole request', min: 1, max: 86_400 },
   { flag: 'help', short: 'h', kind: 'boolean', doc: 'this help' },
 ] as const satisfies readonly (FlagSpec & { min?: number; max?: number })[];
 
@@ -54,16 +87,46 @@ export function parseServeArgs(args: readonly string[]): ServerOptions | 'help' 
     if (value === undefined) continue;
     if (value === '') throw new UsageError(`--${spec.flag}`, `a value (${'value' in spec ? spec.value : ''})`, value);
     if ('min' in spec && ((value as number) < spec.min || (value as number) > spec.max)) {
-      throw new UsageError(`--${spec.flag}`, `an integer from ${spec.min} to ${spec.max}`, value);
+      throw new UsageError(`--${spec.flag}`, `${spec.kind === 'int' ? 'an integer' : 'a number'} from ${spec.min} to ${spec.max}`, value);
     }
   }
+  const get = <T>(flag: (typeof SERVE_FLAGS)[number]['flag']) => values.get(flag) as T | undefined;
+  const keepJobs = get<number>('keep-jobs');
+  const keepHours = get<number>('keep-hours');
+  const dataSize = get<string>('max-data-size');
+  const maxWork = get<number>('max-work');
+  const requestTimeout = get<number>('request-timeout');
+  const allowedHosts = get<string[]>('allowed-hosts');
   return {
-    port: values.get('port') as number | undefined,
-    host: values.get('host') as string | undefined,
-    dataDir: values.get('data-dir') as string | undefined,
-    concurrency: values.get('concurrency') as number | undefined,
-    weights: values.get('weights') as string | undefined,
+    port: get<number>('port'),
+    host: get<string>('host'),
+    dataDir: get<string>('data-dir'),
+    concurrency: get<number>('concurrency'),
+    weights: get<string>('weights'),
+    ...(allowedHosts ? { allowedHosts } : {}),
+    ...(get<boolean>('list-all-jobs') ? { listAllJobs: true } : {}),
+    ...optional('jobTimeLimitSeconds', get<number>('job-time-limit')),
+    ...(maxWork !== undefined ? { limits: { maxWork } } : {}),
+    ...(keepJobs !== undefined || keepHours !== undefined
+      ? { retention: { ...optional('maxJobs', keepJobs), ...optional('maxAgeSeconds', keepHours === undefined ? undefined : keepHours * 3600) } }
+      : {}),
+    ...optional('maxDataBytes', dataSize === undefined ? undefined : parseSize(dataSize)),
+    ...optional('maxConnections', get<number>('max-connections')),
+    ...optional('maxConcurrentUploads', get<number>('max-uploads')),
+    ...(requestTimeout !== undefined ? { timeouts: { requestMs: requestTimeout * 1000 } } : {}),
   };
+}
+
+/** `{ key: value }` when the value is defined, else nothing (so parsed options list only what was given). */
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}
+
+/** "10G", "500M", "2048" (bytes) → bytes; powers of 1024. */
+function parseSize(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$/i.exec(text.trim());
+  if (!m || !(Number(m[1]) > 0)) throw new UsageError('--max-data-size', 'a size such as 500M or 10G', text);
+  return Math.round(Number(m[1]) * 1024 ** ' KMGT'.indexOf((m[2] || ' ').toUpperCase()));
 }
 
 export async function runServeCommand(args: string[], io: CommandOutput, options: ServeCommandOptions = {}): Promise<number> {

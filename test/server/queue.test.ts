@@ -3,7 +3,7 @@
  * and that a slow progress write can never overwrite a job's final state on disk.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -23,7 +23,14 @@ const spec = (): JobSpec => ({
 });
 // Not helpers.ts's tempDataDir: that module loads the whole server (4 s) which this test never starts.
 const tempDataDir = () => mkdtemp(path.join(tmpdir(), 'st-queue-'));
-const inputs = { content: new Uint8Array([1]), styles: [new Uint8Array([2])] };
+/** Uploaded files as the server hands them over: in the uploads folder, moved into the job by enqueue. */
+async function inputs(store: JobStore) {
+  const content = store.uploadPath();
+  const style = store.uploadPath();
+  await writeFile(content, new Uint8Array([1]));
+  await writeFile(style, new Uint8Array([2]));
+  return { content, styles: [style] };
+}
 
 function iteration(i: number) {
   return {
@@ -74,7 +81,7 @@ describe('LocalJobQueue', () => {
       const runner: RunJob = (s) => new Promise((resolve) => release.set(s.id, () => resolve({ seconds: 0 })));
       const queue = new LocalJobQueue(store, runner, { concurrency: 2, maxQueuedJobs: 10 });
       const jobs = [spec(), spec(), spec(), spec()];
-      for (const j of jobs) await queue.enqueue(j, inputs);
+      for (const j of jobs) await queue.enqueue(j, await inputs(store));
       assert.deepEqual(
         jobs.map((j) => [queue.get(j.id)!.status, queue.get(j.id)!.position]),
         [
@@ -121,14 +128,14 @@ describe('LocalJobQueue', () => {
         });
       const queue = new LocalJobQueue(store, runner, { concurrency: 1, maxQueuedJobs: 1 });
       const [running, waiting] = [spec(), spec()];
-      await queue.enqueue(running, inputs);
-      await queue.enqueue(waiting, inputs);
-      await assert.rejects(queue.enqueue(spec(), inputs), (err: Error) => err instanceof QueueFullError && /^the queue is full \(1 jobs waiting\)/.test(err.message));
+      await queue.enqueue(running, await inputs(store));
+      await queue.enqueue(waiting, await inputs(store));
+      await assert.rejects(queue.enqueue(spec(), await inputs(store)), (err: Error) => err instanceof QueueFullError && /^the queue is full \(1 jobs waiting\)/.test(err.message));
       release.get(running.id)!();
       await reaches(queue, running.id, 'done');
       await assert.rejects(queue.cancel(running.id), (err: Error) => err instanceof JobFinishedError && err.message === `job ${running.id} has already finished (done)`);
       await queue.close();
-      await assert.rejects(queue.enqueue(spec(), inputs), QueueClosedError);
+      await assert.rejects(queue.enqueue(spec(), await inputs(store)), QueueClosedError);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -158,7 +165,7 @@ describe('LocalJobQueue', () => {
       };
       const queue = new LocalJobQueue(store, runner, { concurrency: 1, maxQueuedJobs: 10, persistIntervalMs: 0 });
       const job = spec();
-      await queue.enqueue(job, inputs);
+      await queue.enqueue(job, await inputs(store));
       await reaches(queue, job.id, 'done');
       await writes; // every status write issued so far has landed
       const onDisk = JSON.parse(await readFile(path.join(dir, 'jobs', job.id, 'status.json'), 'utf8'));

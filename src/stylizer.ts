@@ -18,8 +18,8 @@ import { resizePlanar } from './image/resample.js';
 import { deprocess, preprocess } from './model/convention.js';
 import type { ResolvedWeights } from './model/conv-weights.js';
 import { convsUpTo } from './model/vgg19.js';
-import { checkImageSizes, normaliseOptions, type ResolvedOptions, type StylizeOptions } from './options.js';
-import { EtaClock } from './pipeline/eta.js';
+import { checkImageSizes, normaliseOptions, typicalScaleIterations, type ResolvedOptions, type StylizeOptions } from './options.js';
+import { EtaEstimator } from './pipeline/eta.js';
 import { clampPixels, finishColours, forNetwork } from './pipeline/finish.js';
 import { borderPadding, createObjective, lossValues, termWeights } from './pipeline/objective.js';
 import { initialImage, iterationsAt, outputSize, planScales, styleSize, type Size } from './pipeline/plan.js';
@@ -192,7 +192,20 @@ class StylizerImpl implements Stylizer {
     const convention = resolved.net.convention;
     const weights = termWeights(opts);
     const iterations = (k: number) => iterationsAt(k, scales.length, opts);
-    const clock = new EtaClock(scales, iterations);
+    const finalScale = scales.length - 1;
+    // The network works on the image inside its border margin: that is what an iteration costs.
+    const networkPixels = (s: Size) => (s.width + margin) * (s.height + margin);
+    const clock = new EtaEstimator(
+      scales.map((s, k) => ({
+        pixels: networkPixels(s),
+        maxIterations: iterations(k),
+        // An earlier scale under a stopping rule: the preset's typical count (measured); else the count given.
+        expectedIterations: opts.tolerance > 0 && k < finalScale ? Math.min(iterations(k), typicalScaleIterations(opts)) : iterations(k),
+      })),
+      { warmStart: opts.warmStart && opts.optimizer === 'lbfgs' },
+    );
+    // L-BFGS's inverse-Hessian scale at the end of the previous scale, and that scale's pixel count.
+    let carried: { gamma: number; pixels: number } | undefined;
     const toInput = (img: PlanarImage) => preprocess(forNetwork(img, opts).data, img.width * img.height, convention);
 
     let current: PlanarImage | undefined; // the result so far, in pixel space (0..1 RGB)
@@ -223,16 +236,23 @@ class StylizerImpl implements Stylizer {
       const render = (v: Float32Array) => toRaw(finishColours(toPixels(v), contentScaled, opts));
       const x = toInput(start);
 
-      totalIterations += await optimiseScale({
+      const pixels = networkPixels(size);
+      const ran = await optimiseScale({
         objective: createObjective(engine, size, targets, weights, padding),
         x,
         iterations: iterations(k),
+        // The final scale runs its full count; the earlier ones stop once they have settled.
+        tolerance: k < finalScale ? opts.tolerance : 0,
+        minIterations: opts.minIterations,
+        // Warm start: the losses are means over the (padded) image, so the curvature per pixel falls
+        // as 1/pixels and the inverse-Hessian scale γ grows with the pixel count from scale to scale.
+        initialGamma: opts.warmStart && carried && carried.gamma > 0 ? (carried.gamma * pixels) / carried.pixels : undefined,
         scale: k + 1,
         opts,
         signal,
         render,
         onStep: (i, step, ms, lastGood) => {
-          clock.tick(k, ms);
+          clock.record(k, i, ms);
           emit({
             type: 'iteration',
             scale: k + 1,
@@ -249,6 +269,9 @@ class StylizerImpl implements Stylizer {
           });
         },
       });
+      totalIterations += ran.iterations;
+      clock.finishScale(k, ran.iterations);
+      carried = Number.isFinite(ran.gamma) ? { gamma: ran.gamma, pixels } : undefined;
       current = clampPixels(toPixels(x));
     }
 

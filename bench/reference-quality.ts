@@ -9,7 +9,7 @@
  *
  * and scored by bench/yardstick.ts. bench:quality compares every preset with this file.
  *
- *   node --import tsx bench/reference-quality.ts --dir /work/refruns --peak 350.2 --note "load 2.1 (…)"
+ *   node --import tsx bench/reference-quality.ts --peak 350.2 --note "load 2.1 (…)"
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
@@ -21,7 +21,7 @@ import { Yardstick } from './yardstick.js';
 
 const { values } = parseArgs({
   options: {
-    dir: { type: 'string', default: '/work/refruns' },
+    dir: { type: 'string', default: 'out/reference' },
     pairs: { type: 'string', default: 'dog:matisse,landscape:monet' },
     peak: { type: 'string' },
     note: { type: 'string', default: '' },

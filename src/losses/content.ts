@@ -16,7 +16,7 @@ export interface LossPart {
 export function contentLossGraph(g: GraphBuilder, feature: string, target: string): LossPart {
   const diff = g.sub(feature, target);
   const count = g.sizeOf(diff);
-  const loss = g.div(g.sumAll(g.mul(diff, diff)), count);
+  const loss = g.div(g.sumAll(g.mul(diff, diff), 4), count);
   const grad = g.mul(diff, g.div(g.scalar(2), count));
   return { loss, grad };
 }

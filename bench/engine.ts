@@ -1,16 +1,28 @@
 /**
- * Engine benchmark: median time of one forward + ∂loss/∂image evaluation of the full Gatys loss
- * (content conv4_2, style conv1_1…conv5_1) with the real VGG-19 weights, after warm-up.
+ * Engine benchmark: time of one forward + ∂loss/∂image evaluation of the full Gatys loss (content
+ * conv4_2, style conv1_1…conv5_1) with the real VGG-19 weights, after warm-up, held against the
+ * machine's FMA peak measured in the same run.
  *
- *   npm run bench [-- --sizes 256,512] [--1024] [--runs 5] [--threads N] [--json] [--arena]
+ *   npm run bench [-- --sizes 256,512] [--1024] [--runs 3] [--repeats 3] [--threads N] [--json]
+ *                 [--arena] [--baseline DIR]
+ *
+ * The machine this runs on is often shared, so each size is measured `--repeats` times, each repeat
+ * being: the FMA peak (../shared/tools/peak.c, built with gcc when present), then the median of
+ * `--runs` evaluations. Medians and ranges over the repeats are printed. With `--baseline DIR` (a
+ * checkout of another version, e.g. the main branch), its engine is timed right after ours in every
+ * repeat, in the same process, and the time ratio baseline/ours is printed: that ratio is robust to
+ * the machine's load, the absolute times are not.
  *
  * FLOPs are counted as 2·MACs of the convolutions, forward and backward-data, plus the Gram
- * matrices (forward F·Fᵀ and the backward (D+Dᵀ)·F), so GFLOP/s is comparable with the machine's
- * FMA peak. Peak RSS comes from the OS (ru_maxrss), for the whole process so far.
+ * matrices (forward F·Fᵀ and the backward (D+Dᵀ)·F), so GFLOP/s is comparable with the FMA peak.
+ * Peak RSS comes from the OS (ru_maxrss), for the whole process so far.
  */
 import { parseArgs } from 'node:util';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { StyleEngine } from '../src/engine/session.js';
 import { nodeBackend } from '../src/node/ort-backend.js';
 import { readWeightsFile, extractConvWeights } from '../src/model/weights.js';
@@ -20,11 +32,13 @@ const { values } = parseArgs({
   options: {
     sizes: { type: 'string', default: '256,512' },
     '1024': { type: 'boolean', default: false },
-    runs: { type: 'string', default: '5' },
+    runs: { type: 'string', default: '3' },
+    repeats: { type: 'string', default: '3' },
     threads: { type: 'string' },
     json: { type: 'boolean', default: false },
     arena: { type: 'boolean', default: false },
     weights: { type: 'string' },
+    baseline: { type: 'string' },
   },
 });
 
@@ -33,6 +47,7 @@ const weightsPath = values.weights ?? process.env.STYLE_TRANSFER_WEIGHTS ?? path
 const sizes = values.sizes!.split(',').map(Number);
 if (values['1024']) sizes.push(1024);
 const runs = Number(values.runs);
+const repeats = Number(values.repeats);
 
 const layout = {
   contentLayers: ['conv4_2'],
@@ -59,6 +74,43 @@ export function countFlops(layers: readonly Layer[], width: number, height: numb
   return flops;
 }
 
+/** The FMA peak program, built once; undefined without a C compiler or the source. */
+function buildPeak(): string | undefined {
+  const source = path.resolve(repo, '../shared/tools/peak.c');
+  if (!existsSync(source)) return undefined;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'peak-'));
+  const binary = path.join(dir, 'peak');
+  try {
+    execFileSync('gcc', ['-O3', '-march=native', '-fopenmp', source, '-o', binary], { stdio: 'ignore' });
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+    return binary;
+  } catch {
+    rmSync(dir, { recursive: true, force: true });
+    return undefined;
+  }
+}
+
+function measurePeak(binary: string | undefined): number | undefined {
+  if (!binary) return undefined;
+  return (JSON.parse(execFileSync(binary, { encoding: 'utf8' })) as { gflops: number }).gflops;
+}
+
+/**
+ * The engine of another checkout (--baseline), loaded by path so two versions run side by side.
+ * Checkouts from before the platform seam (create(net, weights, layout, options)) work too.
+ */
+async function baselineEngine(dir: string, options: { threads?: number; memoryArena?: boolean }): Promise<StyleEngine> {
+  const url = (file: string) => pathToFileURL(path.resolve(dir, file)).href;
+  type Create = (...args: unknown[]) => Promise<StyleEngine>;
+  const { StyleEngine: Engine } = (await import(url('src/engine/session.ts'))) as { StyleEngine: { create: Create } };
+  if (!existsSync(path.resolve(dir, 'src/node/ort-backend.ts'))) return Engine.create(net, weights, layout, options);
+  const { nodeBackend: backend } = (await import(url('src/node/ort-backend.ts'))) as { nodeBackend: typeof nodeBackend };
+  return Engine.create(backend(options), net, weights, layout);
+}
+
+const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const range = (xs: readonly number[], digits = 0) => `${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}`;
+
 const file = await readWeightsFile(weightsPath);
 const net = vgg19(file.convention!);
 const weights = extractConvWeights(file.tensors, net, weightsPath);
@@ -66,7 +118,13 @@ const threads = values.threads ? Number(values.threads) : undefined;
 const created = performance.now();
 const engine = await StyleEngine.create(nodeBackend({ threads, memoryArena: values.arena }), net, weights, layout);
 const createMs = performance.now() - created;
-if (!values.json) console.log(`weights ${weightsPath}\nsession creation ${createMs.toFixed(0)} ms, threads ${threads ?? 'all cores'}, arena ${values.arena ? 'on' : 'off'}`);
+const baseline = values.baseline ? await baselineEngine(values.baseline, { threads, memoryArena: values.arena }) : undefined;
+const peakBinary = buildPeak();
+if (!values.json) {
+  console.log(`weights ${weightsPath}\nsession creation ${createMs.toFixed(0)} ms, threads ${threads ?? 'all cores'}, arena ${values.arena ? 'on' : 'off'}`);
+  console.log(`FMA peak: ${peakBinary ? 'measured before each repeat (../shared/tools/peak.c)' : 'peak unknown (no gcc or no ../shared/tools/peak.c)'}`);
+  if (baseline) console.log(`baseline: ${path.resolve(values.baseline!)}, timed after ours in each repeat`);
+}
 
 for (const size of sizes) {
   const n = size * size;
@@ -79,22 +137,62 @@ for (const size of sizes) {
   const termWeights = { content: new Map([['conv4_2', 1]]), style: new Map(layout.styleLayers.map((l) => [l, 100])), tv: 1e-3 };
   const grad = new Float32Array(3 * n);
   const x = image.map((v, i) => v + Math.sin(i));
-  await engine.evaluate(x, size, size, targets, termWeights, grad); // warm-up: the first run grows buffers
-  const times: number[] = [];
-  for (let r = 0; r < runs; r++) {
-    const t0 = performance.now();
-    await engine.evaluate(x, size, size, targets, termWeights, grad);
-    times.push(performance.now() - t0);
-  }
-  times.sort((a, b) => a - b);
-  const ms = times[Math.floor(times.length / 2)];
+  const timeOf = async (e: StyleEngine): Promise<number> => {
+    const times: number[] = [];
+    for (let r = 0; r < runs; r++) {
+      const t0 = performance.now();
+      await e.evaluate(x, size, size, targets, termWeights, grad);
+      times.push(performance.now() - t0);
+    }
+    return median(times);
+  };
+  // Warm-up: the first run at a size grows buffers.
+  await engine.evaluate(x, size, size, targets, termWeights, grad);
+  if (baseline) await baseline.evaluate(x, size, size, targets, termWeights, grad);
+
   const gflop = countFlops(truncateTo(net, [...layout.contentLayers, ...layout.styleLayers]), size, size, layout.styleLayers) / 1e9;
-  const peakRssMiB = process.resourceUsage().maxRSS / 1024;
-  const result = { size, ms: Math.round(ms), gflop: +gflop.toFixed(1), gflops: +(gflop / (ms / 1000)).toFixed(1), minMs: Math.round(times[0]), peakRssMiB: Math.round(peakRssMiB) };
+  const ms: number[] = [];
+  const peaks: number[] = [];
+  const shares: number[] = [];
+  const ratios: number[] = [];
+  const loads: number[] = [];
+  for (let r = 0; r < repeats; r++) {
+    loads.push(os.loadavg()[0]);
+    const peak = measurePeak(peakBinary);
+    const t = await timeOf(engine);
+    ms.push(t);
+    if (peak !== undefined) {
+      peaks.push(peak);
+      shares.push(gflop / (t / 1000) / peak);
+    }
+    if (baseline) ratios.push((await timeOf(baseline)) / t);
+  }
+  const gflops = ms.map((t) => gflop / (t / 1000));
+  const result = {
+    size,
+    ms: Math.round(median(ms)),
+    msRange: [Math.round(Math.min(...ms)), Math.round(Math.max(...ms))],
+    gflop: +gflop.toFixed(1),
+    gflops: +median(gflops).toFixed(1),
+    peakGflops: peaks.length ? +median(peaks).toFixed(1) : null,
+    shareOfPeak: shares.length ? +median(shares).toFixed(3) : null,
+    shareRange: shares.length ? [+Math.min(...shares).toFixed(3), +Math.max(...shares).toFixed(3)] : null,
+    baselineOverOurs: ratios.length ? +median(ratios).toFixed(3) : null,
+    ratioRange: ratios.length ? [+Math.min(...ratios).toFixed(3), +Math.max(...ratios).toFixed(3)] : null,
+    load: +median(loads).toFixed(2),
+    peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
+  };
   if (values.json) console.log(JSON.stringify(result));
-  else
+  else {
+    const pct = (s: number) => `${(100 * s).toFixed(0)} %`;
+    const peakText = peaks.length
+      ? `peak ${median(peaks).toFixed(0)} GFLOP/s (${range(peaks)}), share ${pct(median(shares))} (${pct(Math.min(...shares))}–${pct(Math.max(...shares))})`
+      : 'peak unknown';
+    const ratioText = ratios.length ? `, baseline/ours ${median(ratios).toFixed(2)}x (${range(ratios, 2)})` : '';
     console.log(
-      `${size}x${size}: median ${result.ms} ms (min ${result.minMs}) over ${runs} runs, ${result.gflop} GFLOP, ${result.gflops} GFLOP/s, peak RSS ${result.peakRssMiB} MiB`,
+      `${size}x${size}: ${result.ms} ms (${range(ms)}), ${result.gflop} GFLOP, ${result.gflops} GFLOP/s, ${peakText}${ratioText}; ${repeats}x${runs} runs, load ${result.load}, peak RSS ${result.peakRssMiB} MiB`,
     );
+  }
 }
 await engine.release();
+await baseline?.release();

@@ -6,26 +6,60 @@
 export class StyleTransferError extends Error {
   /** A short machine-readable code, e.g. 'ERR_OPTION'. */
   readonly code: string;
-  constructor(message: string, code = 'ERR_STYLE_TRANSFER', options?: { cause?: unknown }) {
-    super(message, options);
+  /** The message without its hint. */
+  readonly summary: string;
+  /**
+   * What the user can do about it, with option keys in braces (see renderHint): the library's
+   * message spells them as options, the CLI as its flags. Part of `message` after a `; `.
+   */
+  readonly hint: string | undefined;
+  /** The option the error is about, by its key in StylizeOptions (`size`), if one is. */
+  readonly option: string | undefined;
+  constructor(message: string, code = 'ERR_STYLE_TRANSFER', options?: ErrorOptions) {
+    super(options?.hint ? `${message}; ${renderHint(options.hint, optionName)}` : message, options);
     this.name = new.target.name;
     this.code = code;
+    this.summary = message;
+    this.hint = options?.hint;
+    this.option = options?.option;
   }
+}
+
+export interface ErrorOptions {
+  cause?: unknown;
+  hint?: string;
+  option?: string;
+}
+
+/**
+ * Spell the option keys of a hint: `{size=1230}` (an option with a value) and `{model}` (an option)
+ * become what `name` makes of them. The library writes `{ size: 1230 }` and `the model option`; the
+ * CLI writes `--size 1230` and `--model`.
+ */
+export function renderHint(hint: string, name: (key: string, value: string | undefined) => string): string {
+  return hint.replace(/\{(\w+)(?:=([^}]*))?\}/g, (_, key: string, value: string | undefined) => name(key, value));
+}
+
+function optionName(key: string, value: string | undefined): string {
+  return value === undefined ? `the ${key} option` : `{ ${key}: ${value} }`;
 }
 
 /** An option has a value outside what is accepted. The message names the option, what was expected and what was received. */
 export class OptionError extends StyleTransferError {
-  readonly option: string;
+  declare readonly option: string;
+  readonly expected: string;
+  readonly received: unknown;
   constructor(option: string, expected: string, received: unknown) {
-    super(`option ${option}: expected ${expected}, received ${describe(received)}`, 'ERR_OPTION');
-    this.option = option;
+    super(`option ${option}: expected ${expected}, received ${describe(received)}`, 'ERR_OPTION', { option });
+    this.expected = expected;
+    this.received = received;
   }
 }
 
 /** An input image cannot be read or is unusable (missing, not an image, truncated, zero pixels, too large). */
 export class ImageError extends StyleTransferError {
   readonly path: string | undefined;
-  constructor(message: string, path?: string, options?: { cause?: unknown }) {
+  constructor(message: string, path?: string, options?: ErrorOptions) {
     super(message, 'ERR_IMAGE', options);
     this.path = path;
   }
@@ -34,7 +68,7 @@ export class ImageError extends StyleTransferError {
 /** A weights file is missing, not in a known format, corrupt, unsafe, or holds the wrong network. */
 export class WeightsError extends StyleTransferError {
   readonly path: string | undefined;
-  constructor(message: string, path?: string, options?: { cause?: unknown }) {
+  constructor(message: string, path?: string, options?: ErrorOptions) {
     super(message, 'ERR_WEIGHTS', options);
     this.path = path;
   }
@@ -43,7 +77,7 @@ export class WeightsError extends StyleTransferError {
 /** A download failed (offline, HTTP error, hash mismatch). */
 export class DownloadError extends StyleTransferError {
   readonly url: string | undefined;
-  constructor(message: string, url?: string, options?: { cause?: unknown }) {
+  constructor(message: string, url?: string, options?: ErrorOptions) {
     super(message, 'ERR_DOWNLOAD', options);
     this.url = url;
   }
@@ -61,7 +95,7 @@ interface PartialImage {
 export class RunError extends StyleTransferError {
   /** The last good image of a run that stopped part-way, if there was one. */
   readonly partial: PartialImage | undefined;
-  constructor(message: string, code = 'ERR_RUN', options?: { cause?: unknown; partial?: PartialImage }) {
+  constructor(message: string, code = 'ERR_RUN', options?: ErrorOptions & { partial?: PartialImage }) {
     super(message, code, options);
     this.partial = options?.partial;
   }

@@ -5,15 +5,17 @@
  * A preset (PRESETS) supplies the defaults of every tunable value; any option given explicitly
  * overrides it. normaliseOptions() turns user options into one complete, validated ResolvedOptions.
  */
-import { OptionError, describe } from './errors.js';
+import { OptionError } from './errors.js';
 import { DEFAULT_MAX_PIXELS, type RawImage } from './image/image.js';
 import type { StyleNormalisation } from './losses/style.js';
-import { VGG19_CONV_NAMES, type Pooling } from './model/vgg19.js';
+import { minimumSide, VGG19_CONV_NAMES, type Pooling } from './model/vgg19.js';
 import type { ProgressEvent } from './progress.js';
 
 export type PresetName = 'quality' | 'recipe';
 export type OptimizerName = 'lbfgs' | 'adam';
 export type ColourPreservation = 'none' | 'luminance' | 'histogram';
+/** How the image's borders are extended before the network: a mirrored margin (see src/engine/padding.ts), or only the convolutions' own zero padding. */
+export type BorderPadding = 'reflect' | 'zero';
 /** What `size` measures: the output's longer side, or (as torchvision's Resize(int) does) its shorter side. */
 export type SizeSide = 'long' | 'short';
 /** A path to an image file, its encoded bytes, or decoded pixels. */
@@ -57,6 +59,8 @@ export interface Tuning {
   /** Resize the style image to exactly the content's shape (the recipe does this) instead of using styleScale. */
   matchStyleShape: boolean;
   preserveColors: ColourPreservation;
+  /** 'reflect': a 16 px mirrored margin around the image (and the content and style images) removes the stripes zero padding paints along the edges; 'zero': none. */
+  padding: BorderPadding;
   /** Model variant (vgg19, vgg19-caffe; with --weights also vgg19-caffe-rgb). */
   model: string;
 }
@@ -131,6 +135,7 @@ export const PRESETS: Record<PresetName, Tuning> = {
     styleScale: 1,
     matchStyleShape: false,
     preserveColors: 'none',
+    padding: 'reflect',
     model: 'vgg19-caffe',
   },
   /** ../shared/SEED-RECIPE.md exactly: 224 px shorter side, Adam lr 0.001 × 500, α 1, β 1e6, unnormalised Gram. */
@@ -155,6 +160,7 @@ export const PRESETS: Record<PresetName, Tuning> = {
     styleScale: 1,
     matchStyleShape: true,
     preserveColors: 'none',
+    padding: 'zero',
     model: 'vgg19',
   },
 };
@@ -201,7 +207,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'scaleRatio', flag: 'scale-ratio', kind: 'number', min: 1.05, max: 4, value: 'R', tuning: true, doc: 'growth from one scale to the next' },
   { key: 'optimizer', flag: 'optimizer', kind: 'string', choices: ['lbfgs', 'adam'], tuning: true, doc: 'optimiser' },
   { key: 'learningRate', flag: 'learning-rate', kind: 'number', min: 0, max: 1e6, value: 'LR', tuning: true, doc: "Adam's step size, or L-BFGS's step scale" },
-  { key: 'history', flag: 'history', kind: 'int', min: 1, max: 1000, value: 'N', tuning: true, doc: 'L-BFGS history length' },
+  { key: 'history', flag: 'history', kind: 'int', min: 1, max: 100, value: 'N', tuning: true, doc: 'L-BFGS history length (each pair holds two image-sized vectors)' },
   { key: 'contentWeight', flag: 'content-weight', kind: 'number', min: 0, max: 1e30, value: 'A', tuning: true, doc: 'alpha, weight of the content loss' },
   { key: 'styleWeight', flag: 'style-weight', kind: 'number', min: 0, max: 1e30, value: 'B', tuning: true, doc: 'beta, weight of the style loss' },
   {
@@ -222,6 +228,14 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'styleScale', flag: 'style-scale', kind: 'number', min: 0.05, max: 8, value: 'S', tuning: true, doc: 'style image size relative to the output' },
   { key: 'matchStyleShape', flag: 'match-style-shape', kind: 'boolean', tuning: true, doc: "resize the style image to the content's exact shape" },
   { key: 'preserveColors', flag: 'preserve-colors', kind: 'string', choices: ['none', 'luminance', 'histogram'], tuning: true, doc: "keep the content's colours" },
+  {
+    key: 'padding',
+    flag: 'padding',
+    kind: 'string',
+    choices: ['reflect', 'zero'],
+    tuning: true,
+    doc: "image borders: a mirrored 16 px margin (no edge stripes), or the network's zero padding",
+  },
   { key: 'model', flag: 'model', kind: 'string', value: 'NAME', tuning: true, doc: 'network variant: vgg19, vgg19-caffe (vgg19-caffe-rgb with --weights)' },
   { key: 'styleBlend', flag: 'style-blend', kind: 'numbers', min: 0, max: 1e6, value: 'W,..', doc: 'relative weights of several style images (default equal)' },
   { key: 'init', flag: 'init', kind: 'string', value: 'content|noise|style|FILE', doc: 'starting image', default: 'content' },
@@ -270,7 +284,7 @@ const KNOWN_KEYS = new Set([...OPTION_SPECS.map((s) => s.key), 'content', 'style
 export function normaliseOptions(options: StylizeOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw new OptionError('options', 'an object', options);
   for (const key of Object.keys(options)) {
-    if (!KNOWN_KEYS.has(key)) throw new OptionError(key, `a known option (${[...KNOWN_KEYS].join(', ')})`, describe(key));
+    if (!KNOWN_KEYS.has(key)) throw new OptionError(key, `a known option (${[...KNOWN_KEYS].join(', ')})`, key);
   }
   const given = options as unknown as Record<string, unknown>;
   for (const spec of OPTION_SPECS) if (given[spec.key] !== undefined && spec.key !== 'init') check(spec, given[spec.key]);
@@ -293,6 +307,10 @@ export function normaliseOptions(options: StylizeOptions): ResolvedOptions {
   if (tuning.styleLayerWeights.length !== tuning.styleLayers.length) {
     throw new OptionError('styleLayerWeights', `${tuning.styleLayers.length} weights (one per style layer: ${tuning.styleLayers.join(', ')})`, tuning.styleLayerWeights);
   }
+  for (const key of ['contentLayers', 'styleLayers'] as const) {
+    const twice = tuning[key].find((layer, i) => tuning[key].indexOf(layer) !== i);
+    if (twice !== undefined) throw new OptionError(key, `distinct layer names (${twice} is named twice)`, tuning[key].join(','));
+  }
   const init = options.init ?? 'content';
   if (!isImageSource(init)) throw new OptionError('init', 'content, noise, style or an image', init);
 
@@ -309,4 +327,39 @@ export function normaliseOptions(options: StylizeOptions): ResolvedOptions {
     weights: options.weights,
     maxPixels: options.maxPixels ?? DEFAULT_MAX_PIXELS,
   };
+}
+
+interface Size {
+  readonly width: number;
+  readonly height: number;
+}
+
+/**
+ * Check, before anything runs, that every image the network sees is large enough for its
+ * poolings: the content (and output) at every scale of the schedule, and every style image as
+ * resized for each scale. `styles[k][i]` is style image i's size at scale k. Throws an OptionError
+ * naming the option that made an image too small (size, startSize or styleScale).
+ */
+export function checkImageSizes(opts: ResolvedOptions, scales: readonly Size[], styles: readonly (readonly Size[])[]): void {
+  const layers = [...opts.contentLayers, ...opts.styleLayers];
+  const min = minimumSide(layers);
+  const deepest = VGG19_CONV_NAMES.filter((l) => layers.includes(l)).pop();
+  const why = `at least ${min} px on the shorter side, which ${deepest} needs`;
+  const short = (s: Size) => Math.min(s.width, s.height);
+  const last = scales.length - 1;
+  scales.forEach((scale, k) => {
+    if (short(scale) >= min) return;
+    const at = `${scale.width}x${scale.height}`;
+    if (k === last) throw new OptionError('size', `an output ${why} (it would be ${at})`, opts.size);
+    throw new OptionError('startSize', `every scale ${why} (the first would be ${at})`, opts.startSize);
+  });
+  styles.forEach((atScale, k) =>
+    atScale.forEach((style, i) => {
+      if (short(style) >= min) return;
+      const which = atScale.length > 1 ? `style image ${i + 1}` : 'the style image';
+      const at = `${style.width}x${style.height} at the ${scales[k].width}x${scales[k].height} scale`;
+      if (opts.matchStyleShape) throw new OptionError('size', `${which} ${why} (it would be ${at})`, opts.size);
+      throw new OptionError('styleScale', `${which} ${why} (it would be ${at})`, opts.styleScale);
+    }),
+  );
 }

@@ -4,6 +4,7 @@
  * implementation (onnxruntime-node, sharp, the file cache) is src/node/platform.ts; the browser's
  * (onnxruntime-web, canvas, Cache Storage) lives with the web page. The core imports only types.
  */
+import type { MemoryExtras } from './engine/memory-estimate.js';
 import type { EngineBackend } from './engine/session.js';
 import type { RawImage } from './image/image.js';
 import type { ResolvedWeights } from './model/conv-weights.js';
@@ -34,6 +35,6 @@ export interface Platform {
   /** High-quality resize of an input image to exactly width×height. */
   resize(img: RawImage, width: number, height: number): Promise<RawImage>;
   resolveWeights(request: WeightsRequest): Promise<ResolvedWeights>;
-  /** Throws a RunError when a run at this output size would not fit in memory. */
-  checkMemory(width: number, height: number): void;
+  /** Throws a RunError when a run at this output size (with these optimiser and image extras) would not fit in memory. */
+  checkMemory(width: number, height: number, extras?: MemoryExtras): void;
 }

@@ -18,13 +18,13 @@ import { resizePlanar } from './image/resample.js';
 import { deprocess, preprocess } from './model/convention.js';
 import type { ResolvedWeights } from './model/conv-weights.js';
 import { convsUpTo } from './model/vgg19.js';
-import { normaliseOptions, type ResolvedOptions, type StylizeOptions } from './options.js';
+import { checkImageSizes, normaliseOptions, type ResolvedOptions, type StylizeOptions } from './options.js';
 import { EtaClock } from './pipeline/eta.js';
 import { clampPixels, finishColours, forNetwork } from './pipeline/finish.js';
-import { createObjective, lossValues, termWeights } from './pipeline/objective.js';
+import { borderPadding, createObjective, lossValues, termWeights } from './pipeline/objective.js';
 import { initialImage, iterationsAt, outputSize, planScales, styleSize, type Size } from './pipeline/plan.js';
 import { optimiseScale } from './pipeline/scale.js';
-import { computeTargets } from './pipeline/targets.js';
+import { computeTargets, networkInput } from './pipeline/targets.js';
 import type { Platform } from './platform.js';
 import type { LossValues, ProgressEvent } from './progress.js';
 
@@ -163,8 +163,22 @@ class StylizerImpl implements Stylizer {
       typeof opts.init === 'string' && ['content', 'noise', 'style'].includes(opts.init) ? undefined : await platform.loadImage(opts.init, 'init image', opts.maxPixels);
 
     const final = outputSize(contentRaw, opts);
-    platform.checkMemory(final.width, final.height);
+    const padding = borderPadding(opts);
+    const margin = padding ? 2 * padding.margin : 0;
+    platform.checkMemory(final.width + margin, final.height + margin, {
+      history: opts.optimizer === 'lbfgs' ? opts.history : 0,
+      inputPixels: [contentRaw, ...styleRaws].reduce((n, img) => n + img.width * img.height, 0),
+      stylePixels: styleRaws.reduce((n, s) => {
+        const at = styleSize(s, final, opts);
+        return n + (at.width + margin) * (at.height + margin);
+      }, 0),
+    });
     const scales = planScales(contentRaw, final, opts);
+    checkImageSizes(
+      opts,
+      scales,
+      scales.map((at) => styleRaws.map((s) => styleSize(s, at, opts))),
+    );
 
     if (opts.preserveColors === 'histogram') {
       // The content's colour statistics at the output size: the same mean and covariance for any
@@ -198,8 +212,8 @@ class StylizerImpl implements Stylizer {
       );
       const targets = await computeTargets(
         engine,
-        { input: toInput(toPlanar(contentScaled)), ...size },
-        stylesScaled.map((s) => ({ input: toInput(toPlanar(s)), width: s.width, height: s.height })),
+        networkInput(toInput(toPlanar(contentScaled)), size, padding),
+        stylesScaled.map((s) => networkInput(toInput(toPlanar(s)), s, padding)),
         opts.styleBlend,
       );
       last = { content: contentScaled, styles: stylesScaled, targets };
@@ -210,7 +224,7 @@ class StylizerImpl implements Stylizer {
       const x = toInput(start);
 
       totalIterations += await optimiseScale({
-        objective: createObjective(engine, size, targets, weights),
+        objective: createObjective(engine, size, targets, weights, padding),
         x,
         iterations: iterations(k),
         scale: k + 1,
@@ -241,7 +255,8 @@ class StylizerImpl implements Stylizer {
     // Loss of the output itself (after clamping), so callers can compare results on one footing.
     const { width, height } = scales[scales.length - 1];
     const output = current!;
-    const finalTerms: LossTerms = await engine.evaluate(toInput(output), width, height, last!.targets, weights, new Float32Array(3 * width * height));
+    const finalObjective = createObjective(engine, { width, height }, last!.targets, weights, padding);
+    const { terms: finalTerms } = await finalObjective.evaluate(toInput(output), new Float32Array(3 * width * height));
     const image = toRaw(finishColours(output, last!.content, opts));
     const seconds = (performance.now() - started) / 1000;
     emit({ type: 'done', seconds, iterations: totalIterations });

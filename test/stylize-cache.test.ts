@@ -87,7 +87,7 @@ it('without weights and offline, the CLI names the URL that failed and where to 
   assert.match(
     lines[0],
     new RegExp(
-      `^error: could not download http://127\\.0\\.0\\.1:${port}/vgg19-dcbb9e9d\\.pth: connection refused \\(offline\\?\\)\\. Download it by hand and put it at .*empty/vgg19-dcbb9e9d\\.pth, or pass --weights FILE$`,
+      `^error: could not download http://127\\.0\\.0\\.1:${port}/vgg19-dcbb9e9d\\.pth: connection refused \\(offline\\?\\); download it by hand and put it at .*empty/vgg19-dcbb9e9d\\.pth, or pass --weights FILE$`,
     ),
   );
   await assert.rejects(readFile(out));

@@ -136,6 +136,20 @@ describe('stylize()', () => {
     assert.notDeepEqual(implicit.image.data, bgr.image.data);
   });
 
+  it("padding 'reflect' (quality's default) pads the image, the content and the style alike; the recipe keeps zero padding", async () => {
+    // Content init, no iteration: the output is the content, so its content loss is exactly 0 only if
+    // the content target was computed on the content padded the same way as the output.
+    const still = await stylize({ ...base, iterations: 0 });
+    assert.equal(still.options.padding, 'reflect');
+    assert.equal(still.loss.content, 0);
+    const reflect = await stylize(base);
+    const zero = await stylize({ ...base, padding: 'zero' });
+    assert.deepEqual([reflect.width, reflect.height, reflect.image.data.length], [zero.width, zero.height, zero.width * zero.height * 3]);
+    assert.notDeepEqual(reflect.image.data, zero.image.data);
+    assert.equal((await stylize({ ...base, preset: 'recipe', size: 32, iterations: 0 })).options.padding, 'zero');
+    await assert.rejects(stylize({ ...base, padding: 'mirror' as never }), { message: 'option padding: expected one of reflect, zero, received "mirror"' });
+  });
+
   it('rejects bad options with an OptionError naming the option', async () => {
     await assert.rejects(stylize({ ...base, size: -1 }), { name: 'OptionError', message: 'option size: expected an integer between 16 and 8192, received -1' });
     await assert.rejects(stylize({ ...base, style: [] }), OptionError);

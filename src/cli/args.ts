@@ -1,9 +1,21 @@
 /**
- * The CLI's argument table, derived from the library's OPTION_SPECS (so flags, help text and defaults
- * never drift from stylize()'s options), plus the few flags that only make sense on a command line.
+ * Command-line arguments: the one parser every command (main, weights, serve) uses, and the main
+ * command's flag table, derived from the library's OPTION_SPECS (so flags, help text and defaults
+ * never drift from stylize()'s options) plus the few flags that only make sense on a command line.
  */
+import { parseArgs } from 'node:util';
 import { OptionError } from '../errors.js';
 import { OPTION_SPECS, PRESETS, type OptionSpec, type StylizeOptions } from '../options.js';
+
+/** One flag of a command: its spelling, the value it takes, and its line in the help. */
+export interface FlagSpec {
+  readonly flag: string;
+  readonly short?: string;
+  readonly kind: OptionSpec['kind'];
+  /** Placeholder for the value in help and in "expected a value (PX)". */
+  readonly value?: string;
+  readonly doc: string;
+}
 
 /** Flags of the CLI itself (not stylize() options). */
 export const CLI_FLAGS = [
@@ -15,7 +27,7 @@ export const CLI_FLAGS = [
   { flag: 'loss-plot', kind: 'string', value: 'FILE', doc: 'write the loss curve (.svg or .png)' },
   { flag: 'help', short: 'h', kind: 'boolean', doc: 'show this help' },
   { flag: 'version', kind: 'boolean', doc: 'show the version' },
-] as const;
+] as const satisfies readonly FlagSpec[];
 
 export interface CliArgs {
   readonly positionals: string[];
@@ -33,10 +45,6 @@ export interface CliArgs {
 
 /** A usage error: the CLI prints it and exits 2. */
 export class UsageError extends OptionError {}
-
-const optionByFlag = new Map(OPTION_SPECS.map((s) => [s.flag, s]));
-const cliByFlag = new Map<string, (typeof CLI_FLAGS)[number]>(CLI_FLAGS.map((f) => [f.flag, f]));
-const cliByShort = new Map<string, (typeof CLI_FLAGS)[number]>(CLI_FLAGS.flatMap((f) => ('short' in f ? [[f.short, f]] : [])));
 
 function parseValue(flag: string, kind: OptionSpec['kind'], text: string): unknown {
   const bad = (expected: string) => new UsageError(`--${flag}`, expected, text);
@@ -66,58 +74,68 @@ function parseValue(flag: string, kind: OptionSpec['kind'], text: string): unkno
   }
 }
 
-/** Parse argv (without node and script). Throws UsageError for unknown flags and malformed values. */
-export function parseCliArgs(argv: readonly string[]): CliArgs {
+export interface ParsedCommandLine {
+  readonly positionals: string[];
+  /** Values by flag name, parsed by the flag's kind; a repeated flag keeps its last value. */
+  readonly values: Map<string, unknown>;
+  /** Flags in the order given, repeats included (for commands that refuse repeats). */
+  readonly given: string[];
+}
+
+/**
+ * The one argument parser of every command (main, weights, serve): node's util.parseArgs splits
+ * the tokens (`--flag value`, `--flag=value`, `-o value`, `-qo value`, `--` ending the flags), and
+ * the command's flag table decides what they mean. A boolean takes `--flag`, `--no-flag` or
+ * `--flag=false`; a value may start with a dash (a negative number). Throws UsageError; `help`
+ * is how an unknown flag's message says to get the list.
+ */
+export function parseCommandLine(argv: readonly string[], flags: readonly FlagSpec[], help = '--help'): ParsedCommandLine {
+  const byFlag = new Map(flags.map((f) => [f.flag, f]));
+  const { tokens } = parseArgs({
+    args: [...argv],
+    options: Object.fromEntries(flags.map((f) => [f.flag, { type: f.kind === 'boolean' ? 'boolean' : 'string', ...(f.short ? { short: f.short } : {}) }])),
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
   const positionals: string[] = [];
-  const cli: Record<string, unknown> = {};
-  const options: Record<string, unknown> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === '--') {
-      positionals.push(...argv.slice(i + 1));
-      break;
-    }
-    if (!arg.startsWith('-') || arg === '-') {
-      positionals.push(arg);
-      continue;
-    }
-    let name: string;
-    let inline: string | undefined;
-    if (arg.startsWith('--')) {
-      const eq = arg.indexOf('=');
-      name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
-      inline = eq >= 0 ? arg.slice(eq + 1) : undefined;
-    } else {
-      const f = cliByShort.get(arg.slice(1));
-      if (!f) throw new UsageError(arg, 'a known flag (see --help)', arg);
-      name = f.flag;
-    }
-    const negated = name.startsWith('no-') && !optionByFlag.has(name) && !cliByFlag.has(name) ? name.slice(3) : undefined;
-    const spec = optionByFlag.get(negated ?? name);
-    const cliFlag = cliByFlag.get(negated ?? name);
-    if (!spec && !cliFlag) throw new UsageError(`--${name}`, 'a known flag (see --help)', `--${name}`);
-    const kind = (spec?.kind ?? cliFlag!.kind) as OptionSpec['kind'];
+  const values = new Map<string, unknown>();
+  const given: string[] = [];
+  for (const token of tokens) {
+    if (token.kind === 'positional') positionals.push(token.value);
+    if (token.kind !== 'option') continue;
+    const negated = !byFlag.has(token.name) && token.name.startsWith('no-') && byFlag.get(token.name.slice(3))?.kind === 'boolean';
+    const spec = byFlag.get(negated ? token.name.slice(3) : token.name);
+    if (!spec) throw new UsageError(token.rawName, `a known flag (see ${help})`, token.rawName);
     let value: unknown;
-    if (kind === 'boolean') {
-      value = negated ? false : inline !== undefined ? parseValue(name, kind, inline) : true;
+    if (spec.kind === 'boolean') {
+      if (negated && token.value !== undefined) throw new UsageError(token.rawName, 'no value', token.value);
+      value = negated ? false : token.value === undefined ? true : parseValue(spec.flag, spec.kind, token.value);
     } else {
-      const text = inline ?? argv[++i];
-      if (text === undefined) throw new UsageError(`--${name}`, `a value${spec?.value ? ` (${spec.value})` : ''}`, undefined);
-      value = parseValue(name, kind, text);
+      if (token.value === undefined) throw new UsageError(`--${spec.flag}`, `a value${spec.value ? ` (${spec.value})` : ''}`, undefined);
+      value = parseValue(spec.flag, spec.kind, token.value);
     }
-    if (spec) options[spec.key] = value;
-    else cli[cliFlag!.flag] = value;
+    values.set(spec.flag, value);
+    given.push(spec.flag);
   }
+  return { positionals, values, given };
+}
+
+/** Parse the main command's argv (without node and script). Throws UsageError for unknown flags and malformed values. */
+export function parseCliArgs(argv: readonly string[]): CliArgs {
+  const { positionals, values } = parseCommandLine(argv, [...CLI_FLAGS, ...OPTION_SPECS]);
+  const options: Record<string, unknown> = {};
+  for (const spec of OPTION_SPECS) if (values.has(spec.flag)) options[spec.key] = values.get(spec.flag);
   return {
     positionals,
-    output: cli.output as string | undefined,
-    quiet: cli.quiet === true,
-    json: cli.json === true,
-    saveEvery: cli['save-every'] as number | undefined,
-    sheet: cli.sheet as string | undefined,
-    lossPlot: cli['loss-plot'] as string | undefined,
-    help: cli.help === true,
-    version: cli.version === true,
+    output: values.get('output') as string | undefined,
+    quiet: values.get('quiet') === true,
+    json: values.get('json') === true,
+    saveEvery: values.get('save-every') as number | undefined,
+    sheet: values.get('sheet') as string | undefined,
+    lossPlot: values.get('loss-plot') as string | undefined,
+    help: values.get('help') === true,
+    version: values.get('version') === true,
     options: options as Partial<StylizeOptions>,
   };
 }

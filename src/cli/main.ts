@@ -5,16 +5,18 @@
  */
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
-import { AbortError, OptionError, RunError, StyleTransferError } from '../errors.js';
+import { AbortError, RunError } from '../errors.js';
 import type { RawImage } from '../image/image.js';
-import { assertNotProtected, encodeImage, outputFormatFor } from '../image/io.js';
+import { encodeImage, outputFormatFor } from '../image/io.js';
 import type { StylizeOptions } from '../options.js';
 import type { ProgressEvent } from '../progress.js';
 import { stylize } from '../stylize.js';
-import { flagForOption, helpText, parseCliArgs, UsageError, type CliArgs } from './args.js';
-import { createLossRecorder, writeLossPlot } from './loss-plot.js';
+import { createLossRecorder, writeLossPlot } from '../render/loss-plot.js';
+import { sheetPanels, sheetTitle, writeSheet } from '../render/sheet.js';
+import { helpText, parseCliArgs, UsageError, type CliArgs } from './args.js';
+import { checkOutputPaths, framePath, type NamedPath } from './output-paths.js';
 import { createProgressReporter } from './progress-bar.js';
-import { sheetPanels, sheetTitle, writeSheet } from './sheet.js';
+import { reportError } from './report.js';
 
 export interface CliIO {
   readonly stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
@@ -37,7 +39,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
   try {
     args = parseCliArgs(argv);
   } catch (err) {
-    return fail(io, err);
+    return reportError(io.stderr, err);
   }
   if (args.help) {
     io.stdout.write(`${helpText()}\n`);
@@ -50,7 +52,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
   try {
     return await stylizeCommand(args, io);
   } catch (err) {
-    return fail(io, err);
+    return reportError(io.stderr, err);
   }
 }
 
@@ -58,20 +60,29 @@ async function stylizeCommand(args: CliArgs, io: CliIO): Promise<number> {
   const [content, ...styles] = args.positionals;
   if (!content || styles.length === 0) throw new UsageError('arguments', '<content> <style> [<style>...] -o <output> (see --help)', args.positionals.join(' ') || undefined);
   if (!args.output) throw new UsageError('--output', 'an output file, e.g. -o out.png', undefined);
-  const inputs = [content, ...styles, ...(typeof args.options.init === 'string' ? [args.options.init] : [])];
-  // Check every output before spending minutes on the run: known format, not one of the inputs.
-  for (const out of [args.output, args.sheet].filter((p): p is string => p !== undefined)) {
-    outputFormatFor(out);
-    await assertNotProtected(out, inputs);
-  }
+  const named = namedInputs(content, styles, args.options);
+  const inputs = named.map((i) => i.path); // never written to, checked again by each write
+  // Check every output before spending minutes on the run: known format, writable, not an input, not another output.
+  outputFormatFor(args.output);
+  if (args.sheet) outputFormatFor(args.sheet);
   if (args.lossPlot && !['.svg', '.png'].includes(extname(args.lossPlot).toLowerCase())) throw new UsageError('--loss-plot', 'a .svg or .png file', args.lossPlot);
   if (args.saveEvery !== undefined && !(args.saveEvery >= 1)) throw new UsageError('--save-every', 'a positive integer', args.saveEvery);
+  await checkOutputPaths(
+    [
+      { label: '-o', path: args.output },
+      ...(args.sheet ? [{ label: '--sheet', path: args.sheet }] : []),
+      ...(args.lossPlot ? [{ label: '--loss-plot', path: args.lossPlot }] : []),
+    ],
+    named,
+    args.saveEvery ? { label: '--save-every', path: args.output } : undefined,
+  );
 
   const tty = io.stderr.isTTY === true;
   const reporter = args.quiet || args.json ? undefined : createProgressReporter(io.stderr, { tty, width: io.stderr.columns });
   const losses = createLossRecorder();
   const pending: Promise<void>[] = [];
   let latest: (() => RawImage) | undefined;
+  let frameError: unknown;
 
   const onProgress = (e: ProgressEvent) => {
     reporter?.onProgress(e);
@@ -83,7 +94,8 @@ async function stylizeCommand(args: CliArgs, io: CliIO): Promise<number> {
       io.stdout.write(`${JSON.stringify({ type: 'iteration', scale, width, height, iteration, loss, content: c, style: s, tv, ms: Math.round(ms * 10) / 10 })}\n`);
     }
     if (args.saveEvery && e.iteration % args.saveEvery === 0) {
-      pending.push(encodeImage(e.preview(), framePath(args.output!, e.scale, e.iteration), { protect: inputs }));
+      // Caught here so that a failed frame (a full disk) cannot crash the process mid-run; reported after it.
+      pending.push(encodeImage(e.preview(), framePath(args.output!, e.scale, e.iteration), { protect: inputs }).catch((err: unknown) => void (frameError ??= err)));
     }
   };
 
@@ -92,6 +104,7 @@ async function stylizeCommand(args: CliArgs, io: CliIO): Promise<number> {
     const result = await stylize(options);
     await encodeImage(result.image, args.output, { protect: inputs });
     await Promise.all(pending);
+    if (frameError) throw frameError;
     if (args.sheet) {
       const title = sheetTitle({ preset: result.options.preset, width: result.width, height: result.height, iterations: result.iterations, seconds: result.seconds });
       await writeSheet(args.sheet, sheetPanels(result.content, result.styles, result.image), { title, protect: inputs });
@@ -121,25 +134,16 @@ async function stylizeCommand(args: CliArgs, io: CliIO): Promise<number> {
   }
 }
 
-/** out.png → out-s2-0150.png */
-export function framePath(output: string, scale: number, iteration: number): string {
-  const ext = extname(output);
-  return `${output.slice(0, output.length - ext.length)}-s${scale}-${String(iteration).padStart(4, '0')}${ext}`;
-}
-
-function fail(io: CliIO, err: unknown): number {
-  if (err instanceof StyleTransferError) {
-    let message = err.message;
-    // Name the flag the user typed, not the library's option key.
-    if (err instanceof OptionError) message = message.replace(/^option (\S+):/, (_, key: string) => `${key.startsWith('-') ? key : flagForOption(key)}:`);
-    io.stderr.write(`error: ${message}\n`);
-    return err instanceof OptionError ? 2 : 1;
-  }
-  // Anything else is a bug in this program, not the user's fault: still one line, plus where to look.
-  const message = err instanceof Error ? err.message : String(err);
-  io.stderr.write(`error: ${message.split('\n')[0]} (unexpected; set STYLE_TRANSFER_DEBUG=1 for details)\n`);
-  if (process.env.STYLE_TRANSFER_DEBUG) io.stderr.write(`${(err as Error)?.stack ?? ''}\n`);
-  return 1;
+/** The files a run reads, named as error messages call them. */
+function namedInputs(content: string, styles: readonly string[], options: Partial<StylizeOptions>): NamedPath[] {
+  const init = options.init;
+  const weights = options.weights ?? process.env.STYLE_TRANSFER_WEIGHTS;
+  return [
+    { label: 'content image', path: content },
+    ...styles.map((path, i) => ({ label: styles.length > 1 ? `style image ${i + 1}` : 'style image', path })),
+    ...(typeof init === 'string' && !['content', 'noise', 'style'].includes(init) ? [{ label: 'init image', path: init }] : []),
+    ...(weights ? [{ label: 'weights file', path: weights }] : []),
+  ];
 }
 
 /** This package's version, from its package.json: two folders up from src/cli, three from dist/src/cli. */

@@ -11,7 +11,7 @@
  */
 import { basename } from 'node:path';
 import type { ProgressEvent } from '../progress.js';
-import { formatDuration, formatLoss, formatMegabytes, formatSecondsPerIteration } from './format.js';
+import { formatDuration, formatLoss, formatMebibytes, formatSecondsPerIteration } from '../format.js';
 
 export interface ProgressReporterOptions {
   /** Rewrite one line in place (a terminal) or print whole lines (a log). */
@@ -36,7 +36,7 @@ export const REDRAW_INTERVAL_MS = 100;
 /** Cells in the TTY progress bar. */
 const BAR_CELLS = 20;
 /** Non-TTY downloads of unknown size print a line per this many bytes. */
-const UNKNOWN_SIZE_STEP = 100e6;
+const UNKNOWN_SIZE_STEP = 100 * 2 ** 20;
 
 export function createProgressReporter(stream: NodeJS.WriteStream | NodeJS.WritableStream, opts: ProgressReporterOptions): ProgressReporter {
   const now = opts.now ?? (() => performance.now());
@@ -90,7 +90,7 @@ export function createProgressReporter(stream: NodeJS.WriteStream | NodeJS.Writa
     const d = download;
     download = undefined;
     if (tty) closeLine();
-    else if (!d.done) printLine(`downloaded ${basename(d.url)} ${formatMegabytes(d.received)} MB`);
+    else if (!d.done) printLine(`downloaded ${basename(d.url)} ${formatMebibytes(d.received)} MiB`);
   };
 
   const onDownload = (e: DownloadEvent) => {
@@ -105,10 +105,10 @@ export function createProgressReporter(stream: NodeJS.WriteStream | NodeJS.Writa
     }
     if (!download) {
       download = { url: e.url, step: 0, received: 0, done: false };
-      printLine(`downloading ${e.url}${e.total !== undefined ? ` (${formatMegabytes(e.total)} MB)` : ''}`);
+      printLine(`downloading ${e.url}${e.total !== undefined ? ` (${formatMebibytes(e.total)} MiB)` : ''}`);
     }
     download.received = e.received;
-    // Logs get a line per 10 % (or per 100 MB when the size is unknown), like the iterations.
+    // Logs get a line per 10 % (or per 100 MiB when the size is unknown), like the iterations.
     const step = e.total !== undefined && e.total > 0 ? Math.floor((10 * e.received) / e.total) : Math.floor(e.received / UNKNOWN_SIZE_STEP);
     if (step > download.step) {
       download.step = step;
@@ -185,9 +185,9 @@ function iterationText(e: IterationEvent, secondsPerIteration: number, withBar: 
 
 function downloadText(e: DownloadEvent): string {
   const name = basename(e.url);
-  if (e.total === undefined || e.total <= 0) return `downloading ${name} ${formatMegabytes(e.received)} MB`;
+  if (e.total === undefined || e.total <= 0) return `downloading ${name} ${formatMebibytes(e.received)} MiB`;
   const percent = Math.min(100, Math.floor((100 * e.received) / e.total));
-  return `downloading ${name} ${percent}% ${formatMegabytes(e.received)}/${formatMegabytes(e.total)} MB`;
+  return `downloading ${name} ${percent}% ${formatMebibytes(e.received)}/${formatMebibytes(e.total)} MiB`;
 }
 
 /** `[#####-----]`: done cells rounded down, so a full bar means really finished. */

@@ -4,9 +4,20 @@
  * end as `interrupted` with their last preview kept; waiting jobs are queued again next start).
  * The main CLI dispatches `style-transfer serve ...` here.
  */
-import { StyleTransferError } from '../errors.js';
 import { defaultDataDir } from '../server/data-dir.js';
-import { DEFAULT_HOST, DEFAULT_PORT, startServer, type ServerOptions } from '../server/server.js';
+import { parseCommandLine, UsageError, type FlagSpec } from './args.js';
+import { reportError } from './report.js';
+import { DEFAULT_LIMITS } from '../server/limits.js';
+import {
+  DEFAULT_HOST,
+  DEFAULT_JOB_TIME_LIMIT_SECONDS,
+  DEFAULT_MAX_CONCURRENT_UPLOADS,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_PORT,
+  DEFAULT_TIMEOUTS,
+  startServer,
+  type ServerOptions,
+} from '../server/server.js';
 
 export interface CommandOutput {
   stdout: NodeJS.WritableStream;
@@ -30,48 +41,92 @@ Options:
                       else ~/.local/share/style-transfer/server)
   --concurrency N     jobs run at once (default 1; each run already uses every core)
   --weights FILE      weights file for every job (default ${'$'}STYLE_TRANSFER_WEIGHTS, else the cached model)
+
+Running it for others (see README):
+  --allowed-hosts H,..   host names the server answers to besides IP addresses, localhost and --host
+                         (.example.com allows its subdomains); other Host headers get 403
+  --list-all-jobs        list every job to every browser (default: each browser its own)
+  --job-time-limit S     stop a job after S seconds, keeping its last image (default ${DEFAULT_JOB_TIME_LIMIT_SECONDS}; 0 = none)
+  --max-work N           largest job in megapixel-iterations (default ${DEFAULT_LIMITS.maxWork})
+  --keep-jobs N          keep at most N finished jobs, deleting the oldest (default: all)
+  --keep-hours H         delete finished jobs H hours after they finished (default: never)
+  --max-data-size SIZE   disk quota of the data dir, e.g. 10G; new jobs get 507 beyond it (default: none)
+  --max-connections N    open connections at most (default ${DEFAULT_MAX_CONNECTIONS})
+  --max-uploads N        uploads received at once; more get 503 (default ${DEFAULT_MAX_CONCURRENT_UPLOADS})
+  --request-timeout S    seconds a client has to send a whole request, upload included (default ${DEFAULT_TIMEOUTS.requestMs / 1000})
   -h, --help          this help
 `;
 
-const VALUE_FLAGS = new Set(['--port', '--host', '--data-dir', '--concurrency', '--weights']);
-
-class UsageError extends StyleTransferError {
-  constructor(message: string) {
-    super(message, 'ERR_OPTION');
-  }
-}
+const SERVE_FLAGS = [
+  { flag: 'port', kind: 'int', value: 'N', doc: 'port to listen on', min: 0, max: 65535 },
+  { flag: 'host', kind: 'string', value: 'H', doc: 'address to bind' },
+  { flag: 'data-dir', kind: 'string', value: 'DIR', doc: 'where jobs are kept' },
+  { flag: 'concurrency', kind: 'int', value: 'N', doc: 'jobs run at once', min: 1, max: 64 },
+  { flag: 'weights', kind: 'string', value: 'FILE', doc: 'weights file for every job' },
+  { flag: 'allowed-hosts', kind: 'strings', value: 'H,..', doc: 'host names the server answers to' },
+  { flag: 'list-all-jobs', kind: 'boolean', doc: 'list every job to every browser' },
+  { flag: 'job-time-limit', kind: 'int', value: 'S', doc: 'seconds a job may run', min: 0, max: 1e9 },
+  { flag: 'max-work', kind: 'int', value: 'N', doc: 'largest job in megapixel-iterations', min: 1, max: 1e9 },
+  { flag: 'keep-jobs', kind: 'int', value: 'N', doc: 'finished jobs kept', min: 1, max: 1e9 },
+  { flag: 'keep-hours', kind: 'number', value: 'H', doc: 'hours finished jobs are kept', min: 0.001, max: 1e6 },
+  { flag: 'max-data-size', kind: 'string', value: 'SIZE', doc: 'disk quota of the data dir' },
+  { flag: 'max-connections', kind: 'int', value: 'N', doc: 'open connections at most', min: 1, max: 1e6 },
+  { flag: 'max-uploads', kind: 'int', value: 'N', doc: 'uploads received at once', min: 1, max: 1e4 },
+  { flag: 'request-timeout', kind: 'int', value: 'S', doc: 'seconds to send a whole request', min: 1, max: 86_400 },
+  { flag: 'help', short: 'h', kind: 'boolean', doc: 'this help' },
+] as const satisfies readonly (FlagSpec & { min?: number; max?: number })[];
 
 export function parseServeArgs(args: readonly string[]): ServerOptions | 'help' {
-  const values = new Map<string, string>();
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    if (arg === '-h' || arg === '--help') return 'help';
-    const eq = arg.indexOf('=');
-    const flag = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
-    if (!VALUE_FLAGS.has(flag)) {
-      throw new UsageError(
-        arg.startsWith('-') ? `unknown option ${flag} for \`serve\` (see style-transfer serve --help)` : `unexpected argument ${JSON.stringify(arg)} for \`serve\``,
-      );
+  const { positionals, values, given } = parseCommandLine(args, SERVE_FLAGS, 'style-transfer serve --help');
+  if (values.get('help') === true) return 'help';
+  if (positionals.length > 0) throw new UsageError('serve', 'no arguments besides options (see style-transfer serve --help)', positionals[0]);
+  const twice = given.find((f, i) => given.indexOf(f) !== i);
+  if (twice) throw new UsageError(`--${twice}`, 'one value (it was given twice)', values.get(twice));
+  for (const spec of SERVE_FLAGS) {
+    const value = values.get(spec.flag);
+    if (value === undefined) continue;
+    if (value === '') throw new UsageError(`--${spec.flag}`, `a value (${'value' in spec ? spec.value : ''})`, value);
+    if ('min' in spec && ((value as number) < spec.min || (value as number) > spec.max)) {
+      throw new UsageError(`--${spec.flag}`, `${spec.kind === 'int' ? 'an integer' : 'a number'} from ${spec.min} to ${spec.max}`, value);
     }
-    const value = eq > 0 && arg.startsWith('--') ? arg.slice(eq + 1) : args[++i];
-    if (value === undefined || value === '') throw new UsageError(`option ${flag} needs a value`);
-    if (values.has(flag)) throw new UsageError(`option ${flag} was given twice`);
-    values.set(flag, value);
   }
-  const int = (flag: string, min: number, max: number): number | undefined => {
-    const text = values.get(flag);
-    if (text === undefined) return undefined;
-    const n = Number(text);
-    if (!/^\d+$/.test(text) || n < min || n > max) throw new UsageError(`option ${flag}: expected an integer from ${min} to ${max}, received ${JSON.stringify(text)}`);
-    return n;
-  };
+  const get = <T>(flag: (typeof SERVE_FLAGS)[number]['flag']) => values.get(flag) as T | undefined;
+  const keepJobs = get<number>('keep-jobs');
+  const keepHours = get<number>('keep-hours');
+  const dataSize = get<string>('max-data-size');
+  const maxWork = get<number>('max-work');
+  const requestTimeout = get<number>('request-timeout');
+  const allowedHosts = get<string[]>('allowed-hosts');
   return {
-    port: int('--port', 0, 65535),
-    host: values.get('--host'),
-    dataDir: values.get('--data-dir'),
-    concurrency: int('--concurrency', 1, 64),
-    weights: values.get('--weights'),
+    port: get<number>('port'),
+    host: get<string>('host'),
+    dataDir: get<string>('data-dir'),
+    concurrency: get<number>('concurrency'),
+    weights: get<string>('weights'),
+    ...(allowedHosts ? { allowedHosts } : {}),
+    ...(get<boolean>('list-all-jobs') ? { listAllJobs: true } : {}),
+    ...optional('jobTimeLimitSeconds', get<number>('job-time-limit')),
+    ...(maxWork !== undefined ? { limits: { maxWork } } : {}),
+    ...(keepJobs !== undefined || keepHours !== undefined
+      ? { retention: { ...optional('maxJobs', keepJobs), ...optional('maxAgeSeconds', keepHours === undefined ? undefined : keepHours * 3600) } }
+      : {}),
+    ...optional('maxDataBytes', dataSize === undefined ? undefined : parseSize(dataSize)),
+    ...optional('maxConnections', get<number>('max-connections')),
+    ...optional('maxConcurrentUploads', get<number>('max-uploads')),
+    ...(requestTimeout !== undefined ? { timeouts: { requestMs: requestTimeout * 1000 } } : {}),
   };
+}
+
+/** `{ key: value }` when the value is defined, else nothing (so parsed options list only what was given). */
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}
+
+/** "10G", "500M", "2048" (bytes) → bytes; powers of 1024. */
+function parseSize(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$/i.exec(text.trim());
+  if (!m || !(Number(m[1]) > 0)) throw new UsageError('--max-data-size', 'a size such as 500M or 10G', text);
+  return Math.round(Number(m[1]) * 1024 ** ' KMGT'.indexOf((m[2] || ' ').toUpperCase()));
 }
 
 export async function runServeCommand(args: string[], io: CommandOutput, options: ServeCommandOptions = {}): Promise<number> {
@@ -79,8 +134,7 @@ export async function runServeCommand(args: string[], io: CommandOutput, options
   try {
     parsed = parseServeArgs(args);
   } catch (err) {
-    io.stderr.write(`error: ${(err as Error).message}\n`);
-    return 2;
+    return reportError(io.stderr, err);
   }
   if (parsed === 'help') {
     io.stdout.write(HELP);

@@ -2,7 +2,10 @@
  * `style-transfer weights list|download|verify|path [variant]`: manage the weights cache. The main
  * CLI dispatches `style-transfer weights ...` here.
  */
-import { StyleTransferError } from '../errors.js';
+import { OptionError } from '../errors.js';
+import { formatBytes } from '../format.js';
+import { parseCommandLine, UsageError, type FlagSpec } from './args.js';
+import { reportError } from './report.js';
 import { cacheDir, installVariant, variantStatus, verifyVariant } from '../model/cache.js';
 import type { DownloadProgress } from '../model/download.js';
 import { DEFAULT_MODEL, findVariant, MODEL_REGISTRY, variantUrl, type ModelVariant } from '../model/registry.js';
@@ -18,6 +21,9 @@ export interface WeightsCommandOptions {
   env?: NodeJS.ProcessEnv;
   signal?: AbortSignal;
 }
+
+const WEIGHTS_FLAGS: readonly FlagSpec[] = [{ flag: 'help', short: 'h', kind: 'boolean', doc: 'this help' }];
+const COMMANDS = ['list', 'download', 'verify', 'path'];
 
 const HELP = `Usage: style-transfer weights <command> [variant]
 
@@ -40,29 +46,39 @@ export async function runWeightsCommand(args: string[], out: CommandOutput, opti
   const dir = cacheDir(env);
   const print = (s: string) => out.stdout.write(`${s}\n`);
   try {
-    const flags = args.filter((a) => a.startsWith('-'));
-    const positional = args.filter((a) => !a.startsWith('-'));
-    if (flags.includes('--help') || flags.includes('-h') || positional.length === 0) {
+    const { positionals, values } = parseCommandLine(args, WEIGHTS_FLAGS, 'style-transfer weights --help');
+    if (values.get('help') === true) {
       out.stdout.write(HELP);
-      return positional.length === 0 && !flags.includes('--help') && !flags.includes('-h') ? 2 : 0;
+      return 0;
     }
-    const unknownFlag = flags.find((f) => f !== '--help' && f !== '-h');
-    if (unknownFlag) throw new StyleTransferError(`unknown option ${unknownFlag} for \`weights\` (see style-transfer weights --help)`, 'ERR_OPTION');
-    const [command, name, ...extra] = positional;
-    if (extra.length > 0) throw new StyleTransferError(`too many arguments for \`weights ${command}\`: ${extra.join(' ')}`, 'ERR_OPTION');
-    const variant = () => findVariant(name ?? DEFAULT_MODEL, registry);
+    if (positionals.length === 0) {
+      out.stdout.write(HELP);
+      return 2;
+    }
+    const [command, name, ...extra] = positionals;
+    if (!COMMANDS.includes(command)) throw new UsageError('command', `one of ${COMMANDS.join(', ')} (see style-transfer weights --help)`, command);
+    if (extra.length > 0) throw new UsageError(`weights ${command}`, 'at most one variant', positionals.slice(1).join(' '));
+    if (command === 'list' && name !== undefined) throw new UsageError('weights list', 'no variant', name);
+    const variant = () => {
+      try {
+        return findVariant(name ?? DEFAULT_MODEL, registry);
+      } catch (err) {
+        // The library names its option; here the variant is an argument.
+        if (err instanceof OptionError) throw new UsageError('variant', err.expected, err.received);
+        throw err;
+      }
+    };
 
     switch (command) {
       case 'list': {
-        if (name !== undefined) throw new StyleTransferError('`weights list` takes no variant', 'ERR_OPTION');
         print(`cache: ${dir}`);
         for (const v of registry) {
           const s = await variantStatus(v, dir);
           const state = s.installed
-            ? `cached, ${mb(s.record!.size)} (conv layers only)`
+            ? `cached, ${formatBytes(s.record!.size)} (conv layers only)`
             : s.partialBytes > 0
-              ? `partly downloaded (${mb(s.partialBytes)} of ~${mb(v.sizeBytes)})`
-              : `not downloaded (~${mb(v.sizeBytes)} download)`;
+              ? `partly downloaded (${formatBytes(s.partialBytes)} of ~${formatBytes(v.sizeBytes)})`
+              : `not downloaded (~${formatBytes(v.sizeBytes)} download)`;
           print(`${v.name}${v.name === DEFAULT_MODEL ? ' (default)' : ''}: ${v.description}`);
           print(`  ${state}`);
           print(`  ${s.paths.compact}`);
@@ -95,34 +111,29 @@ export async function runWeightsCommand(args: string[], out: CommandOutput, opti
         if (!s.installed) out.stderr.write(`note: ${v.name} is not downloaded yet; run \`style-transfer weights download ${v.name}\`\n`);
         return 0;
       }
-      default:
-        throw new StyleTransferError(`unknown command \`weights ${command}\` (expected list, download, verify or path)`, 'ERR_OPTION');
     }
+    return 0;
   } catch (err) {
-    const message = err instanceof StyleTransferError ? err.message : `unexpected failure: ${err instanceof Error ? err.message : String(err)}`;
-    out.stderr.write(`error: ${message.split('\n')[0]}\n`);
-    return 1;
+    return reportError(out.stderr, err);
   }
 }
 
-function mb(bytes: number): string {
-  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
-}
-
-/** On a TTY a `\r`-rewritten line with percent and MB; otherwise one line at the start and one at the end. */
+/** On a TTY a `\r`-rewritten line with percent and MiB; otherwise one line at the start and one at the end. */
 function progressPrinter(stream: NodeJS.WritableStream, url: string) {
   const tty = (stream as { isTTY?: boolean }).isTTY === true;
   let started = false;
   let lastDraw = 0;
   let last: DownloadProgress | undefined;
   const line = (e: DownloadProgress) =>
-    e.total ? `downloading ${url}: ${((100 * e.received) / e.total).toFixed(1)}% (${mb(e.received)} of ${mb(e.total)})` : `downloading ${url}: ${mb(e.received)}`;
+    e.total
+      ? `downloading ${url}: ${((100 * e.received) / e.total).toFixed(1)}% (${formatBytes(e.received)} of ${formatBytes(e.total)})`
+      : `downloading ${url}: ${formatBytes(e.received)}`;
   return {
     update: (e: DownloadProgress) => {
       last = e;
       if (!started) {
         started = true;
-        if (!tty) stream.write(`downloading ${url}${e.total ? ` (${mb(e.total)})` : ''}...\n`);
+        if (!tty) stream.write(`downloading ${url}${e.total ? ` (${formatBytes(e.total)})` : ''}...\n`);
       }
       const now = Date.now();
       if (tty && (now - lastDraw > 100 || e.received === e.total)) {
@@ -133,7 +144,7 @@ function progressPrinter(stream: NodeJS.WritableStream, url: string) {
     done: () => {
       if (!last) return;
       if (tty) stream.write(`\r${line(last)}\x1b[K\n`);
-      else stream.write(`downloaded ${mb(last.received)}\n`);
+      else stream.write(`downloaded ${formatBytes(last.received)}\n`);
     },
   };
 }

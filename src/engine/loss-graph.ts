@@ -64,19 +64,19 @@ export function buildLossModel(net: NetworkSpec, weights: NetworkWeights, layout
     const conv = convByName(net, name);
     const target = g.input(names.contentTarget(name), [1, conv.outChannels, `H_${name}`, `W_${name}`]);
     const weight = g.input(names.contentWeight(name), []);
-    const part = contentLossGraph(g, forward.features.get(name)!, target);
+    const part = contentLossGraph(g, forward.features.get(name)!, target, weight);
     g.output(part.loss, names.content(name), []);
     terms.push(g.mul(part.loss, weight));
-    contribute(name, g.mul(part.grad, weight));
+    contribute(name, part.grad);
   }
   for (const name of layout.styleLayers) {
     const conv = convByName(net, name);
     const target = g.input(names.styleTarget(name), [conv.outChannels, conv.outChannels]);
     const weight = g.input(names.styleWeight(name), []);
-    const part = styleLossGraph(g, forward.features.get(name)!, target, conv.outChannels, layout.styleNormalisation);
+    const part = styleLossGraph(g, forward.features.get(name)!, target, conv.outChannels, layout.styleNormalisation, weight);
     g.output(part.loss, names.style(name), []);
     terms.push(g.mul(part.loss, weight));
-    contribute(name, g.mul(part.grad, weight));
+    contribute(name, part.grad);
   }
   const tvWeight = g.input(names.tvWeight, []);
   const tv = totalVariationGraph(g, image);

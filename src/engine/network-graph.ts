@@ -4,7 +4,10 @@
  * ONNX Runtime has no autograd, so the backward pass is spelled out layer by layer:
  * - conv 3x3/1/1:  ∂x = Conv(∂y, W̃) where W̃[i][o] = flip(W[o][i]) (kernel transposed in↔out and
  *   rotated 180°), same pads. Pre-flipped here at build time; measured faster than ConvTranspose.
- * - ReLU:          ∂y = ∂a ⊙ [a > 0], the mask taken as Sign(a) (a ≥ 0, so Sign ∈ {0, 1}).
+ * - ReLU:          ∂y = ∂a ⊙ [a > 0], the mask as Cast(Greater(a, 0)) to float. Exact, as Sign(a)
+ *                  (a ≥ 0) was, but cheaper: in ORT's per-node profile at 512² (`npm run
+ *                  bench:profile`) the 13 Sign nodes took 6.4 % of the time, Greater + Cast 3.6 %;
+ *                  Where(a > 0, ∂a, 0) took 7.2 %.
  * - max pool 2x2:  MaxUnpool(∂p, indices of the forward MaxPool, shape of the pool's input): routes
  *   each gradient to the arg-max; odd sizes work because the output shape is given explicitly.
  * - avg pool 2x2:  each input of a window gets ¼ of its gradient: nearest 2x upsampling of ∂p/4, then
@@ -14,6 +17,7 @@
 import type { NetworkWeights } from '../model/conv-weights.js';
 import type { Layer, Pooling } from '../model/vgg19.js';
 import type { GraphBuilder } from './graph-builder.js';
+import { DataType } from './onnx-proto.js';
 
 export interface ForwardPass {
   /** Post-ReLU activation of each conv layer, by name. */
@@ -80,6 +84,11 @@ export function forwardGraph(g: GraphBuilder, image: string, layers: readonly La
   return { features, tape };
 }
 
+/** [a > 0] as a float tensor of 0s and 1s: the ReLU's derivative, from its output a. */
+function reluMask(g: GraphBuilder, activation: string): string {
+  return g.op('Cast', [g.op('Greater', [activation, g.scalar(0)])], { to: DataType.FLOAT });
+}
+
 /**
  * Emit ∂loss/∂image given ∂loss/∂(activation) contributions at some conv layers (already weighted).
  * Walks the tape backwards, summing each layer's own contribution into the gradient flowing down.
@@ -92,7 +101,7 @@ export function backwardGraph(g: GraphBuilder, forward: ForwardPass, contributio
     const entry = forward.tape[k];
     if (entry.kind === 'conv') {
       const own = contributions.get(entry.name) ?? [];
-      const mask = () => g.op('Sign', [entry.output]);
+      const mask = () => reluMask(g, entry.output);
       for (const c of own) {
         const term = masked ? g.mul(c, mask()) : c;
         grad = grad ? g.add(grad, term) : term;
@@ -109,7 +118,7 @@ export function backwardGraph(g: GraphBuilder, forward: ForwardPass, contributio
         // saves a full-resolution mask and product (the largest tensors of the backward pass).
         const below = forward.tape[k - 1];
         const applyMask = below?.kind === 'conv' && below.output === entry.input;
-        const routed = applyMask ? g.mul(grad, g.op('Sign', [entry.output])) : grad;
+        const routed = applyMask ? g.mul(grad, reluMask(g, entry.output)) : grad;
         grad = g.op('MaxUnpool', [routed, entry.indices!, inputShape], POOL_ATTRS);
         masked = applyMask;
       } else {

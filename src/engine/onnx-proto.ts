@@ -48,18 +48,28 @@ export interface ModelDef {
   readonly producer: string;
 }
 
-/** Accumulates encoded chunks without copying large payloads until the very end. */
+/**
+ * Accumulates encoded chunks. A nested message is encoded into its own Writer and its chunks are
+ * then adopted by the parent (its length is known by then), so the ~80 MB of weight payloads are
+ * copied exactly once, by the final finish(), instead of once per nesting level.
+ */
 class Writer {
-  private chunks: Uint8Array[] = [];
+  private readonly chunks: Uint8Array[] = [];
   private scratch: number[] = [];
-  length = 0;
+  /** Bytes in chunks (the scratch bytes not yet included). */
+  private chunkBytes = 0;
 
   private flushScratch(): void {
     if (this.scratch.length) {
       this.chunks.push(Uint8Array.from(this.scratch));
-      this.length += this.scratch.length;
+      this.chunkBytes += this.scratch.length;
       this.scratch = [];
     }
+  }
+
+  /** Bytes written so far. */
+  get length(): number {
+    return this.chunkBytes + this.scratch.length;
   }
 
   varint(value: number | bigint): void {
@@ -81,7 +91,7 @@ class Writer {
     this.varint(data.length);
     this.flushScratch();
     this.chunks.push(data);
-    this.length += data.length;
+    this.chunkBytes += data.length;
   }
 
   string(field: number, text: string): void {
@@ -103,13 +113,18 @@ class Writer {
   message(field: number, build: (w: Writer) => void): void {
     const inner = new Writer();
     build(inner);
-    this.bytes(field, inner.finish());
+    inner.flushScratch();
+    this.tag(field, 2);
+    this.varint(inner.chunkBytes);
+    this.flushScratch();
+    for (const chunk of inner.chunks) this.chunks.push(chunk);
+    this.chunkBytes += inner.chunkBytes;
   }
 
+  /** The whole encoding in one buffer: the only copy of the payloads. */
   finish(): Uint8Array {
     this.flushScratch();
-    if (this.chunks.length === 1) return this.chunks[0];
-    const out = new Uint8Array(this.length);
+    const out = new Uint8Array(this.chunkBytes);
     let at = 0;
     for (const c of this.chunks) {
       out.set(c, at);
@@ -193,8 +208,9 @@ export function encodeModel(model: ModelDef): Uint8Array {
 
 export function floatTensor(name: string, dims: readonly number[], data: Float32Array | readonly number[]): TensorInit {
   const values = data instanceof Float32Array ? data : Float32Array.from(data);
-  // Float32Array's memory is little-endian on every platform Node and browsers run on.
-  const raw = new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength));
+  // Float32Array's memory is little-endian on every platform Node and browsers run on. A view, not
+  // a copy: the model's bytes are assembled once by encodeModel, and the weights are not changed.
+  const raw = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
   return { name, dims, dataType: DataType.FLOAT, raw };
 }
 

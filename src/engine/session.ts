@@ -20,6 +20,8 @@ export interface OrtRuntime {
 export interface EngineBackend {
   readonly ort: OrtRuntime;
   readonly sessionOptions: InferenceSession.SessionOptions;
+  /** Options of the loss session only, over `sessionOptions` (its memory arena; profiling, see bench/profile.ts). */
+  readonly lossSessionOptions?: InferenceSession.SessionOptions;
 }
 
 /** Targets for the loss: content features [1,C,h,w] and Gram matrices [C,C], by layer. */
@@ -54,7 +56,7 @@ export class StyleEngine {
   static async create(backend: EngineBackend, net: NetworkSpec, weights: NetworkWeights, layout: LossLayout): Promise<StyleEngine> {
     const { ort, sessionOptions } = backend;
     const [lossSession, targetSession] = await Promise.all([
-      ort.InferenceSession.create(buildLossModel(net, weights, layout), sessionOptions),
+      ort.InferenceSession.create(buildLossModel(net, weights, layout), { ...sessionOptions, ...backend.lossSessionOptions }),
       ort.InferenceSession.create(buildTargetModel(net, weights, layout), sessionOptions),
     ]);
     return new StyleEngine(layout, ort, lossSession, targetSession);
@@ -108,6 +110,11 @@ export class StyleEngine {
       style: new Map(this.layout.styleLayers.map((l) => [l, value(names.style(l))])),
       tv: value(names.tv),
     };
+  }
+
+  /** Stop profiling the loss session and write its file (when its options enabled profiling). */
+  endProfiling(): void {
+    this.lossSession.endProfiling();
   }
 
   async release(): Promise<void> {

@@ -6,7 +6,7 @@ import { decodeImage, decodeImageBytes } from './io.js';
 
 export async function loadImageSource(source: ImageSource, role: string, maxPixels: number): Promise<RawImage> {
   if (typeof source === 'string') return decodeImage(source, { role, maxPixels });
-  if (source instanceof Uint8Array) return decodeImageBytes(source, role, { role, maxPixels });
+  if (source instanceof Uint8Array) return decodeImageBytes(source, undefined, { role, maxPixels });
   const { width, height, data } = source;
   if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) throw new ImageError(`${role} has no pixels (${width}x${height})`);
   if (width * height > maxPixels) throw new ImageError(`${role} is ${width}x${height}, more than the limit of ${maxPixels} pixels`);

@@ -13,10 +13,15 @@ export interface LossPart {
   readonly grad: string;
 }
 
-export function contentLossGraph(g: GraphBuilder, feature: string, target: string): LossPart {
+/**
+ * `gradWeight` (a scalar) multiplies the gradient only: the term's weight, folded into the scalar
+ * factor so the full-size gradient is written in one pass instead of two.
+ */
+export function contentLossGraph(g: GraphBuilder, feature: string, target: string, gradWeight?: string): LossPart {
   const diff = g.sub(feature, target);
   const count = g.sizeOf(diff);
   const loss = g.div(g.sumAll(g.mul(diff, diff), 4), count);
-  const grad = g.mul(diff, g.div(g.scalar(2), count));
+  const factor = g.div(g.scalar(2), count);
+  const grad = g.mul(diff, gradWeight ? g.mul(factor, gradWeight) : factor);
   return { loss, grad };
 }

@@ -28,14 +28,19 @@ export function gramGraph(g: GraphBuilder, feature: string, channels: number, no
   return { gram, flat, count };
 }
 
-export function styleLossGraph(g: GraphBuilder, feature: string, target: string, channels: number, norm: StyleNormalisation): LossPart {
+/**
+ * `gradWeight` (a scalar) multiplies the gradient only: the term's weight, applied to the C×C matrix
+ * ∂loss/∂G rather than to the C×H×W gradient, which saves a pass over the layer's largest tensor.
+ */
+export function styleLossGraph(g: GraphBuilder, feature: string, target: string, channels: number, norm: StyleNormalisation, gradWeight?: string): LossPart {
   const { gram, flat, count } = gramGraph(g, feature, channels, norm);
   const diff = g.sub(gram, target);
   const meanSq = g.div(g.sumAll(g.mul(diff, diff), 2), g.scalar(channels * channels));
   const loss = norm === 'recipe' ? g.div(meanSq, count) : meanSq;
   // ∂loss/∂G = 2·D/(C²·k⁻¹); fold the Gram scale g in as well: recipe k = 1/M, g = 1; else k = 1, g = 1/M.
   // Either way the product of the two is 1/M.
-  const dGram = g.div(g.mul(diff, g.scalar(2 / (channels * channels))), count);
+  const scale = g.div(g.scalar(2 / (channels * channels)), count);
+  const dGram = g.mul(diff, gradWeight ? g.mul(scale, gradWeight) : scale);
   const sym = g.add(dGram, g.op('Transpose', [dGram], { perm: [1, 0] }));
   const dFlat = g.op('MatMul', [sym, flat]);
   const grad = g.op('Reshape', [dFlat, g.op('Shape', [feature])]);

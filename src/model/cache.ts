@@ -25,7 +25,7 @@ import type { NamedTensor, TensorMap } from './tensors.js';
 import { expectedHash, urlFileName, variantUrl, type ModelVariant } from './registry.js';
 import { convLayers, vgg19 } from './vgg19.js';
 import { extractConvWeights } from './weights.js';
-import { writeFileAtomic } from '../image/atomic.js';
+import { writeFileAtomic } from '../fs/atomic.js';
 
 export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.STYLE_TRANSFER_HOME) return env.STYLE_TRANSFER_HOME;

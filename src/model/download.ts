@@ -101,7 +101,11 @@ async function fetchOnce(url: string, part: string, state: TransferState, option
     res = await fetch(url, { headers, signal: options.signal, redirect: 'follow' });
   } catch (err) {
     if (options.signal?.aborted) throw new AbortError('the download was cancelled');
-    throw new DownloadError(`could not download ${url}: ${networkReason(err)}. Download it by hand and put it at ${manual}, or pass --weights FILE`, url, { cause: err });
+    throw new DownloadError(`could not download ${url}: ${networkReason(err)}`, url, {
+      cause: err,
+      option: 'weights',
+      hint: `download it by hand and put it at ${manual}, or pass {weights=FILE}`,
+    });
   }
 
   if (res.status === 206 && from > 0) {

@@ -42,7 +42,7 @@ const EXTRA_CONVENTIONS: Record<string, InputConvention> = { 'vgg19-caffe-rgb': 
 
 export function findVariant(name: string, registry: readonly ModelVariant[] = MODEL_REGISTRY): ModelVariant {
   const variant = registry.find((v) => v.name === name);
-  if (!variant) throw new OptionError('--model', `one of ${registry.map((v) => v.name).join(', ')}`, name);
+  if (!variant) throw new OptionError('model', `one of ${registry.map((v) => v.name).join(', ')}`, name);
   return variant;
 }
 

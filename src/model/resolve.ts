@@ -47,10 +47,10 @@ export async function resolveWeights(opts: ResolveOptions = {}): Promise<Resolve
   const install = () => installVariant(variant, { env, onProgress: opts.onProgress, signal: opts.signal });
   if (!status.installed) {
     if (opts.download === false) {
-      throw new WeightsError(
-        `model ${variant.name} is not downloaded yet (expected at ${status.paths.compact}); run \`style-transfer weights download ${variant.name}\` or pass --weights FILE`,
-        status.paths.compact,
-      );
+      throw new WeightsError(`model ${variant.name} is not downloaded yet (expected at ${status.paths.compact})`, status.paths.compact, {
+        option: 'weights',
+        hint: `run \`style-transfer weights download ${variant.name}\` or pass {weights=FILE}`,
+      });
     }
     await install();
   }
@@ -76,13 +76,16 @@ async function fromFile(
   upTo: ReadonlySet<string> | undefined,
 ): Promise<ResolvedWeights> {
   let convention = model === undefined ? undefined : conventionForModel(model, registry);
-  if (model !== undefined && !convention) throw new OptionError('--model', `one of ${modelNames(registry).join(', ')}`, model);
+  if (model !== undefined && !convention) throw new OptionError('model', `one of ${modelNames(registry).join(', ')}`, model);
   const file = await readWeightsFile(path);
   convention ??= file.convention;
   // The file says nothing: assume the preset's network (its convention), as the user did not say otherwise.
   if (!convention && fallbackModel !== undefined) convention = conventionForModel(fallbackModel, registry);
   if (!convention) {
-    throw new WeightsError(`${path} does not record the input convention its weights expect; pass --model (one of ${modelNames(registry).join(', ')})`, path);
+    throw new WeightsError(`${path} does not record the input convention its weights expect`, path, {
+      option: 'model',
+      hint: `pass {model} (one of ${modelNames(registry).join(', ')})`,
+    });
   }
   const modelName = model ?? basename(path, extname(path));
   const net = vgg19(convention, modelName);

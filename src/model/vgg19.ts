@@ -89,3 +89,13 @@ export function truncateTo(net: Pick<NetworkSpec, 'layers'>, names: readonly str
   }
   return net.layers.slice(0, last + 1);
 }
+
+/**
+ * The smallest side, in pixels, an image may have for the network to compute features at `names`:
+ * each 2x2/2 pooling before the deepest named conv floors a side to half, and a side that reaches
+ * 0 has no features (ONNX Runtime then fails inside the pooling's backward pass). 16 px for conv5_1.
+ */
+export function minimumSide(names: readonly string[]): number {
+  const pools = truncateTo({ layers: VGG19_LAYERS }, names).filter((l) => l.kind === 'pool').length;
+  return 2 ** pools;
+}

@@ -5,6 +5,11 @@ import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
 import type { EngineBackend } from '../engine/session.js';
 
+// ONNX Runtime's own log lines (coloured, timestamped) must never reach a user: every failure
+// already surfaces as a rejected promise that the caller turns into one line. 'error' is not
+// enough: ORT logs the failing kernel at error level before it rejects.
+ort.env.logLevel = 'fatal';
+
 export interface NodeBackendOptions {
   /** Intra-op threads; default: the number of CPU cores. */
   readonly threads?: number;
@@ -25,6 +30,7 @@ export function nodeBackend(options: NodeBackendOptions = {}): EngineBackend {
       interOpNumThreads: 1,
       enableCpuMemArena: options.memoryArena ?? false,
       executionMode: 'sequential',
+      logSeverityLevel: 4, // fatal only (see ort.env.logLevel above)
     },
   };
 }

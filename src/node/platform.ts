@@ -13,5 +13,5 @@ export const nodePlatform: Platform = {
   loadImage: loadImageSource,
   resize: resizeRaw,
   resolveWeights: (r) => resolveWeights({ model: r.model, fallbackModel: r.fallbackModel, weights: r.weights, upTo: r.upTo, signal: r.signal, onProgress: r.onProgress }),
-  checkMemory: (width, height) => checkMemory(width, height),
+  checkMemory: (width, height, extras) => checkMemory(width, height, process.env, extras),
 };

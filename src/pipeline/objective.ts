@@ -3,6 +3,7 @@
  * with every term of that evaluation. The optimisers see only `loss` and the gradient; they hand
  * the `terms` of the point they report back to the pipeline (see optim/types.ts).
  */
+import { DEFAULT_MARGIN, withPadding, type Padding } from '../engine/padding.js';
 import type { LossTerms, StyleEngine, Targets, TermWeights } from '../engine/session.js';
 import type { ResolvedOptions } from '../options.js';
 import type { Evaluate } from '../optim/types.js';
@@ -14,14 +15,26 @@ export interface Objective {
   readonly evaluate: Evaluate<LossTerms>;
 }
 
-export function createObjective(engine: StyleEngine, size: Size, targets: Targets, weights: TermWeights): Objective {
+/**
+ * With `padding`, the network runs on the image inside its margin (the targets must come from images
+ * padded the same way, see pipeline/targets.ts) and the margin's gradient is folded back: the
+ * optimiser still sees only the image.
+ */
+export function createObjective(engine: StyleEngine, size: Size, targets: Targets, weights: TermWeights, padding?: Padding): Objective {
+  const run = (x: Float32Array, width: number, height: number, grad: Float32Array) => engine.evaluate(x, width, height, targets, weights, grad);
+  const lossAt = padding ? withPadding(size.width, size.height, padding, run) : (x: Float32Array, grad: Float32Array) => run(x, size.width, size.height, grad);
   return {
     size,
     evaluate: async (x, grad) => {
-      const terms = await engine.evaluate(x, size.width, size.height, targets, weights, grad);
+      const terms = await lossAt(x, grad);
       return { loss: terms.total, terms };
     },
   };
+}
+
+/** The input-level padding of the options: a 16 px mirrored margin for 'reflect', none for 'zero' (the convolutions' own zero padding). */
+export function borderPadding(opts: Pick<ResolvedOptions, 'padding'>): Padding | undefined {
+  return opts.padding === 'reflect' ? { margin: DEFAULT_MARGIN, mode: 'reflect' } : undefined;
 }
 
 /** α for each content layer, β·wₗ for each style layer, and the TV weight, from the options. */

@@ -1,10 +1,22 @@
 /** The loss's targets at one scale: the content image's features and the styles' blended Gram matrices. */
+import { padImage, paddedSize, type Padding } from '../engine/padding.js';
 import type { StyleEngine, Targets } from '../engine/session.js';
 import type { Size } from './plan.js';
 
 export interface NetworkInput extends Size {
   /** Planar [3,H,W] in the network's input space. */
   readonly input: Float32Array;
+}
+
+/**
+ * An image as the network sees it: with padding, inside the same margin as the optimised image. The
+ * content image is padded so that the content loss compares like with like (its features near the
+ * edges come from the same kind of surroundings); the style images too, so that their Grams hold
+ * no features of a black frame for the output to imitate.
+ */
+export function networkInput(input: Float32Array, size: Size, padding: Padding | undefined): NetworkInput {
+  if (!padding) return { input, width: size.width, height: size.height };
+  return { input: padImage(input, size.width, size.height, padding.margin, padding.mode), ...paddedSize(size.width, size.height, padding) };
 }
 
 export async function computeTargets(engine: StyleEngine, content: NetworkInput, styles: readonly NetworkInput[], blend: readonly number[]): Promise<Targets> {

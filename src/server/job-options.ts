@@ -7,6 +7,7 @@
 import { OptionError } from '../errors.js';
 import { fitLongSide, fitShortSide } from '../image/resize.js';
 import { normaliseOptions, OPTION_SPECS, type OptionSpec, type ResolvedOptions, type StylizeOptions } from '../options.js';
+import { planWork } from '../work.js';
 import { HttpError } from './http-error.js';
 import type { ServerLimits } from './limits.js';
 
@@ -85,6 +86,21 @@ export function validateJobOptions(options: RemoteOptions, content: { width: num
   // The style image is resized to styleScale × the output's long side; keep it within twice the cap.
   if (!resolved.matchStyleShape && long * resolved.styleScale > 2 * limits.maxSize) {
     throw new HttpError(400, `option styleScale: the style image would be ${Math.round(long * resolved.styleScale)} px; this server allows at most ${2 * limits.maxSize}`);
+  }
+  if (resolved.optimizer === 'lbfgs' && resolved.history > limits.maxHistory) {
+    throw new HttpError(400, `option history: at most ${limits.maxHistory} on this server, received ${resolved.history}`);
+  }
+  const plan = planWork(content, resolved);
+  if (plan.scales.length > limits.maxScales) {
+    throw new HttpError(400, `options startSize/scaleRatio: the job would run ${plan.scales.length} scales; this server allows at most ${limits.maxScales}`);
+  }
+  const work = plan.pixelIterations / 1e6;
+  if (work > limits.maxWork) {
+    throw new HttpError(
+      400,
+      `the job is too large: ${Math.round(work)} megapixel-iterations (${plan.iterations} iterations over ${plan.scales.length} scales up to ${out.width}x${out.height}); ` +
+        `this server allows at most ${limits.maxWork}: lower size, iterations or scaleIterations`,
+    );
   }
   return resolved;
 }

@@ -27,6 +27,8 @@ export interface JobSpec {
   previewEvery?: number;
   content: JobInput;
   styles: JobInput[];
+  /** Who created it: a hash of the browser's token (server.ts), so a listing shows each browser its own jobs. */
+  owner?: string;
 }
 
 /** The latest iteration of a running job, small enough to poll. */

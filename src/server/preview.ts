@@ -18,6 +18,7 @@ export class PreviewWriter {
   private writing: Promise<void> | undefined;
   private lastOffered = -Infinity;
   private version = 0;
+  private failure: unknown;
 
   constructor(
     private readonly policy: PreviewPolicy,
@@ -38,11 +39,13 @@ export class PreviewWriter {
     this.writing ??= this.drain();
   }
 
-  /** Resolves when every offered frame has been written (or dropped for a newer one). */
+  /** Resolves when every offered frame has been written (or dropped for a newer one); rejects if a write failed. */
   async idle(): Promise<void> {
     while (this.writing) await this.writing;
+    if (this.failure !== undefined) throw this.failure;
   }
 
+  /** Writes frames until none is pending. Never rejects (nobody awaits it): a failure is kept for idle(). */
   private async drain(): Promise<void> {
     try {
       while (this.pending) {
@@ -51,6 +54,9 @@ export class PreviewWriter {
         const png = await encodeImageBytes(frame, 'png');
         await this.write(png, ++this.version);
       }
+    } catch (err) {
+      this.pending = undefined;
+      this.failure ??= err;
     } finally {
       this.writing = undefined;
     }

@@ -3,13 +3,16 @@
  * jobs are told their position; subscribers hear every state change and progress event.
  *
  * JobQueue is the whole surface the HTTP layer uses, so a distributed queue (jobs in a database,
- * workers on other machines) could replace LocalJobQueue without touching the routes.
+ * workers on other machines) could replace LocalJobQueue without touching the routes. Its errors
+ * are the classes of queue-errors.ts, which the server maps to status codes.
+ *
+ * A failed write (a full disk, a job folder removed by hand) never escapes: the job fails with a
+ * message saying what could not be saved, and the queue goes on with the next one.
  */
-import { copyFile } from 'node:fs/promises';
 import { AbortError, firstLine, StyleTransferError } from '../errors.js';
-import { HttpError } from './http-error.js';
 import { isTerminal, type JobEvent, type JobSpec, type JobStatus, type LossPoint } from './job.js';
-import type { JobStore, StoredJob } from './store.js';
+import { JobFinishedError, JobStateError, QueueClosedError, QueueFullError } from './queue-errors.js';
+import { describeWriteError, type JobInputs, type JobStore, type StoredJob } from './store.js';
 
 /** A job as the API shows it: its status plus, while it waits, its place in the queue (1 = next). */
 export interface JobView extends JobStatus {
@@ -22,24 +25,39 @@ export interface JobView extends JobStatus {
 export type JobListener = (event: JobEvent) => void;
 
 export interface JobQueue {
-  /** Store the inputs and queue the job. Throws HttpError 429 when the queue is full. */
-  enqueue(spec: JobSpec, inputs: { content: Uint8Array; styles: Uint8Array[] }): Promise<JobView>;
+  /**
+   * Store the inputs and queue the job. `inputs` are uploaded files the queue takes over (moves
+   * into the job's storage). Throws QueueFullError, QueueClosedError, or StorageFullError (disk full).
+   */
+  enqueue(spec: JobSpec, inputs: JobInputs): Promise<JobView>;
   get(id: string): JobView | undefined;
-  /** Cancel a waiting or running job; resolves once it has stopped. Throws HttpError 409 when it already finished. */
+  /** Cancel a waiting or running job; resolves once it has stopped. Throws JobFinishedError when it already finished. */
   cancel(id: string): Promise<JobView | undefined>;
+  /** Delete a finished job and all its files. Throws JobStateError while it waits or runs; false for an unknown job. */
+  remove(id: string): Promise<boolean>;
   /**
    * Listen to a job: the listener first hears its current state (loss history, latest preview,
    * then status), then every event. Returns the unsubscribe function, or undefined for an unknown job.
    */
   subscribe(id: string, listener: JobListener): Promise<(() => void) | undefined>;
-  /** All jobs, newest first. */
-  list(): JobView[];
+  /** Jobs newest first: all of them, or those whose spec has the given owner. */
+  list(filter?: { owner?: string }): JobView[];
   /** Whether another job would be accepted now. */
   hasRoom(): boolean;
+  /** Stop taking jobs and stop the running ones (they end `interrupted`); waiting ones stay queued in storage. */
+  close(): Promise<void>;
 }
 
 /** Runs one job to its end: resolves with its duration, rejects with AbortError when cancelled. */
 export type RunJob = (spec: JobSpec, ctx: { signal: AbortSignal; emit: (event: JobEvent) => void }) => Promise<{ seconds: number }>;
+
+/** How long finished jobs are kept (both optional; the oldest go first). */
+export interface Retention {
+  /** Finished jobs kept at most; older ones are deleted with their files. */
+  maxJobs?: number;
+  /** Finished jobs are deleted this many seconds after they finished. */
+  maxAgeSeconds?: number;
+}
 
 interface Entry {
   spec: JobSpec;
@@ -58,8 +76,19 @@ interface Entry {
 
 /** Iterations kept for the chart; a longer run keeps every other point, and so on. */
 const MAX_HISTORY = 4000;
-/** A running job's status.json is rewritten at most this often (state changes always write at once). */
+/** A running job's status.json is rewritten at most this often by default (state changes always write at once). */
 const PERSIST_INTERVAL_MS = 2000;
+
+export interface LocalJobQueueOptions {
+  concurrency: number;
+  maxQueuedJobs: number;
+  log?: (message: string) => void;
+  retention?: Retention;
+  /** Called when a job has ended (its status saved). Errors are logged. */
+  onFinished?: (spec: JobSpec, status: JobStatus) => Promise<void>;
+  /** How often a running job's progress is saved, in ms (default 2000; tests use 0: every event). */
+  persistIntervalMs?: number;
+}
 
 export class LocalJobQueue implements JobQueue {
   private readonly entries = new Map<string, Entry>();
@@ -67,11 +96,20 @@ export class LocalJobQueue implements JobQueue {
   private readonly running = new Set<Entry>();
   private closing = false;
 
+  private pruneTimer: NodeJS.Timeout | undefined;
+
   constructor(
     private readonly store: JobStore,
     private readonly runJob: RunJob,
-    private readonly opts: { concurrency: number; maxQueuedJobs: number; log?: (message: string) => void },
-  ) {}
+    private readonly opts: LocalJobQueueOptions,
+  ) {
+    if (opts.retention?.maxAgeSeconds) {
+      // Age-based retention also runs while nothing finishes.
+      const every = Math.min(3600, Math.max(1, opts.retention.maxAgeSeconds / 4)) * 1000;
+      this.pruneTimer = setInterval(() => void this.prune(), every);
+      this.pruneTimer.unref();
+    }
+  }
 
   /**
    * Take over the jobs found on disk. A job that was running when the server stopped cannot be
@@ -83,31 +121,33 @@ export class LocalJobQueue implements JobQueue {
       const entry: Entry = { spec, status, listeners: new Set(), lastPersist: 0, persisting: Promise.resolve() };
       this.entries.set(spec.id, entry);
       if (status.status === 'running') {
-        const hasPreview = await this.store.has(spec.id, 'preview.png');
-        if (hasPreview) await copyFile(this.store.file(spec.id, 'preview.png'), this.store.file(spec.id, 'result.png'));
-        entry.status = {
-          ...status,
-          status: 'interrupted',
-          result: hasPreview || status.result,
-          finishedAt: new Date().toISOString(),
-          error: 'the server stopped while this job was running',
-        };
-        await this.store.writeStatus(entry.status);
+        // A result written just before the crash is the real one: never replace it with a preview.
+        let result = await this.store.has(spec.id, 'result.png');
+        if (!result && (await this.store.has(spec.id, 'preview.png'))) {
+          result = await this.store.copy(spec.id, 'preview.png', 'result.png').then(
+            () => true,
+            (err) => (this.opts.log?.(`job ${spec.id}: ${describeWriteError(err, 'result.png')}`), false),
+          );
+        }
+        entry.status = { ...status, status: 'interrupted', result, finishedAt: new Date().toISOString(), error: 'the server stopped while this job was running' };
+        // On a full disk the new state lives in memory only; the server still starts.
+        await this.store.writeStatus(entry.status).catch((err) => this.opts.log?.(`job ${spec.id}: ${describeWriteError(err, 'status.json')}`));
       } else if (status.status === 'queued') {
         this.waiting.push(entry);
       }
     }
     this.updatePositions();
     this.pump();
+    await this.prune();
   }
 
   hasRoom(): boolean {
     return !this.closing && this.waiting.length < this.opts.maxQueuedJobs;
   }
 
-  async enqueue(spec: JobSpec, inputs: { content: Uint8Array; styles: Uint8Array[] }): Promise<JobView> {
-    if (this.closing) throw new HttpError(503, 'the server is shutting down');
-    if (!this.hasRoom()) throw new HttpError(429, `the queue is full (${this.opts.maxQueuedJobs} jobs waiting); try again later`);
+  async enqueue(spec: JobSpec, inputs: JobInputs): Promise<JobView> {
+    if (this.closing) throw new QueueClosedError('the server is shutting down');
+    if (!this.hasRoom()) throw new QueueFullError(`the queue is full (${this.opts.maxQueuedJobs} jobs waiting); try again later`);
     const status: JobStatus = { id: spec.id, status: 'queued', createdAt: spec.createdAt, result: false, previewVersion: 0 };
     await this.store.create(spec, inputs, status);
     const entry: Entry = { spec, status, listeners: new Set(), history: [], lastPersist: 0, persisting: Promise.resolve() };
@@ -123,14 +163,24 @@ export class LocalJobQueue implements JobQueue {
     return entry && this.view(entry);
   }
 
-  list(): JobView[] {
-    return [...this.entries.values()].reverse().map((e) => this.view(e));
+  list(filter: { owner?: string } = {}): JobView[] {
+    const entries = [...this.entries.values()].filter((e) => filter.owner === undefined || e.spec.owner === filter.owner);
+    return entries.reverse().map((e) => this.view(e));
+  }
+
+  async remove(id: string): Promise<boolean> {
+    const entry = this.entries.get(id);
+    if (!entry) return false;
+    if (!isTerminal(entry.status.status)) throw new JobStateError(`job ${id} is ${entry.status.status}; cancel it before deleting it`);
+    this.entries.delete(id);
+    await this.store.remove(id);
+    return true;
   }
 
   async cancel(id: string): Promise<JobView | undefined> {
     const entry = this.entries.get(id);
     if (!entry) return undefined;
-    if (isTerminal(entry.status.status)) throw new HttpError(409, `job ${id} has already finished (${entry.status.status})`);
+    if (isTerminal(entry.status.status)) throw new JobFinishedError(`job ${id} has already finished (${entry.status.status})`);
     const index = this.waiting.indexOf(entry);
     if (index >= 0) {
       this.waiting.splice(index, 1);
@@ -160,6 +210,7 @@ export class LocalJobQueue implements JobQueue {
   /** Stop taking jobs and stop the running ones; they end as `interrupted`, the waiting ones stay queued on disk. */
   async close(): Promise<void> {
     this.closing = true;
+    clearInterval(this.pruneTimer);
     this.waiting.length = 0;
     const settling = [...this.running].map((e) => {
       e.controller?.abort();
@@ -172,7 +223,8 @@ export class LocalJobQueue implements JobQueue {
     while (!this.closing && this.running.size < this.opts.concurrency && this.waiting.length > 0) {
       const entry = this.waiting.shift()!;
       this.running.add(entry);
-      entry.settled = this.run(entry);
+      // run() handles its own failures; this catch is the last line against a crash of the server.
+      entry.settled = this.run(entry).catch((err) => this.opts.log?.(`job ${entry.spec.id}: ${(err as Error)?.stack ?? String(err)}`));
     }
     this.updatePositions();
   }
@@ -182,19 +234,20 @@ export class LocalJobQueue implements JobQueue {
     entry.controller = controller;
     entry.history = [];
     entry.status = { ...entry.status, status: 'running', startedAt: new Date().toISOString() };
-    await this.persist(entry);
-    this.broadcast(entry, this.statusEvent(entry));
     let outcome: Partial<JobStatus> & { status: JobStatus['status'] };
     try {
+      // The job cannot run if its folder cannot even take its status (removed, disk full).
+      await this.persist(entry).catch((err) => Promise.reject(new JobStateError(describeWriteError(err, 'status.json'))));
+      this.broadcast(entry, this.statusEvent(entry));
       const { seconds } = await this.runJob(entry.spec, { signal: controller.signal, emit: (e) => this.onJobEvent(entry, e) });
       outcome = { status: 'done', seconds };
     } catch (err) {
       if (this.closing) outcome = { status: 'interrupted', error: 'the server stopped while this job was running' };
       else if (err instanceof AbortError) outcome = { status: 'cancelled', error: 'cancelled' };
       else {
-        const message = err instanceof StyleTransferError || err instanceof HttpError ? err.message : `internal error: ${firstLine(err)}`;
-        if (!(err instanceof StyleTransferError)) this.opts.log?.(`job ${entry.spec.id} failed: ${(err as Error)?.stack ?? String(err)}`);
-        outcome = { status: 'failed', error: message };
+        const known = err instanceof StyleTransferError || err instanceof JobStateError;
+        if (!known) this.opts.log?.(`job ${entry.spec.id} failed: ${(err as Error)?.stack ?? String(err)}`);
+        outcome = { status: 'failed', error: known ? (err as Error).message : `internal error: ${firstLine(err)}` };
       }
     }
     this.running.delete(entry);
@@ -204,17 +257,42 @@ export class LocalJobQueue implements JobQueue {
   }
 
   /** Move a job to its final state: save its status and history, tell its listeners, and let them go. */
+  /**
+   * Move a job to its final state: save its history and then, last, its status (so a crash in
+   * between leaves the job `running` on disk, which a restart turns into `interrupted`); tell its
+   * listeners, and let them go. A cancelled job's uploads are deleted. Never throws.
+   */
   private async finish(entry: Entry, outcome: Partial<JobStatus> & { status: JobStatus['status'] }): Promise<void> {
-    const result = await this.store.has(entry.spec.id, 'result.png');
+    const id = entry.spec.id;
+    const result = await this.store.has(id, 'result.png');
     entry.status = { ...entry.status, ...outcome, result, finishedAt: new Date().toISOString() };
     try {
-      if (entry.history && entry.history.length > 0) await this.store.write(entry.spec.id, 'history.json', JSON.stringify(entry.history));
+      if (entry.history && entry.history.length > 0) await this.store.write(id, 'history.json', JSON.stringify(entry.history));
       await this.persist(entry);
     } catch (err) {
-      this.opts.log?.(`cannot save job ${entry.spec.id}: ${firstLine(err)}`);
+      this.opts.log?.(`job ${id}: ${describeWriteError(err, 'its state')}`);
     }
     this.broadcast(entry, this.statusEvent(entry));
     entry.listeners.clear();
+    if (this.opts.onFinished) await this.opts.onFinished(entry.spec, entry.status).catch((err) => this.opts.log?.(`job ${id}: ${firstLine(err)}`));
+    if (entry.status.status === 'cancelled') await this.store.removeInputs(entry.spec).catch((err) => this.opts.log?.(`job ${id}: cannot delete its inputs: ${firstLine(err)}`));
+    await this.prune();
+  }
+
+  /** Apply the retention policy: delete the oldest finished jobs beyond the count, and those past the age. */
+  async prune(now = Date.now()): Promise<void> {
+    const { maxJobs, maxAgeSeconds } = this.opts.retention ?? {};
+    if (maxJobs === undefined && maxAgeSeconds === undefined) return;
+    const finished = [...this.entries.values()].filter((e) => isTerminal(e.status.status));
+    const finishedAt = (e: Entry) => Date.parse(e.status.finishedAt ?? e.spec.createdAt) || 0;
+    finished.sort((a, b) => finishedAt(a) - finishedAt(b));
+    const doomed = new Set<Entry>();
+    if (maxJobs !== undefined) finished.slice(0, Math.max(0, finished.length - maxJobs)).forEach((e) => doomed.add(e));
+    if (maxAgeSeconds !== undefined) finished.filter((e) => now - finishedAt(e) > maxAgeSeconds * 1000).forEach((e) => doomed.add(e));
+    for (const entry of doomed) {
+      this.entries.delete(entry.spec.id);
+      await this.store.remove(entry.spec.id).catch((err) => this.opts.log?.(`job ${entry.spec.id}: cannot delete it: ${firstLine(err)}`));
+    }
   }
 
   private onJobEvent(entry: Entry, event: JobEvent): void {
@@ -230,7 +308,7 @@ export class LocalJobQueue implements JobQueue {
       entry.status.previewVersion = event.version;
     }
     this.broadcast(entry, event);
-    if (Date.now() - entry.lastPersist > PERSIST_INTERVAL_MS) void this.persist(entry).catch(() => {});
+    if (Date.now() - entry.lastPersist >= (this.opts.persistIntervalMs ?? PERSIST_INTERVAL_MS)) void this.persist(entry).catch(() => {});
   }
 
   /**

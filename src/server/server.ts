@@ -1,36 +1,55 @@
 /**
  * The web app's HTTP server (fastify): the JSON API under /api, server-sent progress events, and
  * the built page from dist/web. It binds to 127.0.0.1 unless told otherwise: the server runs
- * arbitrary-size computations for whoever can reach it.
+ * heavy computations for whoever can reach it, so every resource a client can claim is capped
+ * (README "Running it for others"), and jobs run in runner processes (runner-client.ts), off
+ * this event loop.
  *
  *   POST   /api/jobs               multipart: content, style (1..maxStyles), options (JSON) → 201 {id, …}
- *   GET    /api/jobs               past and current jobs, newest first
+ *   GET    /api/jobs               this browser's jobs (all with listAllJobs), newest first
  *   GET    /api/jobs/:id           status, position while queued, progress while running
  *   GET    /api/jobs/:id/events    server-sent events: status, history, loading, scale, iteration, preview, done
- *   DELETE /api/jobs/:id           cancel
+ *   DELETE /api/jobs/:id           cancel a waiting or running job; delete a finished one with its files
  *   GET    /api/jobs/:id/preview   latest preview frame (PNG)
  *   GET    /api/jobs/:id/result    result image (PNG); ?download=1 as an attachment
  *   GET    /api/jobs/:id/sheet     content | style(s) | result (PNG); ?download=1 as an attachment
  *   GET    /api/config             limits, the options a job may set, and the presets (the page builds its form from it)
  */
 import { existsSync } from 'node:fs';
+import { rm, stat } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
 import fastifyStatic from '@fastify/static';
-import { firstLine, ImageError, OptionError, StyleTransferError } from '../errors.js';
+import { firstLine, ImageError, OptionError, StyleTransferError, WeightsError } from '../errors.js';
 import { PRESETS } from '../options.js';
-import { defaultDataDir } from './data-dir.js';
+import { defaultDataDir, ensureDataDir } from './data-dir.js';
+import { DiskGuard } from './disk.js';
+import { clientCookie, clientToken, isAllowedHost, isSameOrigin, newClientToken, ownerOf } from './guards.js';
 import { HttpError } from './http-error.js';
 import { isJobId, newJobId } from './ids.js';
 import { REMOTE_OPTION_KEYS, remoteOptionSpecs, validateJobOptions } from './job-options.js';
-import type { JobSpec } from './job.js';
+import { isTerminal, type JobSpec } from './job.js';
 import { resolveLimits, type ServerLimits } from './limits.js';
-import { LocalJobQueue, type JobQueue } from './queue.js';
-import { createStylizeRunner, sheetForPartialResult } from './runner.js';
+import { JobStateError, QueueClosedError, QueueError, QueueFullError, StorageFullError } from './queue-errors.js';
+import { LocalJobQueue, previewUrl, type JobQueue, type Retention } from './queue.js';
+import { RunnerPool } from './runner-client.js';
+import { SheetRenderer } from './sheets.js';
 import { EventStreams } from './sse.js';
 import { JobStore, type JobFile } from './store.js';
 import { readJobUpload } from './upload.js';
+
+export interface ServerTimeouts {
+  /** Time a client has to send its request headers (default 10 s): slow-header clients are dropped. */
+  headersMs: number;
+  /** Time a client has to send its whole request, upload included (default 120 s): slow-body clients are dropped. */
+  requestMs: number;
+  /** How long an idle keep-alive connection stays open (default 5 s). */
+  keepAliveMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: Readonly<ServerTimeouts> = { headersMs: 10_000, requestMs: 120_000, keepAliveMs: 5_000 };
 
 export interface ServerOptions {
   /** Default 8080; 0 picks a free port. */
@@ -39,10 +58,10 @@ export interface ServerOptions {
   host?: string;
   /** Where jobs are kept; default defaultDataDir() ($STYLE_TRANSFER_HOME/server, else ~/.local/share/style-transfer/server). */
   dataDir?: string;
-  /** Jobs running at once (default 1: one run already uses every core). */
+  /** Jobs running at once (default 1: one run already uses every core); one runner process each. */
   concurrency?: number;
   limits?: Partial<ServerLimits>;
-  /** Weights file for every job; default: the library's choice (STYLE_TRANSFER_WEIGHTS, else the cache). */
+  /** Weights file for every job; default: the library's choice (STYLE_TRANSFER_WEIGHTS, else the cache). Checked at start. */
   weights?: string;
   /** The built page; default dist/web of this package. */
   webDir?: string;
@@ -50,22 +69,48 @@ export interface ServerOptions {
   log?: (message: string) => void;
   /** Time-based preview interval for jobs that do not set previewEvery (default 1000 ms). */
   previewIntervalMs?: number;
+  /** A job running longer is stopped and fails, keeping its last image (default 3600 s; 0: no limit). */
+  jobTimeLimitSeconds?: number;
+  timeouts?: Partial<ServerTimeouts>;
+  /** Open connections at most (default 256); more are closed at once. */
+  maxConnections?: number;
+  /** Uploads read at once (default 4); more get 503 with Retry-After. */
+  maxConcurrentUploads?: number;
+  /** Finished jobs kept (count and/or age); default: kept until deleted. */
+  retention?: Retention;
+  /** Bytes all jobs together may use in the data dir; new jobs get 507 beyond it (default: no quota). */
+  maxDataBytes?: number;
+  /** Free bytes the data dir's file system must keep for new jobs to be accepted (default 64 MiB). */
+  minFreeBytes?: number;
+  /** Host names (besides IP addresses, localhost and the bound host) the server answers to; `.example.com` allows subdomains. */
+  allowedHosts?: readonly string[];
+  /** List every job to everyone instead of each browser its own (a trusted single-user setup). */
+  listAllJobs?: boolean;
 }
 
 export interface RunningServer {
   url: string;
   close(): Promise<void>;
+  /** Process ids of the live runner processes. */
+  runnerPids(): number[];
 }
 
 export const DEFAULT_PORT = 8080;
 export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_JOB_TIME_LIMIT_SECONDS = 3600;
+export const DEFAULT_MAX_CONNECTIONS = 256;
+export const DEFAULT_MAX_CONCURRENT_UPLOADS = 4;
+export const DEFAULT_MIN_FREE_BYTES = 64 * 1024 * 1024;
+/** Seconds a client refused for load is told to wait. */
+const RETRY_AFTER_SECONDS = 5;
 
 export async function startServer(opts: ServerOptions = {}): Promise<RunningServer> {
-  const { app, queue, streams } = await buildServer(opts);
+  const { app, queue, streams, runners } = await buildServer(opts);
   try {
     await app.listen({ port: opts.port ?? DEFAULT_PORT, host: opts.host ?? DEFAULT_HOST });
   } catch (err) {
     await queue.close();
+    await runners.close();
     await app.close();
     throw err;
   }
@@ -76,10 +121,12 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   let closing: Promise<void> | undefined;
   return {
     url: `http://${shown}:${port}/`,
+    runnerPids: () => runners.pids(),
     close: () =>
       (closing ??= (async () => {
         // Running jobs end as `interrupted` (their last preview kept); waiting ones stay queued on disk.
         await queue.close();
+        await runners.close();
         streams.closeAll();
         await app.close();
       })()),
@@ -87,19 +134,70 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
 }
 
 /** The fastify app and its queue, not yet listening (tests and startServer use it). */
-export async function buildServer(opts: ServerOptions = {}): Promise<{ app: FastifyInstance; queue: LocalJobQueue; store: JobStore; streams: EventStreams }> {
+export async function buildServer(opts: ServerOptions = {}): Promise<{ app: FastifyInstance; queue: LocalJobQueue; store: JobStore; streams: EventStreams; runners: RunnerPool }> {
   const limits = resolveLimits(opts.limits);
   const concurrency = opts.concurrency ?? 1;
   if (!(Number.isInteger(concurrency) && concurrency >= 1)) throw new OptionError('concurrency', 'a positive integer', concurrency);
   const log = opts.log ?? (() => {});
+  if (opts.weights !== undefined) await checkWeightsFile(opts.weights);
 
-  const store = new JobStore(opts.dataDir ?? defaultDataDir());
+  const dataDir = opts.dataDir ?? defaultDataDir();
+  await ensureDataDir(dataDir);
+  const store = new JobStore(dataDir);
   await store.init();
-  const runner = createStylizeRunner(store, { weights: opts.weights, maxPixels: limits.maxPixels, previewIntervalMs: opts.previewIntervalMs });
-  const queue = new LocalJobQueue(store, runner, { concurrency, maxQueuedJobs: limits.maxQueuedJobs, log });
+  const timeLimit = opts.jobTimeLimitSeconds ?? DEFAULT_JOB_TIME_LIMIT_SECONDS;
+  const runners = new RunnerPool(concurrency, {
+    weights: opts.weights,
+    maxPixels: limits.maxPixels,
+    previewIntervalMs: opts.previewIntervalMs,
+    timeLimitSeconds: timeLimit > 0 ? timeLimit : undefined,
+    log,
+  });
+  const queue = new LocalJobQueue(
+    store,
+    (spec, ctx) =>
+      runners.run(
+        {
+          id: spec.id,
+          dir: store.dir(spec.id),
+          options: spec.options,
+          previewEvery: spec.previewEvery,
+          content: spec.content.file,
+          contentName: spec.content.name,
+          styles: spec.styles.map((s) => s.file),
+          styleNames: spec.styles.map((s) => s.name),
+        },
+        { ...ctx, previewUrl: (version) => previewUrl(spec.id, version) },
+      ),
+    { concurrency, maxQueuedJobs: limits.maxQueuedJobs, log, retention: opts.retention },
+  );
   await queue.restore(await store.loadAll((dir, why) => log(`skipping ${dir}: ${why}`)));
+  const disk = new DiskGuard(store, { maxDataBytes: opts.maxDataBytes, minFreeBytes: opts.minFreeBytes ?? DEFAULT_MIN_FREE_BYTES });
 
-  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+  const timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
+  const maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 1024 * 1024,
+    // A long id must reach the route, which answers 404 (fastify's own answer would be 414); the
+    // request line is bounded anyway by Node's 16 KB header limit.
+    routerOptions: { maxParamLength: 16 * 1024 },
+    // Node's own HTTP server carries the timeouts and the connection cap.
+    serverFactory: (handler) => {
+      const server = createServer(
+        {
+          headersTimeout: timeouts.headersMs,
+          requestTimeout: timeouts.requestMs,
+          keepAliveTimeout: timeouts.keepAliveMs,
+          // How often Node looks for connections past those timeouts (its default, 30 s, would let them linger).
+          connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.min(timeouts.headersMs, timeouts.requestMs) / 4)),
+        },
+        handler as (req: IncomingMessage, res: ServerResponse) => void,
+      );
+      server.maxConnections = maxConnections;
+      return server;
+    },
+  });
   await app.register(multipart, {
     limits: {
       fileSize: limits.maxFileBytes,
@@ -111,27 +209,79 @@ export async function buildServer(opts: ServerOptions = {}): Promise<{ app: Fast
     },
   });
 
-  app.addHook('onSend', async (_request, reply) => {
+  const boundHost = opts.host ?? DEFAULT_HOST;
+  const allowedHosts = opts.allowedHosts ?? [];
+  const tokens = new WeakMap<FastifyRequest, { token: string; isNew: boolean }>();
+  app.addHook('onRequest', async (request) => {
+    if (!isAllowedHost(request.headers.host, boundHost, allowedHosts)) {
+      throw new HttpError(403, `this server does not answer to the host name ${JSON.stringify(String(request.headers.host ?? '').slice(0, 100))} (see --allowed-hosts)`);
+    }
+    if ((request.method === 'POST' || request.method === 'DELETE') && !isSameOrigin(request.headers as Record<string, string>)) {
+      throw new HttpError(403, 'cross-site requests are refused: use the page this server serves');
+    }
+    const token = clientToken(request.headers.cookie);
+    tokens.set(request, token ? { token, isNew: false } : { token: newClientToken(), isNew: true });
+  });
+  app.addHook('onSend', async (request, reply) => {
     reply.header('X-Content-Type-Options', 'nosniff');
     reply.header('Referrer-Policy', 'no-referrer');
     reply.header('Content-Security-Policy', "default-src 'self'; img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'");
+    const client = tokens.get(request);
+    if (client?.isNew && reply.statusCode < 400) reply.header('Set-Cookie', clientCookie(client.token));
   });
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
-    const { status, message } = errorResponse(error);
-    if (status >= 500) log(`${request.method} ${request.url}: ${error.stack ?? error.message}`);
-    void reply.code(status).send({ error: message });
+    const { status, message, headers } = errorResponse(error);
+    if (status >= 500 && status !== 503 && status !== 507) log(`${request.method} ${request.url.slice(0, 200)}: ${error.stack ?? error.message}`);
+    void reply
+      .code(status)
+      .headers(headers ?? {})
+      .send({ error: message });
   });
   app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).send({ error: `no such endpoint: ${request.method} ${request.url.split('?')[0]}` });
+    void reply.code(404).send({ error: `no such endpoint: ${request.method} ${request.url.split('?')[0].slice(0, 200)}` });
   });
 
   const streams = new EventStreams();
-  registerApi(app, queue, store, streams, limits);
+  const context: ApiContext = {
+    queue,
+    store,
+    streams,
+    limits,
+    disk,
+    sheets: new SheetRenderer(),
+    owner: (request) => ownerOf(tokens.get(request)!.token),
+    listAllJobs: opts.listAllJobs ?? false,
+    maxConcurrentUploads: opts.maxConcurrentUploads ?? DEFAULT_MAX_CONCURRENT_UPLOADS,
+  };
+  registerApi(app, context);
   await registerPage(app, opts.webDir ?? findWebDir());
-  return { app, queue, store, streams };
+  return { app, queue, store, streams, runners };
 }
 
-function registerApi(app: FastifyInstance, queue: JobQueue, store: JobStore, streams: EventStreams, limits: ServerLimits): void {
+/** A missing or unreadable --weights file is reported at start, not by every job. */
+async function checkWeightsFile(path: string): Promise<void> {
+  const info = await stat(path).catch((err: NodeJS.ErrnoException) => {
+    throw new WeightsError(err.code === 'ENOENT' ? `weights file not found: ${path}` : `cannot read the weights file ${path}: ${firstLine(err)}`, path);
+  });
+  if (!info.isFile()) throw new WeightsError(`the weights file ${path} is not a file`, path);
+  if (info.size === 0) throw new WeightsError(`the weights file ${path} is empty`, path);
+}
+
+interface ApiContext {
+  queue: JobQueue;
+  store: JobStore;
+  streams: EventStreams;
+  limits: ServerLimits;
+  disk: DiskGuard;
+  sheets: SheetRenderer;
+  /** The hash of the requesting browser's token. */
+  owner: (request: FastifyRequest) => string;
+  listAllJobs: boolean;
+  maxConcurrentUploads: number;
+}
+
+function registerApi(app: FastifyInstance, ctx: ApiContext): void {
+  const { queue, store, streams, limits } = ctx;
   app.get('/api/config', async () => ({
     limits,
     optionKeys: [...REMOTE_OPTION_KEYS, 'previewEvery'],
@@ -139,30 +289,55 @@ function registerApi(app: FastifyInstance, queue: JobQueue, store: JobStore, str
     presets: PRESETS,
   }));
 
+  let uploading = 0;
   app.post('/api/jobs', async (request, reply) => {
     // Refuse early, before reading megabytes of uploads that could not be queued anyway.
-    if (!queue.hasRoom()) throw new HttpError(429, `the queue is full (${limits.maxQueuedJobs} jobs waiting); try again later`);
-    const upload = await readJobUpload(request, limits);
-    validateJobOptions(upload.options, upload.content, upload.styles.length, limits);
-    const spec: JobSpec = {
-      id: newJobId(),
-      createdAt: new Date().toISOString(),
-      options: upload.options,
-      ...(upload.previewEvery !== undefined ? { previewEvery: upload.previewEvery } : {}),
-      content: { file: 'content.img', name: upload.content.name, width: upload.content.width, height: upload.content.height },
-      styles: upload.styles.map((s, i) => ({ file: `style-${i + 1}.img`, name: s.name, width: s.width, height: s.height })),
-    };
-    const view = await queue.enqueue(spec, { content: upload.content.bytes, styles: upload.styles.map((s) => s.bytes) });
-    return reply.code(201).header('Location', `/api/jobs/${spec.id}`).send(view);
+    if (!queue.hasRoom()) throw new QueueFullError(`the queue is full (${limits.maxQueuedJobs} jobs waiting); try again later`);
+    if (uploading >= ctx.maxConcurrentUploads) {
+      throw new HttpError(503, `the server is busy receiving other uploads; try again in ${RETRY_AFTER_SECONDS} s`, {
+        'Retry-After': String(RETRY_AFTER_SECONDS),
+        Connection: 'close',
+      });
+    }
+    await ctx.disk.check();
+    uploading++;
+    let upload;
+    try {
+      upload = await readJobUpload(request, limits, () => store.uploadPath());
+    } finally {
+      uploading--;
+    }
+    const uploaded = [upload.content.path, ...upload.styles.map((s) => s.path)];
+    try {
+      validateJobOptions(upload.options, upload.content, upload.styles.length, limits);
+      const spec: JobSpec = {
+        id: newJobId(),
+        createdAt: new Date().toISOString(),
+        options: upload.options,
+        ...(upload.previewEvery !== undefined ? { previewEvery: upload.previewEvery } : {}),
+        content: { file: 'content.img', name: upload.content.name, width: upload.content.width, height: upload.content.height },
+        styles: upload.styles.map((s, i) => ({ file: `style-${i + 1}.img`, name: s.name, width: s.width, height: s.height })),
+        owner: ctx.owner(request),
+      };
+      const view = await queue.enqueue(spec, { content: upload.content.path, styles: upload.styles.map((s) => s.path) });
+      ctx.disk.invalidate();
+      return reply.code(201).header('Location', `/api/jobs/${spec.id}`).send(view);
+    } finally {
+      // Moved into the job's folder on success; deleted on any failure.
+      await Promise.all(uploaded.map((p) => rm(p, { force: true })));
+    }
   });
 
-  app.get('/api/jobs', async () => ({ jobs: queue.list() }));
+  app.get('/api/jobs', async (request) => ({ jobs: queue.list(ctx.listAllJobs ? {} : { owner: ctx.owner(request) }) }));
 
   app.get<{ Params: { id: string } }>('/api/jobs/:id', async (request) => jobOr404(queue, request.params.id));
 
   app.delete<{ Params: { id: string } }>('/api/jobs/:id', async (request) => {
-    jobOr404(queue, request.params.id);
-    return queue.cancel(request.params.id);
+    const job = jobOr404(queue, request.params.id);
+    if (!isTerminal(job.status)) return queue.cancel(job.id);
+    await queue.remove(job.id);
+    ctx.disk.invalidate();
+    return { id: job.id, deleted: true };
   });
 
   app.get<{ Params: { id: string } }>('/api/jobs/:id/events', async (request, reply) => {
@@ -182,15 +357,21 @@ function registerApi(app: FastifyInstance, queue: JobQueue, store: JobStore, str
       const job = jobOr404(queue, request.params.id);
       if (!job.result) throw new HttpError(409, `job ${job.id} has no result yet (status ${job.status})`);
       let png = await store.read(job.id, `${kind}.png` as JobFile);
-      if (!png && kind === 'sheet') {
-        const spec = await readSpec(store, job.id);
-        png = spec && (await sheetForPartialResult(store, spec));
-      }
+      if (!png && kind === 'sheet') png = await partialSheet(ctx, job.id);
       if (!png) throw new HttpError(404, `job ${job.id} has no ${kind} image`);
       const download = request.query.download !== undefined && request.query.download !== '0';
       return sendPng(reply, png, { cache: true, filename: download ? `style-transfer-${job.id.slice(0, 8)}-${kind}.png` : undefined });
     });
   }
+}
+
+/** The sheet of a job that ended without one (interrupted by a restart), made once and shared; undefined without its inputs. */
+async function partialSheet(ctx: ApiContext, id: string): Promise<Buffer | undefined> {
+  const spec = await readSpec(ctx.store, id);
+  if (!spec || !(await ctx.store.has(id, spec.content.file as JobFile))) return undefined;
+  return ctx.sheets.render(id, ctx.store.dir(id), spec).catch((err) => {
+    throw new HttpError(404, `job ${id} has no sheet: ${firstLine(err)}`);
+  });
 }
 
 /** The built page, or a one-line hint when it has not been built (the API works either way). */
@@ -232,9 +413,14 @@ function sendPng(reply: FastifyReply, png: Buffer, opts: { cache: boolean; filen
   return reply.send(png);
 }
 
-/** Map any error to a status code and a one-line message for `{"error": …}`. */
-function errorResponse(error: Error & { statusCode?: number; code?: string }): { status: number; message: string } {
-  if (error instanceof HttpError) return { status: error.statusCode, message: error.message };
+/** Map any error to a status code, a one-line message for `{"error": …}`, and headers. */
+function errorResponse(error: Error & { statusCode?: number; code?: string }): { status: number; message: string; headers?: Record<string, string> } {
+  if (error instanceof HttpError) return { status: error.statusCode, message: error.message, headers: error.headers };
+  if (error instanceof QueueError) {
+    const status =
+      error instanceof QueueFullError ? 429 : error instanceof QueueClosedError ? 503 : error instanceof StorageFullError ? 507 : error instanceof JobStateError ? 409 : 400;
+    return { status, message: error.message, headers: status === 429 || status === 503 || status === 507 ? { 'Retry-After': String(RETRY_AFTER_SECONDS) } : undefined };
+  }
   if (error instanceof OptionError) return { status: 400, message: error.message };
   if (error instanceof ImageError) return { status: 422, message: error.message };
   if (error instanceof StyleTransferError) return { status: 400, message: error.message };
@@ -248,6 +434,9 @@ function errorResponse(error: Error & { statusCode?: number; code?: string }): {
       return { status: 413, message: 'an uploaded file is larger than the limit' };
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return { status: 415, message: 'unsupported content type; send multipart/form-data' };
+    case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
+    case 'FST_PROTO_VIOLATION':
+      return { status: 400, message: 'the upload is not a valid multipart form' };
   }
   const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
   return { status, message: status >= 500 ? 'internal server error' : firstLine(error) };

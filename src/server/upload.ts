@@ -1,20 +1,28 @@
 /**
  * Reading a job submission: a multipart form with `content` (one image file), `style` (one or more
- * image files) and `options` (JSON). Every image is decoded once here, so a file that is not an
+ * image files) and `options` (JSON). Files are streamed to the uploads folder, never held in
+ * memory; every image is then decoded once through to a thumbnail, so a file that is not an
  * image, is truncated or has too many pixels is refused with the library's own one-line message
- * before anything is queued.
+ * before anything is queued. On any failure the uploaded files are deleted.
  */
+import { createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import type { FastifyRequest } from 'fastify';
 import type { Multipart } from '@fastify/multipart';
 import { ImageError } from '../errors.js';
-import { decodeImageBytes } from '../image/io.js';
+import { probeImageFile } from '../image/io.js';
 import { HttpError } from './http-error.js';
 import { parseJobOptions, type ParsedJobOptions } from './job-options.js';
-import { formatBytes, type ServerLimits } from './limits.js';
+import { formatBytes } from '../format.js';
+import type { ServerLimits } from './limits.js';
+import { isDiskFull } from './store.js';
+import { StorageFullError } from './queue-errors.js';
 
 export interface UploadedImage {
   name: string;
-  bytes: Buffer;
+  /** Where the upload was streamed to (the caller moves or deletes it). */
+  path: string;
   width: number;
   height: number;
 }
@@ -27,10 +35,21 @@ export interface JobUpload extends ParsedJobOptions {
 /** The longest file name kept for display. */
 const MAX_NAME = 120;
 
-export async function readJobUpload(request: FastifyRequest, limits: ServerLimits): Promise<JobUpload> {
+/** Read the form; `newPath` names a fresh file in the uploads folder for each image. */
+export async function readJobUpload(request: FastifyRequest, limits: ServerLimits, newPath: () => string): Promise<JobUpload> {
   if (!request.isMultipart()) throw new HttpError(415, 'expected a multipart/form-data body with fields content, style and options');
-  let content: { name: string; bytes: Buffer } | undefined;
-  const styles: { name: string; bytes: Buffer }[] = [];
+  const written: string[] = [];
+  try {
+    return await readForm(request, limits, newPath, written);
+  } catch (err) {
+    await Promise.all(written.map((p) => rm(p, { force: true })));
+    throw err;
+  }
+}
+
+async function readForm(request: FastifyRequest, limits: ServerLimits, newPath: () => string, written: string[]): Promise<JobUpload> {
+  let content: { name: string; path: string } | undefined;
+  const styles: { name: string; path: string }[] = [];
   let optionsText: string | undefined;
 
   // After the first problem the rest of the body is still read (and thrown away): a client still
@@ -53,7 +72,7 @@ export async function readJobUpload(request: FastifyRequest, limits: ServerLimit
     // The parser ends with its own error for a file over the size limit; ours names the file.
     failure ??= err;
   }
-  if (failure !== undefined) throw failure;
+  if (failure !== undefined) throw asClientError(failure);
 
   async function readPart(part: Multipart): Promise<void> {
     if (part.type === 'file') {
@@ -66,15 +85,18 @@ export async function readJobUpload(request: FastifyRequest, limits: ServerLimit
       }
       const role = part.fieldname === 'content' ? 'content image' : 'style image';
       const name = displayName(part.filename, role);
-      let bytes: Buffer;
+      const path = newPath();
+      written.push(path);
+      const tooLarge = () => new HttpError(413, `${role} ${name} is larger than the limit of ${formatBytes(limits.maxFileBytes)}`);
       try {
-        bytes = await part.toBuffer();
+        await pipeline(part.file, createWriteStream(path, { flags: 'wx' }));
       } catch (err) {
-        if ((err as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE')
-          throw new HttpError(413, `${role} ${name} is larger than the limit of ${formatBytes(limits.maxFileBytes)}`);
+        if ((err as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') throw tooLarge();
+        if (isDiskFull(err)) throw new StorageFullError(`the server's disk is full; try again later`);
         throw err;
       }
-      part.fieldname === 'content' ? (content = { name, bytes }) : styles.push({ name, bytes });
+      if (part.file.truncated) throw tooLarge();
+      part.fieldname === 'content' ? (content = { name, path }) : styles.push({ name, path });
     } else if (part.fieldname === 'options') {
       if (optionsText !== undefined) throw new HttpError(400, 'options was sent twice');
       optionsText = String(part.value);
@@ -86,20 +108,35 @@ export async function readJobUpload(request: FastifyRequest, limits: ServerLimit
   if (!content) throw new HttpError(400, 'missing the content image (form field content)');
   if (styles.length === 0) throw new HttpError(400, 'missing a style image (form field style)');
   const parsed = parseJobOptions(optionsText, limits);
-  const decode = async (file: { name: string; bytes: Buffer }, role: string): Promise<UploadedImage> => {
+  const decode = async (file: { name: string; path: string }, role: string): Promise<UploadedImage> => {
     try {
-      const img = await decodeImageBytes(file.bytes, file.name, { role, maxPixels: limits.maxPixels });
-      return { ...file, width: img.width, height: img.height };
+      const size = await probeImageFile(file.path, file.name, { role, maxPixels: limits.maxPixels });
+      return { ...file, ...size };
     } catch (err) {
       if (err instanceof ImageError) throw new HttpError(422, err.message);
       throw err;
     }
   };
-  // One at a time: decoding several large images at once would multiply the memory a request can use.
+  // One at a time: decoding several large images at once would multiply the time a request holds a thread.
   const contentImage = await decode(content, 'content image');
   const styleImages: UploadedImage[] = [];
   for (let i = 0; i < styles.length; i++) styleImages.push(await decode(styles[i], styles.length > 1 ? `style image ${i + 1}` : 'style image'));
   return { ...parsed, content: contentImage, styles: styleImages };
+}
+
+/**
+ * Errors of the multipart parser itself (a missing boundary, a body cut short) are the client's
+ * fault: a 400 naming the problem rather than a 500. Our own errors and fastify's coded limits
+ * (mapped in server.ts) pass through.
+ */
+function asClientError(err: unknown): unknown {
+  if (err instanceof HttpError || err instanceof StorageFullError || err instanceof ImageError) return err;
+  const { code, statusCode } = err as { code?: string; statusCode?: number };
+  if (typeof code === 'string' && code.startsWith('FST_')) return err;
+  if (statusCode !== undefined && statusCode >= 400 && statusCode < 500) return err;
+  if (isDiskFull(err)) return new StorageFullError(`the server's disk is full; try again later`);
+  const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);
+  return new HttpError(400, `the upload is not a valid multipart form: ${reason}`);
 }
 
 /** A file name safe to show and log: no paths, no control characters, bounded length. */

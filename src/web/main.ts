@@ -3,6 +3,7 @@
  * loss chart, ETA), cancel, download, and browse earlier results. Plain DOM, no framework.
  */
 import { cancelJob, createJob, eventsUrl, getConfig, getJob, listJobs, resultUrl, sheetUrl } from './api';
+import { formatBytes } from '../format';
 import { BrowserMode, localConfig, type LocalRunView } from './browser-mode';
 import { LossChart } from './chart';
 import { TERMINAL, type JobEvent, type JobView, type ServerConfig } from './types';
@@ -300,7 +301,7 @@ function onEvent(id: string, e: JobEvent): void {
       setStatus(`Preparing: ${e.message}…`, 'running');
       break;
     case 'download':
-      setStatus(`Downloading the network: ${Math.round(e.received / 1e6)} MB${e.total ? ` of ${Math.round(e.total / 1e6)} MB` : ''}…`, 'running');
+      setStatus(`Downloading the network: ${formatBytes(e.received)}${e.total ? ` of ${formatBytes(e.total)}` : ''}…`, 'running');
       break;
     case 'scale':
       ui.stageEmpty.textContent = `Optimising at ${e.width}×${e.height}…`;

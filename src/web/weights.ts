@@ -135,7 +135,5 @@ async function verify(bytes: Uint8Array, expected: string, what: string): Promis
   return actual;
 }
 
-/** "80.1 MB" */
-export function formatMegabytes(bytes: number): string {
-  return `${(bytes / 1e6).toFixed(1)} MB`;
-}
+/** "76.4 MiB": the size helper every message uses. */
+export { formatBytes as formatMegabytes } from '../format.js';

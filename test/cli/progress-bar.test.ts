@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatDuration, formatLoss } from '../../src/cli/format.js';
+import { formatDuration, formatLoss } from '../../src/format.js';
 import { REDRAW_INTERVAL_MS, bar, createProgressReporter } from '../../src/cli/progress-bar.js';
 import type { ProgressEvent } from '../../src/progress.js';
 
@@ -138,12 +138,12 @@ describe('createProgressReporter on a TTY', () => {
     const reporter = createProgressReporter(out.stream, { tty: true, width: 200, now: clock.now });
     reporter.onProgress({ type: 'loading', stage: 'weights', message: 'loading weights vgg19' });
     const url = 'https://example.org/models/vgg19.safetensors';
-    reporter.onProgress({ type: 'download', url, received: 0, total: 80e6 });
+    reporter.onProgress({ type: 'download', url, received: 0, total: 80 * 2 ** 20 });
     clock.advance(200);
-    reporter.onProgress({ type: 'download', url, received: 40e6, total: 80e6 });
+    reporter.onProgress({ type: 'download', url, received: 40 * 2 ** 20, total: 80 * 2 ** 20 });
     clock.advance(200);
-    reporter.onProgress({ type: 'download', url, received: 80e6, total: 80e6 });
-    reporter.onProgress({ type: 'download', url: 'https://example.org/x.bin', received: 12.34e6, total: undefined });
+    reporter.onProgress({ type: 'download', url, received: 80 * 2 ** 20, total: 80 * 2 ** 20 });
+    reporter.onProgress({ type: 'download', url: 'https://example.org/x.bin', received: 12.34 * 2 ** 20, total: undefined });
     reporter.onProgress({ type: 'loading', stage: 'engine', message: 'building the engine' });
     reporter.onProgress(scaleEvent(1, 1, 5));
     reporter.finish();
@@ -151,10 +151,10 @@ describe('createProgressReporter on a TTY', () => {
     assert.equal(
       out.text(),
       'loading weights vgg19\n' +
-        '\rdownloading vgg19.safetensors 0% 0.0/80.0 MB\x1b[K' +
-        '\rdownloading vgg19.safetensors 50% 40.0/80.0 MB\x1b[K' +
-        '\rdownloading vgg19.safetensors 100% 80.0/80.0 MB\x1b[K\n' +
-        '\rdownloading x.bin 12.3 MB\x1b[K\n' +
+        '\rdownloading vgg19.safetensors 0% 0.0/80.0 MiB\x1b[K' +
+        '\rdownloading vgg19.safetensors 50% 40.0/80.0 MiB\x1b[K' +
+        '\rdownloading vgg19.safetensors 100% 80.0/80.0 MiB\x1b[K\n' +
+        '\rdownloading x.bin 12.3 MiB\x1b[K\n' +
         'building the engine\n' +
         '\rscale 1/1 256x192 [--------------------] it 0/5\x1b[K\n',
     );
@@ -189,19 +189,19 @@ describe('createProgressReporter in a log (not a TTY)', () => {
     const out = fakeStream();
     const reporter = createProgressReporter(out.stream, { tty: false });
     const url = 'https://example.org/vgg19.pth';
-    for (let mb = 0; mb <= 100; mb += 1) reporter.onProgress({ type: 'download', url, received: mb * 1e6, total: 100e6 });
+    for (let mb = 0; mb <= 100; mb += 1) reporter.onProgress({ type: 'download', url, received: mb * 1 * 2 ** 20, total: 100 * 2 ** 20 });
     const unknown = 'https://example.org/other.bin';
-    for (let mb = 0; mb <= 250; mb += 50) reporter.onProgress({ type: 'download', url: unknown, received: mb * 1e6, total: undefined });
+    for (let mb = 0; mb <= 250; mb += 50) reporter.onProgress({ type: 'download', url: unknown, received: mb * 1 * 2 ** 20, total: undefined });
     reporter.finish();
     const lines = out.text().trimEnd().split('\n');
-    assert.equal(lines[0], 'downloading https://example.org/vgg19.pth (100.0 MB)');
-    assert.equal(lines[1], 'downloading vgg19.pth 10% 10.0/100.0 MB');
-    assert.equal(lines[10], 'downloading vgg19.pth 100% 100.0/100.0 MB');
+    assert.equal(lines[0], 'downloading https://example.org/vgg19.pth (100.0 MiB)');
+    assert.equal(lines[1], 'downloading vgg19.pth 10% 10.0/100.0 MiB');
+    assert.equal(lines[10], 'downloading vgg19.pth 100% 100.0/100.0 MiB');
     assert.deepEqual(lines.slice(11), [
       'downloading https://example.org/other.bin',
-      'downloading other.bin 100.0 MB',
-      'downloading other.bin 200.0 MB',
-      'downloaded other.bin 250.0 MB',
+      'downloading other.bin 100.0 MiB',
+      'downloading other.bin 200.0 MiB',
+      'downloaded other.bin 250.0 MiB',
     ]);
   });
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import { StyleEngine, type Targets } from '../../src/engine/session.js';
 import { nodeBackend } from '../../src/node/ort-backend.js';
-import { referenceLoss, referenceTargets, volume, type ReferenceLayout } from '../../src/losses/reference.js';
+import { referenceLoss, referenceTargets, volume, type ReferenceLayout } from '../reference/reference.js';
 import { preprocess } from '../../src/model/convention.js';
 import { readWeightsFile, extractConvWeights, type NetworkWeights } from '../../src/model/weights.js';
 import { truncateTo, vgg19, type NetworkSpec } from '../../src/model/vgg19.js';

@@ -6,7 +6,6 @@ import { after, before, describe, it } from 'node:test';
 import { crc32, deflateSync } from 'node:zlib';
 import sharp, { type SharpOptions } from 'sharp';
 import { ImageError, OptionError } from '../../src/errors.js';
-import { writeFileAtomic } from '../../src/image/atomic.js';
 import type { RawImage } from '../../src/image/image.js';
 import { decodeImage, decodeImageBytes, encodeImage, encodeImageBytes, outputFormatFor } from '../../src/image/io.js';
 
@@ -341,21 +340,5 @@ describe('encodeImage', () => {
   it('reports an unwritable destination as an ImageError and leaves nothing behind', async () => {
     const path = join(dir, 'no-such-dir', 'out.png');
     await assert.rejects(encodeImage(pattern(), path), { name: 'ImageError', message: new RegExp(`^cannot write output image ${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `) });
-  });
-});
-
-describe('writeFileAtomic', () => {
-  it('writes bytes and strings and cleans up after a failed rename', async () => {
-    const sub = join(dir, 'wfa');
-    await mkdir(sub);
-    await writeFileAtomic(join(sub, 'a.json'), '{"x":1}');
-    await writeFileAtomic(join(sub, 'b.bin'), Uint8Array.from([1, 2, 3]));
-    assert.equal(await readFile(join(sub, 'a.json'), 'utf8'), '{"x":1}');
-    assert.deepEqual(Array.from(await readFile(join(sub, 'b.bin'))), [1, 2, 3]);
-    // Renaming a file over a non-empty directory fails: the temp file must not be left behind.
-    await mkdir(join(sub, 'occupied'));
-    await writeFile(join(sub, 'occupied', 'x'), 'x');
-    await assert.rejects(writeFileAtomic(join(sub, 'occupied'), 'data'));
-    assert.deepEqual((await readdir(sub)).sort(), ['a.json', 'b.bin', 'occupied']);
   });
 });

@@ -187,9 +187,12 @@ test('an explicit weights file: convention from --model, else from the file, els
   assert.equal(viaEnv.path, fixture);
   assertSameAsShared(viaEnv.weights, ['conv1_1', 'conv2_2']);
 
-  await assert.rejects(resolveWeights({ weights: fixture, env: {} }), /does not record the input convention .*pass --model \(one of vgg19, vgg19-caffe, vgg19-caffe-rgb\)/);
+  await assert.rejects(
+    resolveWeights({ weights: fixture, env: {} }),
+    /does not record the input convention .*; pass the model option \(one of vgg19, vgg19-caffe, vgg19-caffe-rgb\)/,
+  );
   await assert.rejects(resolveWeights({ weights: fixture, model: 'vgg19', env: {} }), /has no tensor features\.10\.weight \(conv3_1\)/);
-  await assert.rejects(resolveWeights({ weights: sharedPath, model: 'alexnet', env: {} }), /option --model: expected one of vgg19, vgg19-caffe, vgg19-caffe-rgb/);
+  await assert.rejects(resolveWeights({ weights: sharedPath, model: 'alexnet', env: {} }), /option model: expected one of vgg19, vgg19-caffe, vgg19-caffe-rgb/);
 });
 
 /** Buffers this large are compared by hash: a failing deepEqual would print 80 MB. */

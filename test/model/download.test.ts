@@ -100,7 +100,7 @@ test('offline (connection refused) gives the one-line how-to-fix message', async
   const dest = join(dir, 'vgg19-dcbb9e9d.pth');
   await assert.rejects(downloadFile(url, dest, { sha256: 'dcbb9e9d' }), (err: unknown) => {
     assert.ok(err instanceof DownloadError);
-    assert.equal(err.message, `could not download ${url}: connection refused (offline?). Download it by hand and put it at ${dest}, or pass --weights FILE`);
+    assert.equal(err.message, `could not download ${url}: connection refused (offline?); download it by hand and put it at ${dest}, or pass { weights: FILE }`);
     return true;
   });
 });

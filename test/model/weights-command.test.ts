@@ -59,11 +59,11 @@ test('--help prints usage and exits 0; no command exits 2', async () => {
 test('list, download with a TTY progress line, list again, verify, path', async () => {
   const before = await run(['list']);
   assert.equal(before.code, 0);
-  assert.match(before.stdout, /q8: test weights\n {2}not downloaded \(~76\.4 MB download\)\n {2}.*q8\.conv\.safetensors/);
+  assert.match(before.stdout, /q8: test weights\n {2}not downloaded \(~76\.4 MiB download\)\n {2}.*q8\.conv\.safetensors/);
 
   const dl = await run(['download', 'q8'], true);
   assert.equal(dl.code, 0, dl.stderr);
-  assert.match(dl.stderr, /\rdownloading .*q8-[0-9a-f]+\.safetensors: 100\.0% \(76\.4 MB of 76\.4 MB\)/);
+  assert.match(dl.stderr, /\rdownloading .*q8-[0-9a-f]+\.safetensors: 100\.0% \(76\.4 MiB of 76\.4 MiB\)/);
   assert.match(dl.stdout, new RegExp(`downloaded q8 to ${join(home, 'q8.conv.safetensors').replace(/[.]/g, '\\.')}`));
 
   const again = await run(['download', 'q8']);
@@ -71,7 +71,7 @@ test('list, download with a TTY progress line, list again, verify, path', async 
   assert.match(again.stdout, /q8 is already downloaded/);
   assert.equal(server.requests.length, 1);
 
-  assert.match((await run(['list'])).stdout, /q8: test weights\n {2}cached, 76\.4 MB \(conv layers only\)/);
+  assert.match((await run(['list'])).stdout, /q8: test weights\n {2}cached, 76\.4 MiB \(conv layers only\)/);
   const ok = await run(['verify', 'q8']);
   assert.equal(ok.code, 0);
   assert.match(ok.stdout, /q8: OK \(.*sha256 [0-9a-f]{64}\)/);
@@ -88,21 +88,29 @@ test('verify of a corrupted file fails with one error line; download repairs it'
   assert.match(bad.stderr, /^error: .*q8\.conv\.safetensors is corrupt: SHA-256 .*\n$/);
   const repaired = await run(['download', 'q8']);
   assert.equal(repaired.code, 0, repaired.stderr);
-  assert.match(repaired.stderr, /^downloading .* \(76\.4 MB\)\.\.\.\ndownloaded 76\.4 MB\n$/);
+  assert.match(repaired.stderr, /^downloading .* \(76\.4 MiB\)\.\.\.\ndownloaded 76\.4 MiB\n$/);
   assert.equal((await run(['verify', 'q8'])).code, 0);
 });
 
 test('user errors are one `error:` line and a non-zero exit code', async () => {
+  // Usage errors exit 2, like every command's.
   const unknown = await run(['download', 'alexnet']);
-  assert.equal(unknown.code, 1);
-  assert.equal(unknown.stderr, 'error: option --model: expected one of q8, other, received "alexnet"\n');
-  assert.match((await run(['frobnicate'])).stderr, /^error: unknown command `weights frobnicate`/);
+  assert.equal(unknown.code, 2);
+  assert.equal(unknown.stderr, 'error: variant: expected one of q8, other, received "alexnet"\n');
+  assert.deepEqual(await run(['frobnicate']), {
+    code: 2,
+    stdout: '',
+    stderr: 'error: command: expected one of list, download, verify, path (see style-transfer weights --help), received "frobnicate"\n',
+  });
+  assert.deepEqual(await run(['list', '--nope']), { code: 2, stdout: '', stderr: 'error: --nope: expected a known flag (see style-transfer weights --help), received "--nope"\n' });
+  assert.equal((await run(['list', 'q8'])).code, 2);
+  assert.equal((await run(['path', 'q8', 'other'])).code, 2);
   assert.match((await run(['verify', 'other'])).stderr, /^error: model other is not downloaded/);
   const port = await closedPort();
   const offline = await run(['download', 'other'], false, { STYLE_TRANSFER_MIRROR: `http://127.0.0.1:${port}/` });
   assert.equal(offline.code, 1);
   assert.equal(
     offline.stderr,
-    `error: could not download http://127.0.0.1:${port}/other-abcdef12.pth: connection refused (offline?). Download it by hand and put it at ${join(home, 'other-abcdef12.pth')}, or pass --weights FILE\n`,
+    `error: could not download http://127.0.0.1:${port}/other-abcdef12.pth: connection refused (offline?); download it by hand and put it at ${join(home, 'other-abcdef12.pth')}, or pass --weights FILE\n`,
   );
 });

@@ -89,19 +89,21 @@ describe('createLbfgs', () => {
     assert.ok(norm(gy) > 1000 * norm(g), `gradient descent reached ‖g‖ ${norm(gy)}, L-BFGS ${norm(g)}`);
   });
 
-  it('takes 2-D Rosenbrock from (−1.2, 1) to (1, 1) within 1e-4 in ≤ 100 iterations, never increasing the loss', async () => {
+  it('takes 2-D Rosenbrock from (−1.2, 1) to (1, 1) within 1e-4 in ≤ 50 iterations, never increasing the loss', async () => {
     const x = Float32Array.from([-1.2, 1]);
     const opt = createLbfgs(x, { toleranceGrad: 0, toleranceChange: 0 });
     const losses: number[] = [];
     let iterations = 0;
-    while (iterations < 100 && !(Math.abs(x[0] - 1) <= 1e-4 && Math.abs(x[1] - 1) <= 1e-4)) {
+    // The loop's own cap is far above the bound asserted below, so the bound is what decides.
+    while (iterations < 1000 && !(Math.abs(x[0] - 1) <= 1e-4 && Math.abs(x[1] - 1) <= 1e-4)) {
       const r = await opt.step(rosenbrock);
       losses.push(r.loss);
       iterations++;
       if (r.converged) break;
     }
     assert.ok(Math.abs(x[0] - 1) <= 1e-4 && Math.abs(x[1] - 1) <= 1e-4, `x = (${x[0]}, ${x[1]}) after ${iterations} iterations`);
-    assert.ok(iterations <= 100);
+    // Measured: 34 (strong-Wolfe L-BFGS as in PyTorch/SciPy needs about as many); 50 leaves room.
+    assert.ok(iterations <= 50, `${iterations} iterations`);
     for (let k = 1; k < losses.length; k++) assert.ok(losses[k] <= losses[k - 1], `loss rose at iteration ${k}: ${losses[k - 1]} → ${losses[k]}`);
     assert.ok(losses[0] > 24); // f(−1.2, 1) = 24.2
   });

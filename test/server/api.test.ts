@@ -4,6 +4,8 @@
  * cancel waiting and running jobs. Jobs are tiny (64 px, a few Adam steps).
  */
 import assert from 'node:assert/strict';
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { decodeImageBytes } from '../../src/image/io.js';
 import { getJson, imageFile, postJob, readEvents, SMALL_JOB, startTestServer, waitForStatus, type TestServer } from './helpers.js';
@@ -142,9 +144,20 @@ describe('job API', () => {
     assert.equal(partial.status, 200);
     assert.equal((await decodeImageBytes(new Uint8Array(await partial.arrayBuffer()), 'partial')).width, 64);
 
-    const again = await getJson(`${server.url}/api/jobs/${long.body.id}`, { method: 'DELETE' });
-    assert.equal(again.status, 409);
-    assert.match(again.body.error, /has already finished \(cancelled\)/);
+    // Issue 9 finding 4: a cancelled job drops its uploads (its sheet was made first, while they were there).
+    const folder = path.join(server.dataDir, 'jobs', long.body.id);
+    assert.deepEqual(
+      (await readdir(folder)).filter((f) => f.endsWith('.img')),
+      [],
+      'no uploaded image is left',
+    );
+    assert.equal((await fetch(`${server.url}/api/jobs/${long.body.id}/sheet`)).status, 200);
+
+    // DELETE of a finished job removes it with its files.
+    const deleted = await getJson(`${server.url}/api/jobs/${long.body.id}`, { method: 'DELETE' });
+    assert.deepEqual(deleted, { status: 200, body: { id: long.body.id, deleted: true } });
+    assert.equal((await getJson(`${server.url}/api/jobs/${long.body.id}`)).status, 404);
+    await assert.rejects(stat(folder), /ENOENT/);
 
     const done = await waitForStatus(server.url, third.body.id, ['done', 'failed']);
     assert.equal(done.status, 'done');

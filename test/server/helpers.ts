@@ -1,4 +1,5 @@
 /** Helpers for the server tests: a server on a loopback port in a temporary data dir, uploads, and an SSE reader. */
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,6 +11,8 @@ export { sharedImage, sharedWeights };
 export interface TestServer {
   url: string;
   dataDir: string;
+  /** Process ids of the server's runner processes. */
+  runnerPids(): number[];
   close(): Promise<void>;
   /** Close the server and remove its data dir. */
   dispose(): Promise<void>;
@@ -25,6 +28,7 @@ export async function startTestServer(opts: ServerOptions = {}): Promise<TestSer
   return {
     url: server.url.replace(/\/$/, ''),
     dataDir,
+    runnerPids: () => server.runnerPids(),
     close: () => server.close(),
     dispose: async () => {
       await server.close();
@@ -47,16 +51,24 @@ export async function imageFile(field: string, name: 'dog' | 'matisse' | 'landsc
 /** A tiny, fast job: 64 px, a few Adam iterations, one scale. */
 export const SMALL_JOB = { size: 64, iterations: 4, scaleIterations: 0, optimizer: 'adam', learningRate: 2 };
 
-export async function postJob(url: string, files: FilePart[], options?: unknown): Promise<{ status: number; body: any }> {
+/** The cookie of one browser: the tests' requests carry it, so listings show the jobs they created. */
+export const BROWSER_COOKIE = `st_client=${randomBytes(16).toString('hex')}`;
+
+export async function postJob(
+  url: string,
+  files: FilePart[],
+  options?: unknown,
+  headers: Record<string, string> = { cookie: BROWSER_COOKIE },
+): Promise<{ status: number; body: any; headers: Headers }> {
   const form = new FormData();
   for (const f of files) form.append(f.field, new Blob([f.bytes.slice()], { type: f.type ?? 'application/octet-stream' }), f.name);
   if (options !== undefined) form.append('options', typeof options === 'string' ? options : JSON.stringify(options));
-  const res = await fetch(`${url}/api/jobs`, { method: 'POST', body: form });
-  return { status: res.status, body: await res.json() };
+  const res = await fetch(`${url}/api/jobs`, { method: 'POST', body: form, headers });
+  return { status: res.status, body: await res.json(), headers: res.headers };
 }
 
 export async function getJson(url: string, init?: RequestInit): Promise<{ status: number; body: any }> {
-  const res = await fetch(url, init);
+  const res = await fetch(url, { ...init, headers: { cookie: BROWSER_COOKIE, ...(init?.headers as Record<string, string>) } });
   return { status: res.status, body: await res.json() };
 }
 

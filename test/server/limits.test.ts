@@ -63,7 +63,7 @@ describe('server limits and bad requests', () => {
   });
 
   it('refuses a file over the size limit with 413', async () => {
-    await refused([await imageFile('content', 'dog'), style], SMALL_JOB, 413, /^content image dog\.jpg is larger than the limit of 390\.6 kB$/);
+    await refused([await imageFile('content', 'dog'), style], SMALL_JOB, 413, /^content image dog\.jpg is larger than the limit of 390\.6 KiB$/);
   });
 
   it('refuses more style images than allowed with 400', async () => {

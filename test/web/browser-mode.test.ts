@@ -77,11 +77,11 @@ describe('browser mode: the whole run in Chromium, from a static site', () => {
     // Static site: no server to choose, browser mode only; the size is told before the download.
     assert.equal(await page.evaluate(() => self.crossOriginIsolated), true);
     assert.equal(await page.isVisible('#where'), false);
-    assert.match((await page.textContent('#weights-status')) ?? '', /80\.1 MB\) is downloaded once/);
+    assert.match((await page.textContent('#weights-status')) ?? '', /76\.4 MiB\) is downloaded once/);
 
     await page.setInputFiles('#content-input', contentPng);
     await page.setInputFiles('#style-input', stylePng);
-    assert.match((await page.textContent('#start')) ?? '', /Start in this browser \(downloads 80\.1 MB once\)/);
+    assert.match((await page.textContent('#start')) ?? '', /Start in this browser \(downloads 76\.4 MiB once\)/);
     await page.$eval('#size', (el) => {
       const input = el as HTMLInputElement;
       input.value = '64';

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { StyleEngine, type LossTerms, type Targets } from '../../src/engine/session.js';
-import { referenceLoss, referenceTargets, volume, type ReferenceLayout } from '../../src/losses/reference.js';
+import { referenceLoss, referenceTargets, volume, type ReferenceLayout } from '../reference/reference.js';
 import { preprocess } from '../../src/model/convention.js';
 import { extractConvWeights, readWeightsFile } from '../../src/model/weights.js';
 import { truncateTo, vgg19, type NetworkSpec } from '../../src/model/vgg19.js';

@@ -4,9 +4,9 @@
  * Used only by tests, as the independent implementation the graph is checked against (and itself
  * checked against finite differences).
  */
-import type { ConvLayer, Layer, Pooling } from '../model/vgg19.js';
-import type { NetworkWeights } from '../model/conv-weights.js';
-import type { StyleNormalisation } from './style.js';
+import type { ConvLayer, Layer, Pooling } from '../../src/model/vgg19.js';
+import type { NetworkWeights } from '../../src/model/conv-weights.js';
+import type { StyleNormalisation } from '../../src/losses/style.js';
 
 /** A [C, H, W] float64 tensor. */
 export interface Volume {

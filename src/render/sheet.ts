@@ -11,7 +11,8 @@ import sharp, { type OverlayOptions } from 'sharp';
 import { ImageError, OptionError } from '../errors.js';
 import type { RawImage } from '../image/image.js';
 import { encodeImage, type WriteOptions } from '../image/io.js';
-import { SVG_FONT_FAMILY, escapeXml, formatDuration } from './format.js';
+import { formatDuration } from '../format.js';
+import { SVG_FONT_FAMILY, escapeXml } from './svg.js';
 
 export interface SheetPanel {
   image: RawImage;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
-import { createLossRecorder, lossPlotSvg, writeLossPlot, type LossPoint } from '../../src/cli/loss-plot.js';
+import { createLossRecorder, lossPlotSvg, writeLossPlot, type LossPoint } from '../../src/render/loss-plot.js';
 import { ImageError, OptionError } from '../../src/errors.js';
 import type { ProgressEvent } from '../../src/progress.js';
 

@@ -9,9 +9,9 @@
 import { extname } from 'node:path';
 import sharp from 'sharp';
 import { ImageError, OptionError } from '../errors.js';
-import { writeFileAtomic } from '../image/atomic.js';
+import { writeFileAtomic } from '../fs/atomic.js';
 import type { ProgressEvent } from '../progress.js';
-import { SVG_FONT_FAMILY, escapeXml } from './format.js';
+import { SVG_FONT_FAMILY, escapeXml } from './svg.js';
 
 export interface LossPoint {
   /** Global iteration number: 1-based, counting on across scales. */

@@ -1,6 +1,6 @@
 /**
- * Small text formatters shared by the CLI's outputs (progress line, sheet title, loss plot), so a
- * duration or a loss reads the same everywhere.
+ * Small text formatters shared by the CLI, the server and the renderers (progress line, sheet title,
+ * loss plot, size limits), so a duration, a loss or a size reads the same everywhere.
  */
 
 /**
@@ -29,24 +29,22 @@ export function formatSecondsPerIteration(seconds: number): string {
   return seconds < 100 ? seconds.toFixed(2) : seconds.toFixed(0);
 }
 
-/** Bytes as megabytes with one decimal (`12.3`), the unit model downloads are talked about in. */
-export function formatMegabytes(bytes: number): string {
-  return (bytes / 1e6).toFixed(1);
-}
-
-/** Fonts for SVG text rendered by librsvg: DejaVu Sans first (Debian's fonts-dejavu-core), then common sans-serifs. */
-export const SVG_FONT_FAMILY = "'DejaVu Sans', 'Liberation Sans', Arial, Helvetica, sans-serif";
-
 /**
- * Escape text for use inside SVG/XML character data or attribute values. Control characters are
- * dropped: XML 1.0 forbids them, and one in a file name would otherwise make librsvg reject the
- * whole picture.
+ * Bytes for a message, in binary units named as such (1 MiB = 2^20 bytes): the one definition every
+ * size a user reads goes through (downloads, cache, upload limits), matching the GiB of the memory
+ * estimate. `formatBytes(20 * 2 ** 20)` is "20.0 MiB".
  */
-export function escapeXml(text: string): string {
-  return text.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g, '').replace(/[&<>"']/g, (c) => XML_ENTITIES[c]);
+export function formatBytes(bytes: number): string {
+  if (bytes >= 2 ** 30) return `${(bytes / 2 ** 30).toFixed(1)} GiB`;
+  if (bytes >= 2 ** 20) return `${formatMebibytes(bytes)} MiB`;
+  if (bytes >= 2 ** 10) return `${(bytes / 2 ** 10).toFixed(1)} KiB`;
+  return `${bytes} bytes`;
 }
 
-const XML_ENTITIES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
+/** Bytes as mebibytes with one decimal, no unit (`76.4`): for "12.3/76.4 MiB" progress. */
+export function formatMebibytes(bytes: number): string {
+  return (bytes / 2 ** 20).toFixed(1);
+}
 
 function pad2(n: number): string {
   return n < 10 ? `0${n}` : String(n);

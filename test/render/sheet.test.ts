@@ -3,7 +3,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { renderSheet, sheetPanels, sheetTitle, writeSheet } from '../../src/cli/sheet.js';
+import { renderSheet, sheetPanels, sheetTitle, writeSheet } from '../../src/render/sheet.js';
 import { ImageError, OptionError } from '../../src/errors.js';
 import type { RawImage } from '../../src/image/image.js';
 import { decodeImage } from '../../src/image/io.js';

@@ -1,0 +1,240 @@
+/**
+ * Issue 9, findings 1 and 8, and issue 8 item 3: what can go wrong under a running server without
+ * taking it down. A job folder removed by hand, a disk that fills up during a job (a real 8 MB
+ * tmpfs, mounted by the test: it needs root, as CI has), a restart on that full disk, a crash
+ * between result.png and the final status, a runner process killed as the OOM killer would, and a
+ * job that runs past the time limit. Each time the job ends with a clear message and the server
+ * keeps serving.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { appendFile, cp, mkdtemp, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import sharp from 'sharp';
+import { getJson, imageFile, postJob, readEvents, SMALL_JOB, startTestServer, tempDataDir, waitForStatus, type FilePart } from './helpers.js';
+
+const LONG_JOB = { ...SMALL_JOB, iterations: 2000, previewEvery: 1 };
+
+async function inputs(): Promise<FilePart[]> {
+  return [await imageFile('content', 'landscape'), await imageFile('style', 'monet')];
+}
+
+/** Wait until the job has produced a preview frame (so it is really iterating). */
+async function untilPreview(url: string, id: string): Promise<void> {
+  await readEvents(`${url}/api/jobs/${id}/events`, (e) => e.type === 'preview');
+}
+
+/** A real, small file system: an 8 MB tmpfs mounted for the test (root only; CI runs as root). */
+async function smallDisk(): Promise<{ dir: string; dispose(): Promise<void> }> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'st-tmpfs-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', dir], { stdio: 'pipe' });
+  } catch (err) {
+    await rmdir(dir);
+    throw new Error(`this test mounts an 8 MB tmpfs and needs root (as in CI): ${(err as Error).message.split('\n')[0]}`);
+  }
+  return {
+    dir,
+    dispose: async () => {
+      // A process that just exited (a runner) can hold the mount a moment longer.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          execFileSync('umount', [dir], { stdio: 'pipe' });
+          break;
+        } catch (err) {
+          if (attempt === 20) execFileSync('umount', ['-l', dir]);
+          if (attempt === 20) break;
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
+      await rmdir(dir);
+    },
+  };
+}
+
+/** Fill the file system holding `dir` to the last byte; returns the filler's path. */
+async function fill(dir: string): Promise<string> {
+  const filler = path.join(dir, 'filler.bin');
+  const chunk = Buffer.alloc(64 * 1024, 1);
+  for (;;) {
+    try {
+      await appendFile(filler, chunk);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+      break;
+    }
+  }
+  // The last partial chunk: fill what is left byte-wise in smaller pieces.
+  for (const size of [4096, 512, 1]) {
+    for (;;) {
+      try {
+        await appendFile(filler, Buffer.alloc(size, 1));
+      } catch {
+        break;
+      }
+    }
+  }
+  return filler;
+}
+
+describe('write failures do not take the server down (issue 9, finding 1)', () => {
+  it('fails a queued job whose folder was removed, and goes on with the next', async () => {
+    const server = await startTestServer();
+    try {
+      const files = await inputs();
+      const running = await postJob(server.url, files, LONG_JOB);
+      await untilPreview(server.url, running.body.id);
+      const doomed = await postJob(server.url, files, SMALL_JOB);
+      assert.equal(doomed.body.status, 'queued');
+      await rm(path.join(server.dataDir, 'jobs', doomed.body.id), { recursive: true });
+      await getJson(`${server.url}/api/jobs/${running.body.id}`, { method: 'DELETE' });
+
+      const failed = await waitForStatus(server.url, doomed.body.id, ['done', 'failed']);
+      assert.equal(failed.status, 'failed');
+      assert.equal(failed.error, "cannot save status.json: the job's folder was removed");
+      const next = await postJob(server.url, files, SMALL_JOB);
+      assert.equal((await waitForStatus(server.url, next.body.id, ['done', 'failed'])).status, 'done');
+    } finally {
+      await server.dispose();
+    }
+  });
+
+  it('fails the job when the disk fills up during it, refuses new jobs with 507, and restarts on the full disk', async () => {
+    const disk = await smallDisk();
+    const dataDir = path.join(disk.dir, 'data');
+    const options = { dataDir, minFreeBytes: 256 * 1024 };
+    try {
+      let server = await startTestServer(options);
+      const files = await inputs();
+      const job = await postJob(server.url, files, LONG_JOB);
+      assert.equal(job.status, 201, JSON.stringify(job.body));
+      await untilPreview(server.url, job.body.id);
+      const filler = await fill(disk.dir);
+
+      const failed = await waitForStatus(server.url, job.body.id, ['failed', 'done', 'cancelled']);
+      assert.equal(failed.status, 'failed');
+      assert.match(failed.error, /^cannot save (preview|result)\.png: the server's disk is full$/);
+      assert.equal((await getJson(`${server.url}/api/config`)).status, 200, 'the server still answers');
+      const refused = await postJob(server.url, files, SMALL_JOB);
+      assert.equal(refused.status, 507);
+      assert.match(refused.body.error, /^the server's disk is full \(.* free\); try again later$/);
+
+      // A restart on the still-full disk: the server starts, read-only.
+      await server.close();
+      server = await startTestServer(options);
+      const listed = await getJson(`${server.url}/api/jobs/${job.body.id}`);
+      assert.equal(listed.status, 200);
+      assert.ok(['failed', 'interrupted'].includes(listed.body.status), listed.body.status);
+      assert.equal((await postJob(server.url, files, SMALL_JOB)).status, 507);
+
+      // Space again: jobs are accepted and run.
+      await rm(filler);
+      const next = await postJob(server.url, files, SMALL_JOB);
+      assert.equal(next.status, 201, JSON.stringify(next.body));
+      assert.equal((await waitForStatus(server.url, next.body.id, ['done', 'failed'])).status, 'done');
+      await server.close();
+    } finally {
+      await disk.dispose();
+    }
+  });
+});
+
+describe('a crash between result.png and the final status (issue 9, finding 8)', () => {
+  it('keeps an existing result on restart instead of copying the preview over it', async () => {
+    const dataDir = await tempDataDir();
+    try {
+      let server = await startTestServer({ dataDir });
+      const done = await postJob(server.url, await inputs(), SMALL_JOB);
+      await waitForStatus(server.url, done.body.id, ['done']);
+      await server.close();
+
+      // Forge the crash: result.png written, status still `running`, a (different) preview beside it.
+      const id = randomUUID();
+      const dir = path.join(dataDir, 'jobs', id);
+      await cp(path.join(dataDir, 'jobs', done.body.id), dir, { recursive: true });
+      const spec = JSON.parse(await readFile(path.join(dir, 'job.json'), 'utf8'));
+      await writeFile(path.join(dir, 'job.json'), JSON.stringify({ ...spec, id }));
+      await writeFile(path.join(dir, 'status.json'), JSON.stringify({ id, status: 'running', createdAt: spec.createdAt, result: false, previewVersion: 3 }));
+      const result = await readFile(path.join(dir, 'result.png'));
+      const preview = await sharp({ create: { width: 64, height: 48, channels: 3, background: '#ff0000' } })
+        .png()
+        .toBuffer();
+      await writeFile(path.join(dir, 'preview.png'), preview);
+
+      server = await startTestServer({ dataDir });
+      try {
+        const job = (await getJson(`${server.url}/api/jobs/${id}`)).body;
+        assert.equal(job.status, 'interrupted');
+        assert.equal(job.result, true);
+        const served = new Uint8Array(await (await fetch(`${server.url}/api/jobs/${id}/result`)).arrayBuffer());
+        assert.deepEqual(served, new Uint8Array(result), 'the result written before the crash is kept');
+        assert.deepEqual(
+          (await readdir(dir)).filter((f) => f.endsWith('.tmp')),
+          [],
+        );
+        assert.equal(JSON.parse(await readFile(path.join(dir, 'status.json'), 'utf8')).status, 'interrupted', 'the new state is saved');
+      } finally {
+        await server.close();
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('jobs run in a runner process (issue 8, item 3)', () => {
+  it('survives a runner killed mid-job: the job fails with a message, the next one runs', async () => {
+    const server = await startTestServer();
+    try {
+      const files = await inputs();
+      const job = await postJob(server.url, files, LONG_JOB);
+      await untilPreview(server.url, job.body.id);
+      const [pid] = server.runnerPids();
+      assert.ok(pid && pid !== process.pid, 'the job runs in another process');
+      process.kill(pid, 'SIGKILL');
+      const failed = await waitForStatus(server.url, job.body.id, ['failed', 'done', 'cancelled']);
+      assert.equal(failed.status, 'failed');
+      assert.equal(failed.error, "the job's runner process stopped unexpectedly (killed, perhaps out of memory)");
+      assert.equal(failed.result, false);
+
+      const next = await postJob(server.url, files, SMALL_JOB);
+      assert.equal((await waitForStatus(server.url, next.body.id, ['done', 'failed'])).status, 'done');
+      assert.notEqual(server.runnerPids()[0], pid, 'a fresh runner');
+    } finally {
+      await server.dispose();
+    }
+  });
+
+  it('keeps one runner process between jobs', async () => {
+    const server = await startTestServer();
+    try {
+      const files = await inputs();
+      const first = await postJob(server.url, files, SMALL_JOB);
+      await waitForStatus(server.url, first.body.id, ['done']);
+      const pids = server.runnerPids();
+      const second = await postJob(server.url, files, SMALL_JOB);
+      await waitForStatus(server.url, second.body.id, ['done']);
+      assert.deepEqual(server.runnerPids(), pids);
+      assert.equal(pids.length, 1);
+    } finally {
+      await server.dispose();
+    }
+  });
+
+  it('stops a job past the time limit, keeping its last image (issue 9, finding 3)', async () => {
+    const server = await startTestServer({ jobTimeLimitSeconds: 3 });
+    try {
+      const job = await postJob(server.url, await inputs(), LONG_JOB);
+      const failed = await waitForStatus(server.url, job.body.id, ['failed', 'done', 'cancelled'], 120_000);
+      assert.equal(failed.status, 'failed');
+      assert.equal(failed.error, "the job ran past this server's time limit of 3 s and was stopped");
+      assert.equal(failed.result, true);
+      assert.equal((await fetch(`${server.url}/api/jobs/${job.body.id}/result`)).status, 200);
+    } finally {
+      await server.dispose();
+    }
+  });
+});

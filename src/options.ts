@@ -33,6 +33,15 @@ export interface Tuning {
   iterations: number;
   /** Iterations at each earlier (smaller) scale. */
   scaleIterations: number;
+  /**
+   * Stopping rule of the earlier scales (src/stopping.ts): stop one once the mean relative loss
+   * decrease per iteration over its last 10 iterations is below this; `scaleIterations` is then an
+   * upper bound. The final scale always runs `iterations`: its count is the quality-for-time knob.
+   * 0: run the full counts.
+   */
+  tolerance: number;
+  /** The stopping rule never stops a scale before this many iterations. */
+  minIterations: number;
   /** Smallest size (same side as `size`) of the first scale: scales step down from `size` by scaleRatio while at least this; ≥ size means a single scale. */
   startSize: number;
   /** Growth factor from one scale to the next. */
@@ -42,6 +51,11 @@ export interface Tuning {
   learningRate: number;
   /** L-BFGS: how many past steps approximate the curvature. */
   history: number;
+  /**
+   * L-BFGS: start each later scale with the previous scale's curvature scale γ (adjusted for the
+   * pixel count) instead of a cautious steepest-descent step; its history is fresh either way.
+   */
+  warmStart: boolean;
   /** α: weight of the content loss. */
   contentWeight: number;
   /** β: weight of the style loss. */
@@ -130,11 +144,14 @@ export const PRESETS: Record<PresetName, Tuning> = {
     sizeSide: 'long',
     iterations: 100,
     scaleIterations: 150,
+    tolerance: 0,
+    minIterations: 0,
     startSize: 160,
     scaleRatio: Math.SQRT2,
     optimizer: 'lbfgs',
     learningRate: 1,
     history: 20,
+    warmStart: true,
     contentWeight: 5,
     styleWeight: 500,
     styleLayerWeights: [1, 1, 1, 1, 1],
@@ -155,11 +172,14 @@ export const PRESETS: Record<PresetName, Tuning> = {
     sizeSide: 'short',
     iterations: 500,
     scaleIterations: 0,
+    tolerance: 0,
+    minIterations: 0,
     startSize: 224,
     scaleRatio: 2,
     optimizer: 'adam',
     learningRate: 0.001,
     history: 20,
+    warmStart: false,
     contentWeight: 1,
     styleWeight: 1e6,
     styleLayerWeights: [1, 0.8, 0.6, 0.4, 0.2],
@@ -177,6 +197,22 @@ export const PRESETS: Record<PresetName, Tuning> = {
 };
 
 export const DEFAULT_PRESET: PresetName = 'quality';
+
+/**
+ * How many iterations an earlier scale typically runs under each preset's stopping rule (measured
+ * with `npm run bench:quality` on the shared pairs): the progress ETA's expectation before a scale
+ * has stopped. Unused without a stopping rule (tolerance 0), where the counts are exact.
+ */
+const TYPICAL_SCALE_ITERATIONS: Record<PresetName, number> = {
+  // At --tolerance 5e-3, dog × matisse, the first scale (181x136): 78 iterations with β 100, 127 with β 500.
+  quality: 100,
+  recipe: 0,
+};
+
+/** The typical iteration count of an earlier scale of a run with these options (see TYPICAL_SCALE_ITERATIONS). */
+export function typicalScaleIterations(opts: ResolvedOptions): number {
+  return TYPICAL_SCALE_ITERATIONS[opts.preset];
+}
 
 type Kind = 'int' | 'number' | 'string' | 'boolean' | 'numbers' | 'strings';
 
@@ -206,6 +242,17 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'iterations', flag: 'iterations', kind: 'int', min: 0, max: 1_000_000, value: 'N', tuning: true, doc: 'iterations at the final scale' },
   { key: 'scaleIterations', flag: 'scale-iterations', kind: 'int', min: 0, max: 1_000_000, value: 'N', tuning: true, doc: 'iterations at each earlier scale' },
   {
+    key: 'tolerance',
+    flag: 'tolerance',
+    kind: 'number',
+    min: 0,
+    max: 1,
+    value: 'T',
+    tuning: true,
+    doc: 'stop an earlier scale when its loss falls by less than this fraction per iteration (mean of the last 10); 0 = run them in full',
+  },
+  { key: 'minIterations', flag: 'min-iterations', kind: 'int', min: 0, max: 1_000_000, value: 'N', tuning: true, doc: 'iterations before the stopping rule may stop a scale' },
+  {
     key: 'startSize',
     flag: 'start-size',
     kind: 'int',
@@ -219,6 +266,13 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'optimizer', flag: 'optimizer', kind: 'string', choices: ['lbfgs', 'adam'], tuning: true, doc: 'optimiser' },
   { key: 'learningRate', flag: 'learning-rate', kind: 'number', min: 0, max: 1e6, value: 'LR', tuning: true, doc: "Adam's step size, or L-BFGS's step scale" },
   { key: 'history', flag: 'history', kind: 'int', min: 1, max: 100, value: 'N', tuning: true, doc: 'L-BFGS history length (each pair holds two image-sized vectors)' },
+  {
+    key: 'warmStart',
+    flag: 'warm-start',
+    kind: 'boolean',
+    tuning: true,
+    doc: "L-BFGS: start each later scale with the previous scale's step scale (else a cautious first step)",
+  },
   { key: 'contentWeight', flag: 'content-weight', kind: 'number', min: 0, max: 1e30, value: 'A', tuning: true, doc: 'alpha, weight of the content loss' },
   { key: 'styleWeight', flag: 'style-weight', kind: 'number', min: 0, max: 1e30, value: 'B', tuning: true, doc: 'beta, weight of the style loss' },
   {

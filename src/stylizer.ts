@@ -20,8 +20,8 @@ import { resizePlanar } from './image/resample.js';
 import { deprocess, preprocess } from './model/convention.js';
 import type { ResolvedWeights } from './model/conv-weights.js';
 import { convsUpTo } from './model/vgg19.js';
-import { checkImageSizes, normaliseOptions, type ResolvedOptions, type StylizeOptions } from './options.js';
-import { EtaClock } from './pipeline/eta.js';
+import { checkImageSizes, normaliseOptions, typicalScaleIterations, type ResolvedOptions, type StylizeOptions } from './options.js';
+import { EtaEstimator } from './pipeline/eta.js';
 import { clampPixels, finishColours, forNetwork } from './pipeline/finish.js';
 import { borderPadding, createObjective, lossValues, termWeights } from './pipeline/objective.js';
 import { planScaleEngines, type ScaleEngine } from './pipeline/memory.js';
@@ -205,7 +205,7 @@ class StylizerImpl implements Stylizer {
 
     const final = outputSize(contentRaw, opts);
     const padding = borderPadding(opts);
-    const margin = padding ? 2 * padding.margin : 0;
+    const margin = padding ? padding.margin : 0;
     const scales = planScales(contentRaw, final, opts);
     checkImageSizes(
       opts,
@@ -216,16 +216,18 @@ class StylizerImpl implements Stylizer {
     // within the memory budget; refused here, before anything is loaded, when even tiles do not fit.
     const budget = platform.memoryBudget?.(opts.memory);
     if (budget === undefined && opts.tile === undefined) {
-      platform.checkMemory(final.width + margin, final.height + margin, {
+      // The output size the user asked for, with the network's extra border pixels as an extra.
+      platform.checkMemory(final.width, final.height, {
+        margin,
         history: opts.optimizer === 'lbfgs' ? opts.history : 0,
         inputPixels: [contentRaw, ...styleRaws].reduce((n, img) => n + img.width * img.height, 0),
         stylePixels: styleRaws.reduce((n, s) => {
           const at = styleSize(s, final, opts);
-          return n + (at.width + margin) * (at.height + margin);
+          return n + (at.width + 2 * margin) * (at.height + 2 * margin);
         }, 0),
       });
     }
-    const scaleEngines = planScaleEngines(scales, opts, budget, margin);
+    const scaleEngines = planScaleEngines(scales, opts, budget, 2 * margin);
 
     if (opts.preserveColors === 'histogram') {
       // The content's colour statistics at the output size: the same mean and covariance for any
@@ -238,7 +240,20 @@ class StylizerImpl implements Stylizer {
     const convention = resolved.net.convention;
     const weights = termWeights(opts);
     const iterations = (k: number) => iterationsAt(k, scales, opts);
-    const clock = new EtaClock(scales, iterations, (k) => scaleEngines[k].cost);
+    const finalScale = scales.length - 1;
+    // The network works on the image inside its border margin: that is what an iteration costs.
+    const networkPixels = (s: Size) => (s.width + margin) * (s.height + margin);
+    const clock = new EtaEstimator(
+      scales.map((s, k) => ({
+        pixels: networkPixels(s),
+        maxIterations: iterations(k),
+        // An earlier scale under a stopping rule: the preset's typical count (measured); else the count given.
+        expectedIterations: opts.tolerance > 0 && k < finalScale ? Math.min(iterations(k), typicalScaleIterations(opts)) : iterations(k),
+      })),
+      { warmStart: opts.warmStart && opts.optimizer === 'lbfgs' },
+    );
+    // L-BFGS's inverse-Hessian scale at the end of the previous scale, and that scale's pixel count.
+    let carried: { gamma: number; pixels: number } | undefined;
     const toInput = (img: PlanarImage) => preprocess(forNetwork(img, opts).data, img.width * img.height, convention);
 
     let current: PlanarImage | undefined; // the result so far, in pixel space (0..1 RGB)
@@ -276,17 +291,24 @@ class StylizerImpl implements Stylizer {
       const x = toInput(start);
 
       iteration = 1;
-      totalIterations += await optimiseScale({
+      const pixels = networkPixels(size);
+      const ran = await optimiseScale({
         objective: createObjective(engine, size, targets, weights, padding),
         x,
         iterations: iterations(k),
+        // The final scale runs its full count; the earlier ones stop once they have settled.
+        tolerance: k < finalScale ? opts.tolerance : 0,
+        minIterations: opts.minIterations,
+        // Warm start: the losses are means over the (padded) image, so the curvature per pixel falls
+        // as 1/pixels and the inverse-Hessian scale γ grows with the pixel count from scale to scale.
+        initialGamma: opts.warmStart && carried && carried.gamma > 0 ? (carried.gamma * pixels) / carried.pixels : undefined,
         scale: k + 1,
         opts: { ...opts, history: scaleEngines[k].history }, // the L-BFGS history that fits the memory budget
         signal,
         render,
         onStep: (i, step, ms, lastGood) => {
           iteration = i + 1;
-          clock.tick(k, ms);
+          clock.record(k, i, ms);
           emit({
             type: 'iteration',
             scale: k + 1,
@@ -303,6 +325,9 @@ class StylizerImpl implements Stylizer {
           });
         },
       });
+      totalIterations += ran.iterations;
+      clock.finishScale(k, ran.iterations);
+      carried = Number.isFinite(ran.gamma) ? { gamma: ran.gamma, pixels } : undefined;
       current = clampPixels(toPixels(x));
     }
 

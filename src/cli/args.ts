@@ -167,7 +167,8 @@ export function helpText(): string {
   return [
     'Usage: style-transfer <content> <style> [<style>...] -o <output> [options]',
     '       style-transfer weights <list|download|verify|path> [variant]',
-    '       style-transfer serve [--port 8080] [--host 127.0.0.1] [--data-dir DIR]',
+    '       style-transfer serve [--port 8080] [--host 127.0.0.1] [--data-dir DIR] [--redis URL]',
+    '       style-transfer worker --redis URL [--concurrency 1] [--threads N] [--data-dir DIR]',
     '',
     'Repaints the content photo in the style of the style image(s): neural style transfer',
     '(Gatys et al., CVPR 2016) with VGG-19 on ONNX Runtime.',

@@ -35,6 +35,10 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     const { runServeCommand } = await import('./serve-command.js');
     return runServeCommand(rest, io);
   }
+  if (command === 'worker') {
+    const { runWorkerCommand } = await import('./worker-command.js');
+    return runWorkerCommand(rest, io);
+  }
   let args: CliArgs;
   try {
     args = parseCliArgs(argv);

@@ -6,6 +6,7 @@
  */
 import { defaultDataDir } from '../server/data-dir.js';
 import { DEFAULT_LIMITS } from '../server/limits.js';
+import { checkRedisUrl, showUrl } from '../server/redis-jobs.js';
 import { parseCommandLine, UsageError, type FlagSpec } from './args.js';
 import { reportError } from './report.js';
 import {
@@ -41,6 +42,8 @@ Options:
                       else ~/.local/share/style-transfer/server)
   --concurrency N     jobs run at once (default 1; each run already uses every core)
   --weights FILE      weights file for every job (default ${'$'}STYLE_TRANSFER_WEIGHTS, else the cached model)
+  --redis URL         queue jobs on this Redis (redis://host:6379) for \`style-transfer worker\` processes to run;
+                      --data-dir must then be a directory every worker sees
 
 Running it for others (see README):
   --allowed-hosts H,..   host names the server answers to besides IP addresses, localhost and --host
@@ -64,6 +67,7 @@ const SERVE_FLAGS = [
   { flag: 'data-dir', kind: 'string', value: 'DIR', doc: 'where jobs are kept' },
   { flag: 'concurrency', kind: 'int', value: 'N', doc: 'jobs run at once', min: 1, max: 64 },
   { flag: 'weights', kind: 'string', value: 'FILE', doc: 'weights file for every job' },
+  { flag: 'redis', kind: 'string', value: 'URL', doc: 'queue jobs on this Redis for worker processes' },
   { flag: 'allowed-hosts', kind: 'strings', value: 'H,..', doc: 'host names the server answers to' },
   { flag: 'list-all-jobs', kind: 'boolean', doc: 'list every job to every browser' },
   { flag: 'job-time-limit', kind: 'int', value: 'S', doc: 'seconds a job may run', min: 0, max: 1e9 },
@@ -100,7 +104,10 @@ export function parseServeArgs(args: readonly string[]): ServerOptions | 'help' 
   const maxSize = get<number>('max-size');
   const requestTimeout = get<number>('request-timeout');
   const allowedHosts = get<string[]>('allowed-hosts');
+  const redis = get<string>('redis');
+  if (redis !== undefined) checkRedisUrlFlag(redis);
   return {
+    ...(redis !== undefined ? { redis } : {}),
     port: get<number>('port'),
     host: get<string>('host'),
     dataDir: get<string>('data-dir'),
@@ -118,6 +125,15 @@ export function parseServeArgs(args: readonly string[]): ServerOptions | 'help' 
     ...optional('maxConcurrentUploads', get<number>('max-uploads')),
     ...(requestTimeout !== undefined ? { timeouts: { requestMs: requestTimeout * 1000 } } : {}),
   };
+}
+
+/** A --redis value must be redis://host[:port] (or rediss://); a usage error otherwise. */
+export function checkRedisUrlFlag(url: string): void {
+  try {
+    checkRedisUrl(url);
+  } catch {
+    throw new UsageError('--redis', 'a Redis URL such as redis://host:6379', url);
+  }
 }
 
 /** `{ key: value }` when the value is defined, else nothing (so parsed options list only what was given). */
@@ -173,7 +189,7 @@ export async function runServeCommand(args: string[], io: CommandOutput, options
     io.stderr.write(`warning: listening on ${host}: anyone who can reach this machine can upload images and run jobs\n`);
   }
   io.stdout.write(`style-transfer web app: ${server.url}\n`);
-  io.stdout.write(`jobs are kept in ${serverOptions.dataDir}; press Ctrl+C to stop\n`);
+  io.stdout.write(`jobs are kept in ${serverOptions.dataDir}${serverOptions.redis ? ` and queued on ${showUrl(serverOptions.redis)} for workers` : ''}; press Ctrl+C to stop\n`);
 
   await new Promise<void>((resolve) => {
     const stop = () => {

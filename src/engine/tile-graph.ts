@@ -85,7 +85,8 @@ function tvPairs(g: GraphBuilder, image: string, w: { start: string; end: string
   return { dx: diff(across, 3), dy: diff(down, 2) };
 }
 
-const sumSquares = (g: GraphBuilder, x: string) => g.sumAll(g.mul(x, x));
+/** Σ x² of a [1,C,h,w] tensor. */
+const sumSquares = (g: GraphBuilder, x: string) => g.sumAll(g.mul(x, x), 4);
 
 /** Raw Σ fₚfₚᵀ over a [1,C,h,w] cut, as [C,C], and the cut reshaped to [C, h·w]. */
 function gramSum(g: GraphBuilder, cutFeature: string, channels: number): { sum: string; flat: string } {

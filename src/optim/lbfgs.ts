@@ -35,11 +35,20 @@ export interface LbfgsOptions {
   c1?: number;
   /** Curvature constant of the Wolfe conditions. Default 0.9 (the usual choice for quasi-Newton methods). */
   c2?: number;
+  /**
+   * The inverse-Hessian scale γ (H₀ = γI) to assume before any curvature pair is stored, e.g. carried
+   * over from a previous, related problem. The first step then goes along −γg with the unit step
+   * (× lr), instead of along −g scaled by min(1, 1/‖g‖₁), whose line search on a badly scaled
+   * objective spends several evaluations finding the step length. Default: none.
+   */
+  initialGamma?: number;
 }
 
 export interface LbfgsOptimizer<T = void> extends Optimizer<T> {
   /** Curvature pairs currently held. */
   readonly pairs: number;
+  /** The current inverse-Hessian scale γ = sᵀy/yᵀy of the newest pair (initialGamma before any; NaN without either). */
+  readonly gamma: number;
 }
 
 interface Pair {
@@ -56,12 +65,14 @@ export function createLbfgs<T = void>(x: Float32Array, opts: LbfgsOptions = {}):
   const tolChange = opts.toleranceChange ?? 1e-9;
   const c1 = opts.c1 ?? 1e-4;
   const c2 = opts.c2 ?? 0.9;
+  const initialGamma = opts.initialGamma;
   if (!(Number.isInteger(history) && history >= 1)) throw new OptionError('history', 'a positive integer', history);
   if (!(Number.isFinite(lr) && lr > 0)) throw new OptionError('lr', 'a positive number', lr);
   if (!(Number.isInteger(maxEvals) && maxEvals >= 1)) throw new OptionError('maxEvalsPerStep', 'a positive integer', maxEvals);
   if (!(tolGrad >= 0)) throw new OptionError('toleranceGrad', 'a non-negative number', tolGrad);
   if (!(tolChange >= 0)) throw new OptionError('toleranceChange', 'a non-negative number', tolChange);
   if (!(c1 > 0 && c1 < c2 && c2 < 1)) throw new OptionError('c1, c2', '0 < c1 < c2 < 1', `${c1}, ${c2}`);
+  if (initialGamma !== undefined && !(Number.isFinite(initialGamma) && initialGamma > 0)) throw new OptionError('initialGamma', 'a positive number', initialGamma);
 
   const n = x.length;
   const g = new Float32Array(n); // gradient at x (valid when haveGrad)
@@ -76,6 +87,8 @@ export function createLbfgs<T = void>(x: Float32Array, opts: LbfgsOptions = {}):
   /** The objective's terms at x (the point whose value is f). */
   let fTerms = undefined as T;
   let haveGrad = false;
+  /** Whether the given initialGamma may still be used (only before the first stored pair; a restart forgets it). */
+  let warm = initialGamma !== undefined;
 
   function setTrial(t: number): void {
     for (let i = 0; i < n; i++) x[i] = x0[i] + t * d[i];
@@ -100,6 +113,12 @@ export function createLbfgs<T = void>(x: Float32Array, opts: LbfgsOptions = {}):
       for (let i = 0; i < n; i++) q[i] += s[i] * (a - b);
     }
     for (let i = 0; i < n; i++) d[i] = -q[i];
+  }
+
+  /** The first direction of a warm start: −γg with the unit step. */
+  function scaledSteepest(gamma: number): number {
+    for (let i = 0; i < n; i++) d[i] = -gamma * g[i];
+    return lr;
   }
 
   function steepest(): number {
@@ -135,6 +154,10 @@ export function createLbfgs<T = void>(x: Float32Array, opts: LbfgsOptions = {}):
     get pairs() {
       return pairs.length;
     },
+    get gamma() {
+      const newest = pairs[pairs.length - 1];
+      return newest ? 1 / (newest.rho * dot(newest.y, newest.y)) : warm ? initialGamma! : Number.NaN;
+    },
     async step(evaluate: Evaluate<T>): Promise<StepResult<T>> {
       let evaluations = 0;
       if (!haveGrad) {
@@ -147,11 +170,12 @@ export function createLbfgs<T = void>(x: Float32Array, opts: LbfgsOptions = {}):
       if (!Number.isFinite(f)) return { loss, terms, evaluations, converged: true };
       if (maxAbs(g) <= tolGrad) return { loss, terms, evaluations, converged: true };
 
-      let t0 = pairs.length > 0 ? (direction(), lr) : steepest();
+      let t0 = pairs.length > 0 ? (direction(), lr) : warm ? scaledSteepest(initialGamma!) : steepest();
       let gd = dot(g, d);
       if (!(gd < 0)) {
         // Not a descent direction (round-off in a stale history): start afresh from −g.
         pairs.length = 0;
+        warm = false;
         t0 = steepest();
         gd = dot(g, d);
         if (!(gd < 0)) return { loss, terms, evaluations, converged: true };
@@ -165,8 +189,9 @@ export function createLbfgs<T = void>(x: Float32Array, opts: LbfgsOptions = {}):
         // Nothing along d decreased f: put x back; a restart along −g may still help, unless
         // this already was −g, in which case no progress is possible.
         x.set(x0);
-        const wasSteepest = pairs.length === 0;
+        const wasSteepest = pairs.length === 0 && !warm;
         pairs.length = 0;
+        warm = false;
         return { loss, terms, evaluations, converged: wasSteepest };
       }
 

@@ -1,7 +1,7 @@
 /**
  * One scale of the coarse-to-fine run: optimise the image against that scale's objective for up to
- * `iterations` steps, reporting each accepted step, keeping the last good image if the loss diverges
- * or the run is cancelled.
+ * `iterations` steps (fewer when the stopping rule says the scale has settled), reporting each
+ * accepted step, keeping the last good image if the loss diverges or the run is cancelled.
  */
 import type { LossTerms } from '../engine/session.js';
 import { AbortError, RunError } from '../errors.js';
@@ -12,12 +12,18 @@ import { createLbfgs } from '../optim/lbfgs.js';
 import type { Optimizer, StepResult } from '../optim/types.js';
 import { allFinite } from './finish.js';
 import type { Objective } from './objective.js';
+import { createStoppingRule } from './stopping.js';
 
 export interface ScaleRun {
   readonly objective: Objective;
   /** The starting point, network input space; optimised in place. */
   readonly x: Float32Array;
   readonly iterations: number;
+  /** Stopping rule of this scale (src/pipeline/stopping.ts); tolerance 0 runs `iterations`. */
+  readonly tolerance: number;
+  readonly minIterations: number;
+  /** L-BFGS's inverse-Hessian scale to start from (a warm start), if any. */
+  readonly initialGamma?: number;
   /** 1-based index of this scale, for messages. */
   readonly scale: number;
   readonly opts: ResolvedOptions;
@@ -28,13 +34,21 @@ export interface ScaleRun {
   readonly onStep: (i: number, step: StepResult<LossTerms>, ms: number, lastGood: Float32Array) => void;
 }
 
-/** Runs the scale; returns the number of iterations made. x holds the result. */
-export async function optimiseScale(run: ScaleRun): Promise<number> {
+export interface ScaleResult {
+  readonly iterations: number;
+  /** L-BFGS's inverse-Hessian scale at the end (NaN for Adam, or when it is unknown). */
+  readonly gamma: number;
+}
+
+/** Runs the scale; x holds the result. */
+export async function optimiseScale(run: ScaleRun): Promise<ScaleResult> {
   const { x, opts, signal } = run;
   const lastGood = Float32Array.from(x);
-  // L-BFGS starts each scale with a fresh history: the curvature of the previous, smaller problem does not carry over.
-  const optimizer: Optimizer<LossTerms> =
-    opts.optimizer === 'adam' ? createAdam<LossTerms>(x, { lr: opts.learningRate }) : createLbfgs<LossTerms>(x, { lr: opts.learningRate, history: opts.history });
+  // L-BFGS starts each scale with a fresh history: the curvature pairs of the previous, smaller
+  // problem do not carry over; with a warm start, its overall scale γ does (see the caller).
+  const lbfgs = opts.optimizer === 'lbfgs' ? createLbfgs<LossTerms>(x, { lr: opts.learningRate, history: opts.history, initialGamma: run.initialGamma }) : undefined;
+  const optimizer: Optimizer<LossTerms> = lbfgs ?? createAdam<LossTerms>(x, { lr: opts.learningRate });
+  const stopping = createStoppingRule({ tolerance: run.tolerance, minIterations: run.minIterations });
   let i = 0;
   while (i < run.iterations) {
     if (signal?.aborted) throw new AbortError('the run was cancelled', run.render(lastGood));
@@ -47,7 +61,7 @@ export async function optimiseScale(run: ScaleRun): Promise<number> {
     }
     lastGood.set(x);
     run.onStep(i, step, ms, lastGood);
-    if (step.converged) break;
+    if (step.converged || stopping.update(step.loss)) break;
   }
-  return i;
+  return { iterations: i, gamma: lbfgs?.gamma ?? Number.NaN };
 }

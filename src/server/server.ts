@@ -34,6 +34,7 @@ import { isTerminal, type JobSpec } from './job.js';
 import { resolveLimits, type ServerLimits } from './limits.js';
 import { JobStateError, QueueClosedError, QueueError, QueueFullError, StorageFullError } from './queue-errors.js';
 import { LocalJobQueue, previewUrl, type JobQueue, type Retention } from './queue.js';
+import { BullJobQueue } from './queue-bullmq.js';
 import { RunnerPool } from './runner-client.js';
 import { SheetRenderer } from './sheets.js';
 import { EventStreams } from './sse.js';
@@ -69,6 +70,8 @@ export interface ServerOptions {
   log?: (message: string) => void;
   /** Time-based preview interval for jobs that do not set previewEvery (default 1000 ms). */
   previewIntervalMs?: number;
+  /** Queue the jobs on this Redis (redis://host:port) for `style-transfer worker` processes to run, instead of running them here. */
+  redis?: string;
   /** A job running longer is stopped and fails, keeping its last image (default 3600 s; 0: no limit). */
   jobTimeLimitSeconds?: number;
   timeouts?: Partial<ServerTimeouts>;
@@ -134,7 +137,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
 }
 
 /** The fastify app and its queue, not yet listening (tests and startServer use it). */
-export async function buildServer(opts: ServerOptions = {}): Promise<{ app: FastifyInstance; queue: LocalJobQueue; store: JobStore; streams: EventStreams; runners: RunnerPool }> {
+export async function buildServer(opts: ServerOptions = {}): Promise<{ app: FastifyInstance; queue: JobQueue; store: JobStore; streams: EventStreams; runners: RunnerPool }> {
   const limits = resolveLimits(opts.limits);
   const concurrency = opts.concurrency ?? 1;
   if (!(Number.isInteger(concurrency) && concurrency >= 1)) throw new OptionError('concurrency', 'a positive integer', concurrency);
@@ -153,25 +156,32 @@ export async function buildServer(opts: ServerOptions = {}): Promise<{ app: Fast
     timeLimitSeconds: timeLimit > 0 ? timeLimit : undefined,
     log,
   });
-  const queue = new LocalJobQueue(
-    store,
-    (spec, ctx) =>
-      runners.run(
-        {
-          id: spec.id,
-          dir: store.dir(spec.id),
-          options: spec.options,
-          previewEvery: spec.previewEvery,
-          content: spec.content.file,
-          contentName: spec.content.name,
-          styles: spec.styles.map((s) => s.file),
-          styleNames: spec.styles.map((s) => s.name),
-        },
-        { ...ctx, previewUrl: (version) => previewUrl(spec.id, version) },
-      ),
-    { concurrency, maxQueuedJobs: limits.maxQueuedJobs, log, retention: opts.retention },
-  );
-  await queue.restore(await store.loadAll((dir, why) => log(`skipping ${dir}: ${why}`)));
+  let queue: JobQueue;
+  if (opts.redis) {
+    // Jobs run in `style-transfer worker` processes; the runner pool stays empty.
+    queue = await BullJobQueue.open(store, { redisUrl: opts.redis, maxQueuedJobs: limits.maxQueuedJobs, log });
+  } else {
+    const local = new LocalJobQueue(
+      store,
+      (spec, ctx) =>
+        runners.run(
+          {
+            id: spec.id,
+            dir: store.dir(spec.id),
+            options: spec.options,
+            previewEvery: spec.previewEvery,
+            content: spec.content.file,
+            contentName: spec.content.name,
+            styles: spec.styles.map((s) => s.file),
+            styleNames: spec.styles.map((s) => s.name),
+          },
+          { ...ctx, previewUrl: (version) => previewUrl(spec.id, version) },
+        ),
+      { concurrency, maxQueuedJobs: limits.maxQueuedJobs, log, retention: opts.retention },
+    );
+    await local.restore(await store.loadAll((dir, why) => log(`skipping ${dir}: ${why}`)));
+    queue = local;
+  }
   const disk = new DiskGuard(store, { maxDataBytes: opts.maxDataBytes, minFreeBytes: opts.minFreeBytes ?? DEFAULT_MIN_FREE_BYTES });
 
   const timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };

@@ -9,6 +9,7 @@
  *   result.png     the output (or the last image of a cancelled/failed/interrupted run)
  *   sheet.png      content | style(s) | result
  *   history.json   the loss of every iteration, for the chart
+ *   checkpoint.*   Redis mode: the image after the last finished scale, where another worker resumes
  *
  * Uploads are streamed into `<dataDir>/uploads/` first and moved into the job folder by rename.
  * Every write goes through writeFileAtomic, so a crash leaves each file old or new, never torn.
@@ -23,7 +24,9 @@ import type { JobSpec, JobStatus } from './job.js';
 import { StorageFullError } from './queue-errors.js';
 
 /** The files a job folder may hold that the API serves or the server writes. */
-export type JobFile = 'job.json' | 'content.img' | `style-${number}.img` | 'preview.png' | 'result.png' | 'sheet.png' | 'history.json';
+export type JobFile = 'job.json' | 'content.img' | `style-${number}.img` | 'preview.png' | 'result.png' | 'sheet.png' | 'history.json' | CheckpointFile;
+/** A worker's image and state after each finished scale (Redis mode), so a job taken over by another worker resumes there. */
+export type CheckpointFile = 'checkpoint.png' | 'checkpoint.json';
 
 export interface StoredJob {
   spec: JobSpec;

@@ -177,6 +177,50 @@ describe('createLbfgs', () => {
     assert.ok(Math.abs(x[0]) < 1e-3 && Math.abs(x[1]) < 1e-3, `x = ${Array.from(x)}`);
   });
 
+  it('warm-starts from a given inverse-Hessian scale: the first step is accepted at once instead of after a line search', async () => {
+    // Many variables and a huge loss scale, like an image under the style loss: the cold first step,
+    // min(1, 1/‖g‖₁), is thousands of times too short and the line search has to extrapolate.
+    // f = 1e6 · ½ Σ λᵢ (xᵢ − x*ᵢ)², λ between 1 and 10.
+    const n = 20_000;
+    const next = rng(11);
+    const lambda = Float64Array.from({ length: n }, () => 1 + 9 * next());
+    const xStar = Float64Array.from({ length: n }, () => next() * 2 - 1);
+    const scaled: Evaluate = async (xs, grad) => {
+      let f = 0;
+      for (let i = 0; i < n; i++) {
+        const d = xs[i] - xStar[i];
+        grad[i] = 1e6 * lambda[i] * d;
+        f += 0.5e6 * lambda[i] * d * d;
+      }
+      return f;
+    };
+    const start = Float32Array.from({ length: n }, () => next() * 2 - 1);
+    const cold = createLbfgs(Float32Array.from(start));
+    const coldFirst = await cold.step(scaled);
+    for (let k = 0; k < 10; k++) await cold.step(scaled);
+    const gamma = cold.gamma;
+    assert.ok(gamma > 1e-7 && gamma < 1e-6, `γ = sᵀy/yᵀy ≈ 1/(1e6·λ): ${gamma}`);
+
+    // The same problem from another start, with the γ learnt above (as the next scale of a run gets it).
+    const other = start.map((v) => -v);
+    const warm = createLbfgs(Float32Array.from(other), { initialGamma: gamma });
+    assert.equal(warm.gamma, gamma);
+    const warmFirst = await warm.step(scaled);
+    // Evaluations include the one at the starting point: 2 is a first step accepted at once.
+    assert.equal(warmFirst.evaluations, 2);
+    assert.ok(coldFirst.evaluations >= 4, `cold first step: ${coldFirst.evaluations} evaluations`);
+    // And it is as good a start: after 10 steps the warm run's loss is below the cold one's.
+    const coldAgain = createLbfgs(Float32Array.from(other));
+    let fCold = 0;
+    let fWarm = 0;
+    for (let k = 0; k < 10; k++) {
+      fCold = (await coldAgain.step(scaled)).loss;
+      fWarm = (await warm.step(scaled)).loss;
+    }
+    assert.ok(fWarm < fCold, `after 10 steps: warm ${fWarm}, cold ${fCold}`);
+    assert.throws(() => createLbfgs(new Float32Array(1), { initialGamma: 0 }), OptionError);
+  });
+
   it('hands back the terms of the very point whose loss it reports, through line searches and fallbacks', async () => {
     // The terms carry the evaluated point itself; each reported loss must come with that point's terms.
     const x = Float32Array.from([-1.2, 1]);

@@ -1,0 +1,106 @@
+/**
+ * `style-transfer worker --redis URL [--concurrency 1] [--threads N] [--data-dir DIR] [--weights FILE]`:
+ * run the jobs that `style-transfer serve --redis URL` queues, until SIGINT/SIGTERM. On a stop the
+ * jobs it runs go back to the queue at once and resume from their last scale on another worker.
+ */
+import { defaultDataDir } from '../server/data-dir.js';
+import { showUrl } from '../server/redis-jobs.js';
+import { startWorker, type WorkerOptions } from '../worker/worker.js';
+import { parseCommandLine, UsageError, type FlagSpec } from './args.js';
+import { reportError } from './report.js';
+import { checkRedisUrlFlag, type CommandOutput, type ServeCommandOptions } from './serve-command.js';
+
+const HELP = `Usage: style-transfer worker --redis URL [options]
+
+Run the jobs queued on Redis by \`style-transfer serve --redis URL\`. Start as many as you like, on
+any machines that share the data dir; a job whose worker dies is taken over by another one.
+
+Options:
+  --redis URL          the Redis the servers queue jobs on (redis://host:6379)
+  --data-dir DIR       the data dir the servers use, on a shared volume (default ${'$'}STYLE_TRANSFER_HOME/server,
+                       else ${'$'}XDG_DATA_HOME/style-transfer/server, else ~/.local/share/style-transfer/server)
+  --concurrency N      jobs this process runs at once (default 1)
+  --threads N          CPU threads per job (default: every core)
+  --weights FILE       weights file (default ${'$'}STYLE_TRANSFER_WEIGHTS, else the cached model)
+  --lock-duration S    seconds after which a dead worker's job is taken over (default 30)
+  -h, --help           this help
+`;
+
+const WORKER_FLAGS = [
+  { flag: 'redis', kind: 'string', value: 'URL', doc: 'the Redis the servers queue jobs on' },
+  { flag: 'data-dir', kind: 'string', value: 'DIR', doc: 'the shared data dir' },
+  { flag: 'concurrency', kind: 'int', value: 'N', doc: 'jobs run at once', min: 1, max: 64 },
+  { flag: 'threads', kind: 'int', value: 'N', doc: 'CPU threads per job', min: 1, max: 1024 },
+  { flag: 'weights', kind: 'string', value: 'FILE', doc: 'weights file' },
+  { flag: 'lock-duration', kind: 'int', value: 'S', doc: "seconds before a dead worker's job is taken over", min: 1, max: 3600 },
+  { flag: 'help', short: 'h', kind: 'boolean', doc: 'this help' },
+] as const satisfies readonly (FlagSpec & { min?: number; max?: number })[];
+
+export type WorkerArgs = Omit<WorkerOptions, 'dataDir'> & { dataDir?: string };
+
+export function parseWorkerArgs(args: readonly string[]): WorkerArgs | 'help' {
+  const { positionals, values, given } = parseCommandLine(args, WORKER_FLAGS, 'style-transfer worker --help');
+  if (values.get('help') === true) return 'help';
+  if (positionals.length > 0) throw new UsageError('worker', 'no arguments besides options (see style-transfer worker --help)', positionals[0]);
+  const twice = given.find((f, i) => given.indexOf(f) !== i);
+  if (twice) throw new UsageError(`--${twice}`, 'one value (it was given twice)', values.get(twice));
+  for (const spec of WORKER_FLAGS) {
+    const value = values.get(spec.flag);
+    if (value === undefined) continue;
+    if (value === '') throw new UsageError(`--${spec.flag}`, `a value (${'value' in spec ? spec.value : ''})`, value);
+    if ('min' in spec && ((value as number) < spec.min || (value as number) > spec.max)) {
+      throw new UsageError(`--${spec.flag}`, `an integer from ${spec.min} to ${spec.max}`, value);
+    }
+  }
+  const redisUrl = values.get('redis') as string | undefined;
+  if (redisUrl === undefined) throw new UsageError('--redis', 'the Redis the servers queue jobs on, e.g. redis://host:6379', undefined);
+  checkRedisUrlFlag(redisUrl);
+  const lock = values.get('lock-duration') as number | undefined;
+  return {
+    redisUrl,
+    dataDir: values.get('data-dir') as string | undefined,
+    concurrency: values.get('concurrency') as number | undefined,
+    threads: values.get('threads') as number | undefined,
+    weights: values.get('weights') as string | undefined,
+    ...(lock !== undefined ? { lockDurationMs: lock * 1000, stalledIntervalMs: (lock * 1000) / 2 } : {}),
+  };
+}
+
+export async function runWorkerCommand(args: string[], io: CommandOutput, options: ServeCommandOptions = {}): Promise<number> {
+  let parsed: WorkerArgs | 'help';
+  try {
+    parsed = parseWorkerArgs(args);
+  } catch (err) {
+    return reportError(io.stderr, err);
+  }
+  if (parsed === 'help') {
+    io.stdout.write(HELP);
+    return 0;
+  }
+  const dataDir = parsed.dataDir ?? defaultDataDir(options.env ?? process.env);
+  let worker;
+  try {
+    worker = await startWorker({ ...parsed, dataDir, log: (message) => io.stderr.write(`${message}\n`) });
+  } catch (err) {
+    return reportError(io.stderr, err);
+  }
+  io.stdout.write(
+    `style-transfer worker: running jobs from ${showUrl(parsed.redisUrl)} (concurrency ${parsed.concurrency ?? 1}${parsed.threads ? `, ${parsed.threads} threads each` : ''}), data dir ${dataDir}; press Ctrl+C to stop\n`,
+  );
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      options.signal?.removeEventListener('abort', stop);
+      resolve();
+    };
+    if (options.signal?.aborted) return stop();
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    options.signal?.addEventListener('abort', stop);
+  });
+  io.stdout.write('stopping: running jobs go back to the queue\n');
+  await worker.close();
+  io.stdout.write('stopped\n');
+  return 0;
+}

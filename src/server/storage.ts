@@ -1,0 +1,18 @@
+/**
+ * Where a job's images live: its inputs, preview frames, checkpoints, result and sheet. With the
+ * embedded queue that is the server's data dir; with Redis it is a directory every server and
+ * worker sees (a shared volume), because images never travel through Redis: a job's record there
+ * holds its id, options and progress only.
+ *
+ * JobStore (one folder per job under <dataDir>/jobs/) is the implementation; this is the part of
+ * it that a worker needs, so another one (an object store) would have a small surface to cover.
+ */
+import type { JobFile } from './store.js';
+
+export interface JobFiles {
+  /** The file's bytes, or undefined when it does not exist. */
+  read(id: string, name: JobFile): Promise<Buffer | undefined>;
+  /** Write atomically: a reader sees the old bytes or the new ones, never a torn file. */
+  write(id: string, name: JobFile, bytes: Uint8Array | string): Promise<void>;
+  has(id: string, name: JobFile): Promise<boolean>;
+}

@@ -1,0 +1,38 @@
+/** The schedule of a run: the stopping rule of the earlier scales (issue 10). */
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import { stylize, type ProgressEvent } from '../src/index.js';
+import { STOP_WINDOW } from '../src/pipeline/stopping.js';
+import { sharedImage, sharedWeights } from './helpers.js';
+
+type Iteration = Extract<ProgressEvent, { type: 'iteration' }>;
+
+async function run(options: Record<string, unknown>): Promise<Iteration[]> {
+  const events: Iteration[] = [];
+  await stylize({
+    content: sharedImage('dog'),
+    style: sharedImage('matisse'),
+    weights: sharedWeights,
+    size: 96,
+    startSize: 64,
+    scaleRatio: 1.5,
+    ...options,
+    onProgress: (e) => {
+      if (e.type === 'iteration') events.push(e);
+    },
+  });
+  return events;
+}
+
+const perScale = (events: Iteration[]) => events.reduce<number[]>((n, e) => ((n[e.scale - 1] = e.iteration), n), []);
+
+it('stops an earlier scale by the tolerance, never before minIterations, and runs the final scale in full', async () => {
+  // A tolerance no loss decrease can meet: every earlier scale stops as soon as the rule may.
+  const loose = await run({ scaleIterations: 40, iterations: 6, tolerance: 0.9, minIterations: 0 });
+  assert.deepEqual(perScale(loose), [STOP_WINDOW + 1, 6]);
+  const later = await run({ scaleIterations: 40, iterations: 6, tolerance: 0.9, minIterations: 15 });
+  assert.deepEqual(perScale(later), [15, 6]);
+  // Without a tolerance the counts are exact.
+  const fixed = await run({ scaleIterations: 13, iterations: 6, tolerance: 0 });
+  assert.deepEqual(perScale(fixed), [13, 6]);
+});

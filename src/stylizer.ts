@@ -245,7 +245,7 @@ class StylizerImpl implements Stylizer {
     const networkPixels = (s: Size) => (s.width + margin) * (s.height + margin);
     const clock = new EtaEstimator(
       scales.map((s, k) => ({
-        pixels: networkPixels(s),
+        pixels: networkPixels(s) * scaleEngines[k].cost, // tiles recompute their halos and run a forward pass first
         maxIterations: iterations(k),
         // An earlier scale under a stopping rule: the preset's typical count (measured); else the count given.
         expectedIterations: opts.tolerance > 0 && k < finalScale ? Math.min(iterations(k), typicalScaleIterations(opts)) : iterations(k),

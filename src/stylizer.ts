@@ -242,7 +242,7 @@ class StylizerImpl implements Stylizer {
     const iterations = (k: number) => iterationsAt(k, scales, opts);
     const finalScale = scales.length - 1;
     // The network works on the image inside its border margin: that is what an iteration costs.
-    const networkPixels = (s: Size) => (s.width + margin) * (s.height + margin);
+    const networkPixels = (s: Size) => (s.width + 2 * margin) * (s.height + 2 * margin);
     const clock = new EtaEstimator(
       scales.map((s, k) => ({
         pixels: networkPixels(s) * scaleEngines[k].cost, // tiles recompute their halos and run a forward pass first

@@ -164,13 +164,15 @@ class StylizerImpl implements Stylizer {
 
     const final = outputSize(contentRaw, opts);
     const padding = borderPadding(opts);
-    const margin = padding ? 2 * padding.margin : 0;
-    platform.checkMemory(final.width + margin, final.height + margin, {
+    const margin = padding ? padding.margin : 0;
+    // The output size the user asked for, with the network's extra border pixels as an extra.
+    platform.checkMemory(final.width, final.height, {
+      margin,
       history: opts.optimizer === 'lbfgs' ? opts.history : 0,
       inputPixels: [contentRaw, ...styleRaws].reduce((n, img) => n + img.width * img.height, 0),
       stylePixels: styleRaws.reduce((n, s) => {
         const at = styleSize(s, final, opts);
-        return n + (at.width + margin) * (at.height + margin);
+        return n + (at.width + 2 * margin) * (at.height + 2 * margin);
       }, 0),
     });
     const scales = planScales(contentRaw, final, opts);

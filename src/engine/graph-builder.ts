@@ -92,9 +92,17 @@ export class GraphBuilder {
   sizeOf(x: string): string {
     return this.op('Cast', [this.op('Size', [x])], { to: DataType.FLOAT });
   }
-  /** Σ over all elements, as a scalar. */
-  sumAll(x: string): string {
-    return this.op('ReduceSum', [x], { keepdims: 0 });
+  /**
+   * Σ over all elements of a rank-`rank` tensor, as a scalar: one axis at a time, the last first.
+   * One flat ReduceSum accumulates every element in float32 in the runtime's own order: over a
+   * 512×512 Gram difference onnxruntime-web's wasm sum was 1.8e-4 off a float64 reference (and
+   * onnxruntime-node's 1.4e-5), which broke the browser/Node parity of the loss. Summing rows first
+   * keeps each float32 run short (≤ one axis), and both runtimes land within ~3e-7.
+   */
+  sumAll(x: string, rank: number): string {
+    let sum = x;
+    for (let axis = 0; axis < rank; axis++) sum = this.op('ReduceSum', [sum, this.ints([-1])], { keepdims: 0 });
+    return sum;
   }
 
   encode(): Uint8Array {

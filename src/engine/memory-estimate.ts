@@ -24,13 +24,19 @@ export interface MemoryExtras {
   inputPixels?: number;
   /** Pixels of the style images at their working size. */
   stylePixels?: number;
+  /**
+   * Extra pixels on each side of the image that the network sees (the mirrored border margin): the
+   * network's tensors are that much larger; the optimiser's state is not.
+   */
+  margin?: number;
 }
 
 /** The L-BFGS history the per-pixel figure already covers (the preset's, when it was fitted). */
 const FITTED_HISTORY = 20;
 
 export function estimatePeakBytes(width: number, height: number, extras: MemoryExtras = {}): number {
-  const pixels = width * height;
+  const margin = extras.margin ?? 0;
+  const pixels = (width + 2 * margin) * (height + 2 * margin);
   const history = Math.max(0, (extras.history ?? FITTED_HISTORY) - FITTED_HISTORY);
   return FIXED_BYTES + BYTES_PER_PIXEL * pixels + lbfgsHistoryBytes(history, width, height) + 3 * (extras.inputPixels ?? 0) + 15 * (extras.stylePixels ?? 0);
 }

@@ -20,7 +20,7 @@ export interface LossPart {
 export function contentLossGraph(g: GraphBuilder, feature: string, target: string, gradWeight?: string): LossPart {
   const diff = g.sub(feature, target);
   const count = g.sizeOf(diff);
-  const loss = g.div(g.sumAll(g.mul(diff, diff)), count);
+  const loss = g.div(g.sumAll(g.mul(diff, diff), 4), count);
   const factor = g.div(g.scalar(2), count);
   const grad = g.mul(diff, gradWeight ? g.mul(factor, gradWeight) : factor);
   return { loss, grad };

@@ -35,7 +35,7 @@ export function gramGraph(g: GraphBuilder, feature: string, channels: number, no
 export function styleLossGraph(g: GraphBuilder, feature: string, target: string, channels: number, norm: StyleNormalisation, gradWeight?: string): LossPart {
   const { gram, flat, count } = gramGraph(g, feature, channels, norm);
   const diff = g.sub(gram, target);
-  const meanSq = g.div(g.sumAll(g.mul(diff, diff)), g.scalar(channels * channels));
+  const meanSq = g.div(g.sumAll(g.mul(diff, diff), 2), g.scalar(channels * channels));
   const loss = norm === 'recipe' ? g.div(meanSq, count) : meanSq;
   // ∂loss/∂G = 2·D/(C²·k⁻¹); fold the Gram scale g in as well: recipe k = 1/M, g = 1; else k = 1, g = 1/M.
   // Either way the product of the two is 1/M.

@@ -20,7 +20,7 @@ export function totalVariationGraph(g: GraphBuilder, image: string): LossPart {
   const dx = diffAlong(3);
   const dy = diffAlong(2);
   const count = g.sizeOf(image);
-  const loss = g.div(g.add(g.sumAll(g.mul(dx, dx)), g.sumAll(g.mul(dy, dy))), count);
+  const loss = g.div(g.add(g.sumAll(g.mul(dx, dx), 4), g.sumAll(g.mul(dy, dy), 4)), count);
   const twoOverCount = g.div(g.scalar(2), count);
   // pad_left(d) puts d_{j-1} at position j; pad_right(d) puts d_j at position j.
   const gx = g.sub(g.op('Pad', [dx, g.ints([0, 0, 0, 1, 0, 0, 0, 0])]), g.op('Pad', [dx, g.ints([0, 0, 0, 0, 0, 0, 0, 1])]));

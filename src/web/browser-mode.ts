@@ -5,6 +5,7 @@
  * the worker's messages into the same events the page shows for a server job.
  */
 import { OPTION_SPECS, PRESETS } from '../options.js';
+import { DEFAULT_MARGIN } from '../engine/padding.js';
 import { browserBudgetBytes, largestLongSide } from './budget.js';
 import type { JobEvent, OptionSpec, ServerConfig } from './types';
 import type { Backend, FromWorker, RunRequest } from './worker-protocol.js';
@@ -60,7 +61,7 @@ export class BrowserMode {
     private readonly backend: Backend | undefined,
   ) {
     const memory = (navigator as Navigator & { deviceMemory?: number }).deviceMemory;
-    this.maxSize = largestLongSide(1, browserBudgetBytes(memory));
+    this.maxSize = largestLongSide(1, browserBudgetBytes(memory), { margin: DEFAULT_MARGIN }); // the quality preset's mirrored border
   }
 
   /** Read the site's weights manifest (`weights.json`, or `?weights=URL`) and whether the network is already stored. */

@@ -6,7 +6,7 @@
  * copies of the model and of the images sit outside it too), and at most half of what
  * navigator.deviceMemory reports (a rounded-down hint Chrome gives, capped at 8 GB).
  */
-import { estimatePeakBytes } from '../engine/memory-estimate.js';
+import { estimatePeakBytes, type MemoryExtras } from '../engine/memory-estimate.js';
 
 const WASM32_BYTES = 4 * 2 ** 30;
 
@@ -16,23 +16,23 @@ export function browserBudgetBytes(deviceMemoryGiB: number | undefined): number 
 }
 
 /** Whether a width×height run fits the budget. */
-export function fitsBudget(width: number, height: number, budget: number): boolean {
-  return estimatePeakBytes(width, height) <= budget;
+export function fitsBudget(width: number, height: number, budget: number, extras: MemoryExtras = {}): boolean {
+  return estimatePeakBytes(width, height, extras) <= budget;
 }
 
 /** The largest long side (a multiple of 16) whose run fits the budget, for an image of this aspect ratio (long/short ≥ 1). */
-export function largestLongSide(aspect: number, budget: number): number {
+export function largestLongSide(aspect: number, budget: number, extras: MemoryExtras = {}): number {
   let long = 16;
-  while (fitsBudget(long + 16, Math.max(1, Math.round((long + 16) / aspect)), budget)) long += 16;
+  while (fitsBudget(long + 16, Math.max(1, Math.round((long + 16) / aspect)), budget, extras)) long += 16;
   return long;
 }
 
 /** The one-line refusal for a size that does not fit, naming the size that would. */
-export function budgetMessage(width: number, height: number, budget: number): string {
+export function budgetMessage(width: number, height: number, budget: number, extras: MemoryExtras = {}): string {
   const gib = (b: number) => (b / 2 ** 30).toFixed(1);
   const aspect = Math.max(width, height) / Math.min(width, height);
   return (
-    `a ${width}x${height} run needs about ${gib(estimatePeakBytes(width, height))} GiB, more than this browser can give it (${gib(budget)} GiB); ` +
-    `choose ${largestLongSide(aspect, budget)} px or less, or run it on the server`
+    `a ${width}x${height} run needs about ${gib(estimatePeakBytes(width, height, extras))} GiB, more than this browser can give it (${gib(budget)} GiB); ` +
+    `choose ${largestLongSide(aspect, budget, extras)} px or less, or run it on the server`
   );
 }

@@ -128,8 +128,8 @@ function browserPlatform(backend: Backend, loaders: ReadonlyMap<string, WeightsL
     loadImage: (source, role, maxPixels) => loadImage(source, role, maxPixels),
     resize: async (img, width, height) => resizeLanczos(img, width, height),
     resolveWeights: async (request) => resolveWeights(request, loaders),
-    checkMemory: (width, height) => {
-      if (!fitsBudget(width, height, budget)) throw new RunError(budgetMessage(width, height, budget), 'ERR_MEMORY');
+    checkMemory: (width, height, extras) => {
+      if (!fitsBudget(width, height, budget, extras)) throw new RunError(budgetMessage(width, height, budget, extras), 'ERR_MEMORY');
     },
   };
 }

@@ -7,8 +7,9 @@
 import { defaultDataDir } from '../server/data-dir.js';
 import { DEFAULT_LIMITS } from '../server/limits.js';
 import { checkRedisUrl, showUrl } from '../server/redis-jobs.js';
-import { parseCommandLine, UsageError, type FlagSpec } from './args.js';
+import { UsageError } from './args.js';
 import { reportError } from './report.js';
+import { parseServiceFlags, untilStopped, type ServiceFlag } from './service.js';
 import {
   DEFAULT_HOST,
   DEFAULT_JOB_TIME_LIMIT_SECONDS,
@@ -80,22 +81,11 @@ const SERVE_FLAGS = [
   { flag: 'request-timeout', kind: 'int', value: 'S', doc: 'seconds to send a whole request', min: 1, max: 86_400 },
   { flag: 'max-size', kind: 'int', value: 'PX', doc: 'largest output a job may ask for', min: 16, max: 65536 },
   { flag: 'help', short: 'h', kind: 'boolean', doc: 'this help' },
-] as const satisfies readonly (FlagSpec & { min?: number; max?: number })[];
+] as const satisfies readonly ServiceFlag[];
 
 export function parseServeArgs(args: readonly string[]): ServerOptions | 'help' {
-  const { positionals, values, given } = parseCommandLine(args, SERVE_FLAGS, 'style-transfer serve --help');
-  if (values.get('help') === true) return 'help';
-  if (positionals.length > 0) throw new UsageError('serve', 'no arguments besides options (see style-transfer serve --help)', positionals[0]);
-  const twice = given.find((f, i) => given.indexOf(f) !== i);
-  if (twice) throw new UsageError(`--${twice}`, 'one value (it was given twice)', values.get(twice));
-  for (const spec of SERVE_FLAGS) {
-    const value = values.get(spec.flag);
-    if (value === undefined) continue;
-    if (value === '') throw new UsageError(`--${spec.flag}`, `a value (${'value' in spec ? spec.value : ''})`, value);
-    if ('min' in spec && ((value as number) < spec.min || (value as number) > spec.max)) {
-      throw new UsageError(`--${spec.flag}`, `${spec.kind === 'int' ? 'an integer' : 'a number'} from ${spec.min} to ${spec.max}`, value);
-    }
-  }
+  const values = parseServiceFlags(args, SERVE_FLAGS, 'serve');
+  if (values === 'help') return 'help';
   const get = <T>(flag: (typeof SERVE_FLAGS)[number]['flag']) => values.get(flag) as T | undefined;
   const keepJobs = get<number>('keep-jobs');
   const keepHours = get<number>('keep-hours');
@@ -191,18 +181,7 @@ export async function runServeCommand(args: string[], io: CommandOutput, options
   io.stdout.write(`style-transfer web app: ${server.url}\n`);
   io.stdout.write(`jobs are kept in ${serverOptions.dataDir}${serverOptions.redis ? ` and queued on ${showUrl(serverOptions.redis)} for workers` : ''}; press Ctrl+C to stop\n`);
 
-  await new Promise<void>((resolve) => {
-    const stop = () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      options.signal?.removeEventListener('abort', stop);
-      resolve();
-    };
-    if (options.signal?.aborted) return stop();
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-    options.signal?.addEventListener('abort', stop);
-  });
+  await untilStopped(options.signal);
   io.stdout.write('stopping: finishing open requests, saving job states\n');
   await server.close();
   io.stdout.write('stopped\n');

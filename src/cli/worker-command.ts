@@ -6,8 +6,9 @@
 import { defaultDataDir } from '../server/data-dir.js';
 import { showUrl } from '../server/redis-jobs.js';
 import { startWorker, type WorkerOptions } from '../worker/worker.js';
-import { parseCommandLine, UsageError, type FlagSpec } from './args.js';
+import { UsageError } from './args.js';
 import { reportError } from './report.js';
+import { parseServiceFlags, untilStopped, type ServiceFlag } from './service.js';
 import { checkRedisUrlFlag, type CommandOutput, type ServeCommandOptions } from './serve-command.js';
 
 const HELP = `Usage: style-transfer worker --redis URL [options]
@@ -34,24 +35,13 @@ const WORKER_FLAGS = [
   { flag: 'weights', kind: 'string', value: 'FILE', doc: 'weights file' },
   { flag: 'lock-duration', kind: 'int', value: 'S', doc: "seconds before a dead worker's job is taken over", min: 1, max: 3600 },
   { flag: 'help', short: 'h', kind: 'boolean', doc: 'this help' },
-] as const satisfies readonly (FlagSpec & { min?: number; max?: number })[];
+] as const satisfies readonly ServiceFlag[];
 
 export type WorkerArgs = Omit<WorkerOptions, 'dataDir'> & { dataDir?: string };
 
 export function parseWorkerArgs(args: readonly string[]): WorkerArgs | 'help' {
-  const { positionals, values, given } = parseCommandLine(args, WORKER_FLAGS, 'style-transfer worker --help');
-  if (values.get('help') === true) return 'help';
-  if (positionals.length > 0) throw new UsageError('worker', 'no arguments besides options (see style-transfer worker --help)', positionals[0]);
-  const twice = given.find((f, i) => given.indexOf(f) !== i);
-  if (twice) throw new UsageError(`--${twice}`, 'one value (it was given twice)', values.get(twice));
-  for (const spec of WORKER_FLAGS) {
-    const value = values.get(spec.flag);
-    if (value === undefined) continue;
-    if (value === '') throw new UsageError(`--${spec.flag}`, `a value (${'value' in spec ? spec.value : ''})`, value);
-    if ('min' in spec && ((value as number) < spec.min || (value as number) > spec.max)) {
-      throw new UsageError(`--${spec.flag}`, `an integer from ${spec.min} to ${spec.max}`, value);
-    }
-  }
+  const values = parseServiceFlags(args, WORKER_FLAGS, 'worker');
+  if (values === 'help') return 'help';
   const redisUrl = values.get('redis') as string | undefined;
   if (redisUrl === undefined) throw new UsageError('--redis', 'the Redis the servers queue jobs on, e.g. redis://host:6379', undefined);
   checkRedisUrlFlag(redisUrl);
@@ -87,18 +77,7 @@ export async function runWorkerCommand(args: string[], io: CommandOutput, option
   io.stdout.write(
     `style-transfer worker: running jobs from ${showUrl(parsed.redisUrl)} (concurrency ${parsed.concurrency ?? 1}${parsed.threads ? `, ${parsed.threads} threads each` : ''}), data dir ${dataDir}; press Ctrl+C to stop\n`,
   );
-  await new Promise<void>((resolve) => {
-    const stop = () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      options.signal?.removeEventListener('abort', stop);
-      resolve();
-    };
-    if (options.signal?.aborted) return stop();
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-    options.signal?.addEventListener('abort', stop);
-  });
+  await untilStopped(options.signal);
   io.stdout.write('stopping: running jobs go back to the queue\n');
   await worker.close();
   io.stdout.write('stopped\n');

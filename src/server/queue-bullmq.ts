@@ -17,7 +17,7 @@ import type { Redis } from 'ioredis';
 import { firstLine } from '../errors.js';
 import { JobFinishedError, JobStateError, QueueClosedError, QueueFullError } from './queue-errors.js';
 import { isTerminal, type JobEvent, type JobSpec, type LossPoint } from './job.js';
-import { previewUrl, type JobListener, type JobQueue, type JobView } from './queue.js';
+import { jobView, previewUrl, type JobListener, type JobQueue, type JobView } from './queue.js';
 import {
   connectRedis,
   DEFAULT_PREFIX,
@@ -32,6 +32,7 @@ import {
   type JobRecord,
   type RemoteJobStatus,
 } from './redis-jobs.js';
+import { readHistory } from './storage.js';
 import type { JobInputs, JobStore } from './store.js';
 
 export interface BullQueueOptions {
@@ -324,13 +325,7 @@ export class BullJobQueue implements JobQueue {
 
   /** The loss history: what the worker saved, then what this server heard since. */
   private async history(entry: Entry): Promise<LossPoint[]> {
-    let saved: LossPoint[] = [];
-    try {
-      const bytes = await this.store.read(entry.spec.id, 'history.json');
-      if (bytes) saved = JSON.parse(bytes.toString('utf8')) as LossPoint[];
-    } catch {
-      saved = [];
-    }
+    const saved = await readHistory(this.store, entry.spec.id);
     const last = saved[saved.length - 1];
     const after = (p: LossPoint) => !last || p.scale > last.scale || (p.scale === last.scale && p.iteration > last.iteration);
     return [...saved, ...entry.live.filter(after)];
@@ -363,14 +358,6 @@ export class BullJobQueue implements JobQueue {
   }
 
   private view(entry: Entry): JobView {
-    const { spec, status } = entry;
-    const strip = (i: { name: string; width: number; height: number }) => ({ name: i.name, width: i.width, height: i.height });
-    return {
-      ...status,
-      ...(status.status === 'queued' && entry.position !== undefined ? { position: entry.position } : {}),
-      options: spec.options,
-      content: strip(spec.content),
-      styles: spec.styles.map(strip),
-    };
+    return jobView(entry.spec, entry.status, entry.position);
   }
 }

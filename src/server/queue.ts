@@ -12,6 +12,7 @@
 import { AbortError, firstLine, StyleTransferError } from '../errors.js';
 import { isTerminal, type JobEvent, type JobSpec, type JobStatus, type LossPoint } from './job.js';
 import { JobFinishedError, JobStateError, QueueClosedError, QueueFullError } from './queue-errors.js';
+import { readHistory } from './storage.js';
 import { describeWriteError, type JobInputs, type JobStore, type StoredJob } from './store.js';
 
 /** A job as the API shows it: its status plus, while it waits, its place in the queue (1 = next). */
@@ -20,6 +21,18 @@ export interface JobView extends JobStatus {
   options: JobSpec['options'];
   content: { name: string; width: number; height: number };
   styles: { name: string; width: number; height: number }[];
+}
+
+/** What the API shows of a job: its status, its queue position while queued, its options and its inputs' names and sizes. */
+export function jobView(spec: JobSpec, status: JobStatus, position: number | undefined): JobView {
+  const strip = (i: { name: string; width: number; height: number }) => ({ name: i.name, width: i.width, height: i.height });
+  return {
+    ...status,
+    ...(status.status === 'queued' && position !== undefined ? { position } : {}),
+    options: spec.options,
+    content: strip(spec.content),
+    styles: spec.styles.map(strip),
+  };
 }
 
 export type JobListener = (event: JobEvent) => void;
@@ -196,7 +209,7 @@ export class LocalJobQueue implements JobQueue {
   async subscribe(id: string, listener: JobListener): Promise<(() => void) | undefined> {
     const entry = this.entries.get(id);
     if (!entry) return undefined;
-    if (entry.history === undefined) entry.history = await this.readHistory(id);
+    if (entry.history === undefined) entry.history = await readHistory(this.store, id);
     // The status comes last: for a finished job it is the final event, after which a stream ends.
     if (entry.history.length > 0) listener({ type: 'history', points: [...entry.history] });
     const preview = entry.lastPreview ?? (entry.status.previewVersion > 0 ? { url: previewUrl(id, entry.status.previewVersion), version: entry.status.previewVersion } : undefined);
@@ -348,24 +361,7 @@ export class LocalJobQueue implements JobQueue {
   }
 
   private view(entry: Entry): JobView {
-    const { spec, status } = entry;
-    const strip = (i: { name: string; width: number; height: number }) => ({ name: i.name, width: i.width, height: i.height });
-    return {
-      ...status,
-      ...(status.status === 'queued' && entry.position !== undefined ? { position: entry.position } : {}),
-      options: spec.options,
-      content: strip(spec.content),
-      styles: spec.styles.map(strip),
-    };
-  }
-
-  private async readHistory(id: string): Promise<LossPoint[]> {
-    try {
-      const bytes = await this.store.read(id, 'history.json');
-      return bytes ? (JSON.parse(bytes.toString('utf8')) as LossPoint[]) : [];
-    } catch {
-      return [];
-    }
+    return jobView(entry.spec, entry.status, entry.position);
   }
 }
 

@@ -4,7 +4,7 @@
  * folder and writes preview.png, result.png and sheet.png there itself; only events, small
  * numbers and messages cross.
  */
-import type { WireProgressEvent } from './job.js';
+import type { JobSpec, WireProgressEvent } from './job.js';
 import type { RemoteOptions } from './job-options.js';
 
 /** Fixed for the life of a runner process (it keeps its weights and sessions between jobs). */
@@ -31,6 +31,20 @@ export interface RunnerJob {
   /** The names the user gave the inputs, for messages (default: the file names). */
   contentName?: string;
   styleNames?: string[];
+}
+
+/** The runner's view of a stored job whose folder is `dir`. */
+export function runnerJob(spec: JobSpec, dir: string): RunnerJob {
+  return {
+    id: spec.id,
+    dir,
+    options: spec.options,
+    previewEvery: spec.previewEvery,
+    content: spec.content.file,
+    contentName: spec.content.name,
+    styles: spec.styles.map((s) => s.file),
+    styleNames: spec.styles.map((s) => s.name),
+  };
 }
 
 export type ToRunner = { type: 'run'; job: RunnerJob } | { type: 'cancel'; id: string } | { type: 'exit' };

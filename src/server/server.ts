@@ -36,6 +36,7 @@ import { JobStateError, QueueClosedError, QueueError, QueueFullError, StorageFul
 import { LocalJobQueue, previewUrl, type JobQueue, type Retention } from './queue.js';
 import { BullJobQueue } from './queue-bullmq.js';
 import { RunnerPool } from './runner-client.js';
+import { runnerJob } from './runner-protocol.js';
 import { SheetRenderer } from './sheets.js';
 import { EventStreams } from './sse.js';
 import { JobStore, type JobFile } from './store.js';
@@ -161,24 +162,12 @@ export async function buildServer(opts: ServerOptions = {}): Promise<{ app: Fast
     // Jobs run in `style-transfer worker` processes; the runner pool stays empty.
     queue = await BullJobQueue.open(store, { redisUrl: opts.redis, maxQueuedJobs: limits.maxQueuedJobs, log });
   } else {
-    const local = new LocalJobQueue(
-      store,
-      (spec, ctx) =>
-        runners.run(
-          {
-            id: spec.id,
-            dir: store.dir(spec.id),
-            options: spec.options,
-            previewEvery: spec.previewEvery,
-            content: spec.content.file,
-            contentName: spec.content.name,
-            styles: spec.styles.map((s) => s.file),
-            styleNames: spec.styles.map((s) => s.name),
-          },
-          { ...ctx, previewUrl: (version) => previewUrl(spec.id, version) },
-        ),
-      { concurrency, maxQueuedJobs: limits.maxQueuedJobs, log, retention: opts.retention },
-    );
+    const local = new LocalJobQueue(store, (spec, ctx) => runners.run(runnerJob(spec, store.dir(spec.id)), { ...ctx, previewUrl: (version) => previewUrl(spec.id, version) }), {
+      concurrency,
+      maxQueuedJobs: limits.maxQueuedJobs,
+      log,
+      retention: opts.retention,
+    });
     await local.restore(await store.loadAll((dir, why) => log(`skipping ${dir}: ${why}`)));
     queue = local;
   }

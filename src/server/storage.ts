@@ -7,6 +7,7 @@
  * JobStore (one folder per job under <dataDir>/jobs/) is the implementation; this is the part of
  * it that a worker needs, so another one (an object store) would have a small surface to cover.
  */
+import type { LossPoint } from './job.js';
 import type { JobFile } from './store.js';
 
 export interface JobFiles {
@@ -15,4 +16,14 @@ export interface JobFiles {
   /** Write atomically: a reader sees the old bytes or the new ones, never a torn file. */
   write(id: string, name: JobFile, bytes: Uint8Array | string): Promise<void>;
   has(id: string, name: JobFile): Promise<boolean>;
+}
+
+/** A job's saved loss history (history.json); empty when it has none or it cannot be read. */
+export async function readHistory(files: Pick<JobFiles, 'read'>, id: string): Promise<LossPoint[]> {
+  try {
+    const bytes = await files.read(id, 'history.json');
+    return bytes ? (JSON.parse(bytes.toString('utf8')) as LossPoint[]) : [];
+  } catch {
+    return [];
+  }
 }

@@ -1,27 +1,27 @@
 /**
- * Runs one job on a worker: reads its inputs from the shared data dir, runs the library, streams
- * its progress, and writes previews, a checkpoint after every finished scale, the loss history,
- * the result and the sheet back to the data dir. When the job comes with a checkpoint (its last
- * worker died), only the remaining scales run (checkpoint.ts).
- *
- * It mirrors the embedded server's runner (src/server/runner.ts) plus checkpoints and history; the
- * library call is passed in, so a worker can serve every job from one loaded network.
+ * Runs one job on a worker: the server's executeJob (src/server/job-runner.ts) with a worker's
+ * extras. A checkpoint is saved after every finished scale and the loss history as it grows; when
+ * the job comes with a checkpoint (its last worker died), only the remaining scales run
+ * (checkpoint.ts). The Stylizer is passed in, so a worker can serve every job from one loaded
+ * network.
  */
-import { AbortError, RunError } from '../errors.js';
 import type { RawImage } from '../image/image.js';
 import { decodeImageBytes, encodeImageBytes } from '../image/io.js';
 import type { StylizeOptions } from '../options.js';
-import type { ProgressEvent } from '../progress.js';
 import type { StylizeResult } from '../stylize.js';
-import { renderSheet, sheetPanels, sheetTitle } from '../render/sheet.js';
 import type { JobEvent, JobSpec, LossPoint } from '../server/job.js';
-import { PreviewWriter } from '../server/preview.js';
+import { executeJob as runJob } from '../server/job-runner.js';
 import { previewUrl } from '../server/queue.js';
-import type { JobFiles } from '../server/storage.js';
-import type { JobFile } from '../server/store.js';
+import { runnerJob } from '../server/runner-protocol.js';
+import { readHistory, type JobFiles } from '../server/storage.js';
 import { isCheckpoint, resumeOptions, type Checkpoint } from './checkpoint.js';
 
 export type StylizeFn = (options: StylizeOptions) => Promise<StylizeResult>;
+
+/** Where the worker's jobs live: their files, and the folder of each (the library reads its inputs there and writes its images). */
+export interface WorkerJobFiles extends JobFiles {
+  dir(id: string): string;
+}
 
 export interface ExecuteSettings {
   weights?: string;
@@ -48,12 +48,7 @@ export interface ExecuteResult {
   resumedAfter: number;
 }
 
-const SHEET_HEIGHT = 512;
-
-export async function executeJob(files: JobFiles, spec: JobSpec, stylize: StylizeFn, settings: ExecuteSettings, hooks: ExecuteHooks): Promise<ExecuteResult> {
-  const content = await readInput(files, spec.id, spec.content.file as JobFile);
-  const styles = await Promise.all(spec.styles.map((s) => readInput(files, spec.id, s.file as JobFile)));
-
+export async function executeJob(files: WorkerJobFiles, spec: JobSpec, stylize: StylizeFn, settings: ExecuteSettings, hooks: ExecuteHooks): Promise<ExecuteResult> {
   const resume = await loadCheckpoint(files, spec, hooks.log);
   const offset = resume?.checkpoint.finished ?? 0;
   const history: LossPoint[] = resume ? (await readHistory(files, spec.id)).filter((p) => p.scale <= offset) : [];
@@ -70,83 +65,48 @@ export async function executeJob(files: JobFiles, spec: JobSpec, stylize: Styliz
     const snapshot = JSON.stringify(history);
     background(() => files.write(spec.id, 'history.json', snapshot));
   };
-
-  const previews = new PreviewWriter({ every: spec.previewEvery, intervalMs: settings.previewIntervalMs ?? 1000 }, async (png, n) => {
-    await files.write(spec.id, 'preview.png', png);
-    const version = hooks.previewBase + n;
-    hooks.emit({ type: 'preview', url: previewUrl(spec.id, version), version });
-  });
-
-  let lastFrame: (() => RawImage) | undefined;
-  let iterationsDone = resume?.checkpoint.iterations ?? 0;
-  const onProgress = (event: ProgressEvent) => {
-    if (event.type === 'scale') {
-      // A new scale begins: the previous one's last frame is that scale's result, the checkpoint.
-      if (event.scale > 1 && lastFrame) {
-        const checkpoint: Checkpoint = {
-          finished: offset + event.scale - 1,
-          scales: offset + event.scales,
-          next: { width: event.width, height: event.height },
-          iterations: iterationsDone,
-        };
-        const image = lastFrame();
-        const snapshot = JSON.stringify(history);
-        // checkpoint.json last: it is what makes the checkpoint count, so the image and the
-        // history it refers to must be on disk before it.
-        background(async () => {
-          await files.write(spec.id, 'checkpoint.png', await encodeImageBytes(image, 'png'));
-          await files.write(spec.id, 'history.json', snapshot);
-          await files.write(spec.id, 'checkpoint.json', JSON.stringify({ ...checkpoint, size: { width: image.width, height: image.height } }));
-        });
-      }
-      hooks.emit({ ...event, scale: event.scale + offset, scales: event.scales + offset });
-    } else if (event.type === 'iteration') {
-      const { preview, ...wire } = event;
-      lastFrame = preview;
-      iterationsDone++;
-      const scale = wire.scale + offset;
-      history.push({ scale, iteration: wire.iteration, loss: wire.loss, content: wire.content, style: wire.style, tv: wire.tv });
-      hooks.emit({ ...wire, scale, scales: wire.scales + offset });
-      previews.offer(event.iteration, event.iteration === event.iterations, preview);
-      if (performance.now() - historySaved > (settings.historyIntervalMs ?? 5000)) saveHistory();
-    } else if (event.type === 'done') {
-      hooks.emit({ ...event, iterations: iterationsDone });
-    } else {
-      hooks.emit(event);
-    }
+  const saveCheckpoint = (checkpoint: Checkpoint, image: RawImage) => {
+    const snapshot = JSON.stringify(history);
+    // checkpoint.json last: it is what makes the checkpoint count, so the image and the
+    // history it refers to must be on disk before it.
+    background(async () => {
+      await files.write(spec.id, 'checkpoint.png', await encodeImageBytes(image, 'png'));
+      await files.write(spec.id, 'history.json', snapshot);
+      await files.write(spec.id, 'checkpoint.json', JSON.stringify({ ...checkpoint, size: { width: image.width, height: image.height } }));
+    });
   };
 
-  const options = resume ? resumeOptions(spec.options, spec.content, resume.checkpoint, resume.image) : spec.options;
+  const job = runnerJob(spec, files.dir(spec.id));
+  if (resume) job.options = resumeOptions(spec.options, spec.content, resume.checkpoint, resume.image)!;
   try {
-    const result = await stylize({
-      ...options,
-      content,
-      style: styles,
-      weights: settings.weights,
-      threads: settings.threads,
-      maxPixels: settings.maxPixels,
-      signal: hooks.signal,
-      onProgress,
-    });
-    await previews.idle();
+    const { seconds } = await runJob(
+      { stylize: (options) => stylize({ ...options, weights: settings.weights, threads: settings.threads }) },
+      job,
+      { maxPixels: settings.maxPixels, previewIntervalMs: settings.previewIntervalMs },
+      {
+        signal: hooks.signal,
+        onEvent: (event) => {
+          if (event.type === 'iteration') {
+            const { scale, iteration, loss, content, style, tv } = event;
+            history.push({ scale, iteration, loss, content, style, tv });
+          }
+          hooks.emit(event);
+          if (event.type === 'iteration' && performance.now() - historySaved > (settings.historyIntervalMs ?? 5000)) saveHistory();
+        },
+        onPreview: (n) => {
+          const version = hooks.previewBase + n;
+          hooks.emit({ type: 'preview', url: previewUrl(spec.id, version), version });
+        },
+        resume: { finished: offset, iterations: resume?.checkpoint.iterations ?? 0 },
+        onScaleFinished: saveCheckpoint,
+        keepPartialOnAbort: hooks.abortEndsJob,
+        inputHint: 'is --data-dir the same shared directory for the server and every worker?',
+      },
+    );
+    return { seconds, resumedAfter: offset };
+  } finally {
     saveHistory();
     await writes;
-    await files.write(spec.id, 'result.png', await encodeImageBytes(result.image, 'png'));
-    const sheet = await renderSheet(sheetPanels(result.content, result.styles, result.image), {
-      height: Math.min(SHEET_HEIGHT, Math.max(128, result.height)),
-      title: sheetTitle({ preset: result.options.preset, width: result.width, height: result.height, iterations: iterationsDone, seconds: result.seconds }),
-    });
-    await files.write(spec.id, 'sheet.png', await encodeImageBytes(sheet, 'png'));
-    return { seconds: result.seconds, resumedAfter: offset };
-  } catch (err) {
-    await previews.idle().catch(() => {});
-    saveHistory();
-    await writes;
-    // Keep what the run got to: the cancelled or diverged run's last good image.
-    if (((err instanceof AbortError && hooks.abortEndsJob()) || err instanceof RunError) && err.partial) {
-      await files.write(spec.id, 'result.png', await encodeImageBytes(err.partial as RawImage, 'png')).catch(() => {});
-    }
-    throw err;
   }
 }
 
@@ -165,19 +125,4 @@ async function loadCheckpoint(files: JobFiles, spec: JobSpec, log?: (message: st
     log?.(`job ${spec.id}: ignoring its checkpoint (${(err as Error).message}); starting over`);
     return undefined;
   }
-}
-
-async function readHistory(files: JobFiles, id: string): Promise<LossPoint[]> {
-  try {
-    const bytes = await files.read(id, 'history.json');
-    return bytes ? (JSON.parse(bytes.toString('utf8')) as LossPoint[]) : [];
-  } catch {
-    return [];
-  }
-}
-
-async function readInput(files: JobFiles, id: string, file: JobFile): Promise<Buffer> {
-  const bytes = await files.read(id, file);
-  if (!bytes) throw new RunError(`input ${file} of job ${id} is missing from the data directory (is --data-dir the same shared directory for the server and every worker?)`);
-  return bytes;
 }

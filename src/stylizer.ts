@@ -263,8 +263,9 @@ class StylizerImpl implements Stylizer {
     for (let k = 0; k < scales.length; k++) {
       const size = scales[k];
       const tiles = scaleEngines[k].tiled ? (scaleEngines[k] as { tiles: number }).tiles : 1;
-      emit({ type: 'scale', scale: k + 1, scales: scales.length, width: size.width, height: size.height, iterations: iterations(k), tiles });
+      // Build (or reuse) this scale's evaluator first, so its loading events come before the scale starts.
       const engine = await this.evaluator(resolved, opts, scaleEngines[k], emit);
+      emit({ type: 'scale', scale: k + 1, scales: scales.length, width: size.width, height: size.height, iterations: iterations(k), tiles });
       let iteration = 0; // the iteration being computed, for tile progress (0: the targets)
       if (engine instanceof TiledEngine) {
         engine.onTile = (p) => emit({ type: 'tile', scale: k + 1, scales: scales.length, ...size, iteration, iterations: iterations(k), ...p });

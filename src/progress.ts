@@ -64,3 +64,8 @@ export type ProgressEvent =
       readonly tiles: number;
     }
   | { readonly type: 'done'; readonly seconds: number; readonly iterations: number };
+
+/** An iteration event. */
+export type IterationProgress = Extract<ProgressEvent, { type: 'iteration' }>;
+/** An iteration event as it crosses a process, thread or network boundary: without the preview renderer. */
+export type IterationWire = Omit<IterationProgress, 'preview'>;

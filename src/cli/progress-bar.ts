@@ -10,7 +10,7 @@
  * line when a scale starts and one each time another ~10 % of the scale's iterations is done.
  */
 import { basename } from 'node:path';
-import type { ProgressEvent } from '../progress.js';
+import type { IterationProgress, ProgressEvent } from '../progress.js';
 import { formatDuration, formatLoss, formatMebibytes, formatSecondsPerIteration } from '../format.js';
 
 export interface ProgressReporterOptions {
@@ -28,7 +28,7 @@ export interface ProgressReporter {
   finish(): void;
 }
 
-type IterationEvent = Extract<ProgressEvent, { type: 'iteration' }>;
+type IterationEvent = IterationProgress;
 type DownloadEvent = Extract<ProgressEvent, { type: 'download' }>;
 
 /** Minimum milliseconds between two TTY redraws (≤ 10 redraws/s). */

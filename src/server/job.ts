@@ -2,7 +2,7 @@
  * What a job is, as stored on disk and shown through the API. JobSpec never changes after the job
  * is created; JobStatus is rewritten (atomically) as the job moves through its states.
  */
-import type { ProgressEvent } from '../progress.js';
+import type { IterationProgress, IterationWire, ProgressEvent } from '../progress.js';
 import type { RemoteOptions } from './job-options.js';
 
 export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled' | 'interrupted';
@@ -69,9 +69,8 @@ export interface LossPoint {
   tv: number;
 }
 
-type IterationEvent = Extract<ProgressEvent, { type: 'iteration' }>;
 /** The library's progress events as they travel over the wire: an iteration loses its preview function. */
-export type WireProgressEvent = Exclude<ProgressEvent, IterationEvent> | Omit<IterationEvent, 'preview'>;
+export type WireProgressEvent = Exclude<ProgressEvent, IterationProgress> | IterationWire;
 
 /** Everything a subscriber to a job hears (the server-sent events stream). */
 export type JobEvent =

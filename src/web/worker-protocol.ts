@@ -2,6 +2,7 @@
  * Messages between the page and the worker that runs the optimisation in the browser. Images and
  * weights travel as Blobs/Files (structured clone; nothing is uploaded anywhere).
  */
+import type { IterationWire } from '../progress.js';
 import type { WeightsManifest } from './weights.js';
 
 export type Backend = 'webgpu' | 'wasm';
@@ -22,22 +23,8 @@ export interface RunRequest {
 
 export type ToWorker = RunRequest | { readonly type: 'cancel' };
 
-export interface IterationMessage {
-  readonly type: 'iteration';
-  readonly scale: number;
-  readonly scales: number;
-  readonly width: number;
-  readonly height: number;
-  readonly iteration: number;
-  readonly iterations: number;
-  readonly ms: number;
-  readonly elapsed: number;
-  readonly eta: number;
-  readonly loss: number;
-  readonly content: number;
-  readonly style: number;
-  readonly tv: number;
-}
+/** An iteration event of the library, less its preview renderer (frames travel as 'preview' messages). */
+export type IterationMessage = IterationWire;
 
 export type FromWorker =
   | { readonly type: 'backend'; readonly backend: Backend; readonly threads: number; readonly isolated: boolean }

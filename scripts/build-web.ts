@@ -7,33 +7,22 @@
  * and described in weights.json (url, sha256, bytes, name), which the page reads to offer the
  * download and to verify it. Without --weights, users of the static site pick the file themselves.
  */
-import { createHash } from 'node:crypto';
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'vite';
-import { extractConvWeights } from '../src/model/conv-weights.js';
-import { vgg19 } from '../src/model/vgg19.js';
-import { parseWeightsBytes } from '../src/model/weights.js';
+import { describeBrowserNetwork } from '../src/server/network.js';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 
 export async function buildWeb(outDir: string, weights?: string): Promise<void> {
   await build({ configFile: path.join(repo, 'vite.config.ts'), logLevel: 'warn', build: { outDir, emptyOutDir: true } });
   if (weights === undefined) return;
-  const bytes = await readFile(weights);
-  const file = await parseWeightsBytes(bytes, weights);
-  if (file.format !== 'safetensors' || !file.convention) {
-    throw new Error(`${weights}: the browser needs a safetensors file that records its input convention (the compact file \`style-transfer weights path\` names)`);
-  }
-  extractConvWeights(file.tensors, vgg19(file.convention), weights); // refuses a file that is not VGG-19
-  const sha256 = createHash('sha256').update(bytes).digest('hex');
-  const name = path.basename(weights, path.extname(weights));
-  const url = `weights/${name}-${sha256.slice(0, 12)}.safetensors`;
+  const manifest = await describeBrowserNetwork(weights);
   await mkdir(path.join(outDir, 'weights'), { recursive: true });
-  await copyFile(weights, path.join(outDir, url));
-  await writeFile(path.join(outDir, 'weights.json'), `${JSON.stringify({ url, sha256, bytes: bytes.length, name }, null, 2)}\n`);
+  await copyFile(weights, path.join(outDir, manifest.url));
+  await writeFile(path.join(outDir, 'weights.json'), `${JSON.stringify(manifest, null, 2)}\n`);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {

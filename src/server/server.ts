@@ -14,6 +14,7 @@
  *   GET    /api/jobs/:id/result    result image (PNG); ?download=1 as an attachment
  *   GET    /api/jobs/:id/sheet     content | style(s) | result (PNG); ?download=1 as an attachment
  *   GET    /api/config             limits, the options a job may set, and the presets (the page builds its form from it)
+ *   GET    /weights.json, /weights/…  the network for the page's browser mode (network.ts)
  */
 import { existsSync } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
@@ -33,6 +34,7 @@ import { REMOTE_OPTION_KEYS, remoteOptionSpecs, validateJobOptions } from './job
 import { isTerminal, type JobSpec } from './job.js';
 import { resolveLimits, type ServerLimits } from './limits.js';
 import { JobStateError, QueueClosedError, QueueError, QueueFullError, StorageFullError } from './queue-errors.js';
+import { registerNetworkRoutes } from './network.js';
 import { LocalJobQueue, previewUrl, type JobQueue, type Retention } from './queue.js';
 import { BullJobQueue } from './queue-bullmq.js';
 import { RunnerPool } from './runner-client.js';
@@ -224,7 +226,14 @@ export async function buildServer(opts: ServerOptions = {}): Promise<{ app: Fast
   app.addHook('onSend', async (request, reply) => {
     reply.header('X-Content-Type-Options', 'nosniff');
     reply.header('Referrer-Policy', 'no-referrer');
-    reply.header('Content-Security-Policy', "default-src 'self'; img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'");
+    // Browser mode: onnxruntime-web compiles WebAssembly ('wasm-unsafe-eval'), and its threads need
+    // SharedArrayBuffer, which the browser gives only to a cross-origin isolated page (COOP + COEP).
+    reply.header(
+      'Content-Security-Policy',
+      "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+    );
+    reply.header('Cross-Origin-Opener-Policy', 'same-origin');
+    reply.header('Cross-Origin-Embedder-Policy', 'require-corp');
     const client = tokens.get(request);
     if (client?.isNew && reply.statusCode < 400) reply.header('Set-Cookie', clientCookie(client.token));
   });
@@ -253,6 +262,7 @@ export async function buildServer(opts: ServerOptions = {}): Promise<{ app: Fast
     maxConcurrentUploads: opts.maxConcurrentUploads ?? DEFAULT_MAX_CONCURRENT_UPLOADS,
   };
   registerApi(app, context);
+  registerNetworkRoutes(app, { weights: opts.weights });
   await registerPage(app, opts.webDir ?? findWebDir());
   return { app, queue, store, streams, runners };
 }

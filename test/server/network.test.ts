@@ -39,7 +39,12 @@ describe('the network for browser mode', () => {
     const file = await fetch(`${server.url}/${manifest.url}`);
     assert.equal(file.status, 200);
     assert.equal(file.headers.get('content-length'), String(bytes.length));
-    assert.equal(createHash('sha256').update(new Uint8Array(await file.arrayBuffer())).digest('hex'), sha256);
+    assert.equal(
+      createHash('sha256')
+        .update(new Uint8Array(await file.arrayBuffer()))
+        .digest('hex'),
+      sha256,
+    );
 
     const other = await fetch(`${server.url}/weights/vgg19-caffe-q8-000000000000.safetensors`);
     assert.equal(other.status, 404);

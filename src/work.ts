@@ -5,11 +5,15 @@
  * may ask for with it; the geometry is the pipeline's own (pipeline/plan.ts).
  */
 import type { ResolvedOptions } from './options.js';
+import { iterationCost, SCALE_SETUP_ITERATIONS } from './pipeline/eta.js';
+import { borderPadding } from './pipeline/objective.js';
 import { iterationsAt, outputSize, planScales, type Size } from './pipeline/plan.js';
 
 export interface WorkPlan {
   /** Sizes optimised at, coarse to fine. */
   scales: Size[];
+  /** Iterations at each scale. */
+  perScale: number[];
   /** Iterations over all scales. */
   iterations: number;
   /** Σ width × height × iterations over the scales. */
@@ -18,12 +22,23 @@ export interface WorkPlan {
 
 export function planWork(content: Size, opts: ResolvedOptions): WorkPlan {
   const scales = planScales(content, outputSize(content, opts), opts);
+  const perScale = scales.map((_, k) => iterationsAt(k, scales, opts));
   let iterations = 0;
   let pixelIterations = 0;
   scales.forEach((s, k) => {
-    const n = iterationsAt(k, scales, opts);
-    iterations += n;
-    pixelIterations += s.width * s.height * n;
+    iterations += perScale[k];
+    pixelIterations += s.width * s.height * perScale[k];
   });
-  return { scales, iterations, pixelIterations };
+  return { scales, perScale, iterations, pixelIterations };
+}
+
+/**
+ * The run's cost in the progress ETA's units (pipeline/eta.ts): Σ over scales of (iterations +
+ * the scale's set-up) × the cost of an iteration on what the network sees (the image inside its
+ * border margin). A machine's time per unit, measured on one run, times this predicts another run's
+ * time there (tiled scales, which also recompute halos, take longer than this says).
+ */
+export function runCost(plan: WorkPlan, opts: Pick<ResolvedOptions, 'padding'>): number {
+  const margin = borderPadding(opts)?.margin ?? 0;
+  return plan.scales.reduce((sum, s, k) => sum + (plan.perScale[k] + SCALE_SETUP_ITERATIONS) * iterationCost((s.width + 2 * margin) * (s.height + 2 * margin)), 0);
 }

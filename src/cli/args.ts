@@ -149,9 +149,9 @@ export function flagForOption(key: string): string {
 function defaultsText(spec: OptionSpec): string {
   if (spec.tuning) {
     const show = (v: unknown) => (Array.isArray(v) ? v.join(',') : typeof v === 'number' ? String(+v.toPrecision(6)) : String(v));
-    const q = show((PRESETS.quality as unknown as Record<string, unknown>)[spec.key]);
-    const r = show((PRESETS.recipe as unknown as Record<string, unknown>)[spec.key]);
-    return q === r ? ` [default ${q}]` : ` [quality: ${q}; recipe: ${r}]`;
+    const values = Object.entries(PRESETS).map(([name, preset]) => [name, show((preset as unknown as Record<string, unknown>)[spec.key])]);
+    if (values.every(([, v]) => v === values[0][1])) return ` [default ${values[0][1]}]`;
+    return ` [${values.map(([name, v]) => `${name}: ${v}`).join('; ')}]`;
   }
   return spec.default !== undefined ? ` [default ${String(spec.default)}]` : '';
 }

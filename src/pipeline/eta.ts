@@ -135,6 +135,9 @@ export class EtaEstimator {
   }
 }
 
-function cost(pixels: number): number {
+/** The cost of one iteration on an image of `pixels` (what the network sees), in the estimator's units. */
+export function iterationCost(pixels: number): number {
   return pixels + FIXED_COST_PIXELS;
 }
+
+const cost = iterationCost;

@@ -14,6 +14,7 @@
  *   GET    /api/jobs/:id/result    result image (PNG); ?download=1 as an attachment
  *   GET    /api/jobs/:id/sheet     content | style(s) | result (PNG); ?download=1 as an attachment
  *   GET    /api/config             limits, the options a job may set, and the presets (the page builds its form from it)
+ *   GET    /api/estimate?width&height&styles&options   the time a job would take here (estimate.ts), or its refusal
  *   GET    /weights.json, /weights/…  the network for the page's browser mode (network.ts)
  */
 import { existsSync } from 'node:fs';
@@ -30,7 +31,9 @@ import { DiskGuard } from './disk.js';
 import { clientCookie, clientToken, isAllowedHost, isSameOrigin, newClientToken, ownerOf } from './guards.js';
 import { HttpError } from './http-error.js';
 import { isJobId, newJobId } from './ids.js';
-import { REMOTE_OPTION_KEYS, remoteOptionSpecs, validateJobOptions } from './job-options.js';
+import { parseJobOptions, REMOTE_OPTION_KEYS, remoteOptionSpecs, validateJobOptions } from './job-options.js';
+import { estimateJob } from './estimate.js';
+import { planWork } from '../work.js';
 import { isTerminal, type JobSpec } from './job.js';
 import { resolveLimits, type ServerLimits } from './limits.js';
 import { JobStateError, QueueClosedError, QueueError, QueueFullError, StorageFullError } from './queue-errors.js';
@@ -297,6 +300,23 @@ function registerApi(app: FastifyInstance, ctx: ApiContext): void {
     options: remoteOptionSpecs(),
     presets: PRESETS,
   }));
+
+  app.get<{ Querystring: Record<string, string | undefined> }>('/api/estimate', async (request) => {
+    const { width, height, styles = '1', options } = request.query;
+    const content = { width: Number(width), height: Number(height) };
+    for (const [name, value] of [
+      ['width', content.width],
+      ['height', content.height],
+      ['styles', Number(styles)],
+    ] as const) {
+      if (!(Number.isInteger(value) && value >= 1 && value <= 1_000_000))
+        throw new HttpError(400, `${name}: expected a positive integer, received ${JSON.stringify(request.query[name] ?? null)}`);
+    }
+    if (content.width * content.height > limits.maxPixels) throw new HttpError(422, `a ${content.width}x${content.height} content image has more than ${limits.maxPixels} pixels`);
+    const parsed = parseJobOptions(options, limits);
+    const resolved = validateJobOptions(parsed.options, content, Number(styles), limits);
+    return estimateJob(planWork(content, resolved), resolved, queue.list());
+  });
 
   let uploading = 0;
   app.post('/api/jobs', async (request, reply) => {

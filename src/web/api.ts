@@ -14,6 +14,18 @@ async function call<T>(url: string, init?: RequestInit): Promise<T> {
 }
 
 export const getConfig = () => call<ServerConfig>('api/config');
+
+/** What a job would take on the server (GET /api/estimate): seconds null before the server has finished a job. */
+export interface JobEstimate {
+  seconds: number | null;
+  measuredAt?: string;
+  scales: { width: number; height: number; iterations: number }[];
+}
+
+export function estimateJob(content: { width: number; height: number }, styles: number, options: Record<string, unknown>): Promise<JobEstimate> {
+  const query = new URLSearchParams({ width: String(content.width), height: String(content.height), styles: String(styles), options: JSON.stringify(options) });
+  return call<JobEstimate>(`api/estimate?${query.toString()}`);
+}
 export const listJobs = () => call<{ jobs: JobView[] }>('api/jobs').then((r) => r.jobs);
 export const getJob = (id: string) => call<JobView>(`api/jobs/${id}`);
 export const cancelJob = (id: string) => call<JobView>(`api/jobs/${id}`, { method: 'DELETE' });

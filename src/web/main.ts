@@ -2,7 +2,7 @@
  * The page: pick images, tune, start a job, follow it over server-sent events (preview frames,
  * loss chart, ETA), cancel, download, and browse earlier results. Plain DOM, no framework.
  */
-import { cancelJob, createJob, eventsUrl, getConfig, getJob, listJobs, resultUrl, sheetUrl } from './api';
+import { cancelJob, createJob, estimateJob, eventsUrl, getConfig, getJob, listJobs, resultUrl, sheetUrl } from './api';
 import { formatBytes } from '../format';
 import { BrowserMode, localConfig, type LocalRunView } from './browser-mode';
 import { LossChart } from './chart';
@@ -27,6 +27,7 @@ const ui = {
   advanced: $('advanced'),
   start: $<HTMLButtonElement>('start'),
   cancel: $<HTMLButtonElement>('cancel'),
+  estimate: $('estimate'),
   error: $('error'),
   preview: $<HTMLImageElement>('preview'),
   stageEmpty: $('stage-empty'),
@@ -60,6 +61,8 @@ const ADVANCED: { key: string; label: string; step?: string }[] = [
 
 let config: ServerConfig;
 let contentFile: File | undefined;
+/** The content picture's size as displayed (EXIF orientation applied), for the time estimate. */
+let contentSize: { width: number; height: number } | undefined;
 let styleFiles: File[] = [];
 let current: { id: string; events?: EventSource } | undefined;
 /** Browser mode (undefined until set up); `serverConfig` is undefined when no server answers (a static site). */
@@ -116,8 +119,52 @@ function renderImages(): void {
 function addContent(files: FileList | File[]): void {
   // Any file: the server decodes it and explains what is wrong with one that is not an image.
   const image = [...files][0];
-  if (image) contentFile = image;
+  if (image) {
+    contentFile = image;
+    contentSize = undefined;
+    createImageBitmap(image)
+      .then((bitmap) => {
+        if (contentFile === image) contentSize = { width: bitmap.width, height: bitmap.height };
+        bitmap.close();
+        scheduleEstimate();
+      })
+      .catch(() => undefined); // not an image: the server says so when the job is started
+  }
   renderImages();
+}
+
+// ---------------------------------------------------------------- the time estimate (server mode)
+
+let estimateTimer: ReturnType<typeof setTimeout> | undefined;
+let estimateSeq = 0;
+
+/** Ask the server how long this job would take, a moment after the last change. */
+function scheduleEstimate(): void {
+  clearTimeout(estimateTimer);
+  estimateTimer = setTimeout(() => void updateEstimate(), 250);
+}
+
+async function updateEstimate(): Promise<void> {
+  const seq = ++estimateSeq;
+  if (runsInBrowser() || !serverConfig || !contentFile || !contentSize || styleFiles.length === 0) {
+    ui.estimate.textContent = '';
+    return;
+  }
+  let text: string;
+  try {
+    const e = await estimateJob(contentSize, styleFiles.length, collectOptions());
+    const last = e.scales[e.scales.length - 1];
+    const size = `${last.width}×${last.height}, ${e.scales.length} scale${e.scales.length === 1 ? '' : 's'}`;
+    text =
+      e.seconds === null
+        ? `${size}. The time it takes shows once this server has finished a job.`
+        : `${size}: about ${formatSeconds(e.seconds)} on this server (measured on the last job it finished), plus any wait in the queue.`;
+    ui.estimate.dataset.seconds = String(e.seconds ?? '');
+  } catch (err) {
+    text = `This job would be refused: ${(err as Error).message}`;
+    ui.estimate.dataset.seconds = '';
+  }
+  if (seq === estimateSeq) ui.estimate.textContent = text;
 }
 
 function addStyles(files: FileList | File[]): void {
@@ -153,7 +200,21 @@ function spec(key: string) {
 
 function buildForm(): void {
   const presets = Object.keys(config.presets);
-  ui.preset.replaceChildren(...presets.map((p) => new Option(p === 'quality' ? 'quality (L-BFGS, coarse to fine)' : p === 'recipe' ? 'recipe (Adam, the seed recipe)' : p, p)));
+  ui.preset.replaceChildren(
+    ...presets.map(
+      (p) =>
+        new Option(
+          p === 'quality'
+            ? 'quality (L-BFGS, coarse to fine)'
+            : p === 'best'
+              ? "best (slower, the classic recipe's quality)"
+              : p === 'recipe'
+                ? 'recipe (Adam, the seed recipe)'
+                : p,
+          p,
+        ),
+    ),
+  );
   ui.size.max = String(config.limits.maxSize);
   ui.iterations.max = String(config.limits.maxIterations);
 
@@ -231,6 +292,7 @@ function updateStart(): void {
   const local = runsInBrowser();
   ui.start.disabled = !contentFile || styleFiles.length === 0 || busy || (local && !browser!.ready);
   ui.start.textContent = local ? `Start in this browser${browser!.startNote}` : 'Start';
+  scheduleEstimate();
 }
 
 // ---------------------------------------------------------------- a job
@@ -486,6 +548,9 @@ async function main(): Promise<void> {
   dropZone(ui.contentDrop, ui.contentInput, addContent);
   dropZone(ui.styleDrop, ui.styleInput, addStyles);
   ui.preset.addEventListener('change', applyPreset);
+  // Any option changed: the time estimate follows.
+  $('settings').addEventListener('input', scheduleEstimate);
+  $('settings').addEventListener('change', scheduleEstimate);
   ui.size.addEventListener('input', updateLabels);
   ui.strength.addEventListener('input', updateLabels);
   ui.start.addEventListener('click', () => void start());

@@ -69,7 +69,7 @@ describe('style-transfer CLI', () => {
     const help = await run(['--help']);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /^Usage: style-transfer <content> <style>/);
-    assert.match(help.stdout, /--size PX .*\[quality: 512; recipe: 224\]/);
+    assert.match(help.stdout, /--size PX .*\[quality: 512; best: 512; recipe: 224\]/);
     const version = await run(['--version']);
     assert.equal(version.stdout.trim(), JSON.parse(await readFile(path.join(repoRoot, 'package.json'), 'utf8')).version);
   });

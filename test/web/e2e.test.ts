@@ -68,6 +68,8 @@ describe('web app in Chromium', () => {
       input.dispatchEvent(new Event('input', { bubbles: true }));
     });
     assert.match((await page.textContent('#size-value')) ?? '', /^96 px/);
+    // Before any job has finished, the server cannot tell the time yet, but gives the size.
+    await page.waitForFunction(() => /96×72, \d scales?\. The time it takes shows once/.test(document.getElementById('estimate')?.textContent ?? ''));
     await page.fill('#iterations', '24');
     await page.click('.advanced summary');
     await page.fill('#opt-scaleIterations', '0');
@@ -103,6 +105,11 @@ describe('web app in Chromium', () => {
     assert.equal(Math.max(image.width, image.height), 96);
     assert.match(download.suggestedFilename(), /^style-transfer-[0-9a-f]{8}-result\.png$/);
     assert.equal(await page.isVisible('#download-sheet'), true);
+
+    // Now it can: the same job again would take about as long as this one did.
+    await page.fill('#iterations', '48');
+    await page.waitForFunction(() => /about \d+ s on this server/.test(document.getElementById('estimate')?.textContent ?? ''));
+    await page.fill('#iterations', '24');
 
     // The loss chart drew its line, and the gallery lists the finished job.
     const inked = await page.$eval('#chart', (el) => {

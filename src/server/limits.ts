@@ -26,7 +26,7 @@ export interface ServerLimits {
   maxHistory: number;
 }
 
-/** The default preset's work on a 512×512 picture (4 scales, 60.6 megapixel-iterations): the yardstick of maxWork. */
+/** The default preset's work on a 512×512 picture, in megapixel-iterations (README's table of limits). */
 export const DEFAULT_JOB_WORK = planWork({ width: 512, height: 512 }, normaliseOptions({ content: 'x', style: 'x' })).pixelIterations / 1e6;
 
 export const DEFAULT_LIMITS: Readonly<ServerLimits> = {
@@ -36,8 +36,9 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = {
   maxQueuedJobs: 20,
   maxSize: 2048,
   maxIterations: 2000,
-  // Four default jobs' worth: a 1024 px job of a few hundred iterations fits, a day of CPU does not.
-  maxWork: Math.round(4 * DEFAULT_JOB_WORK),
+  // About half an hour of a 2-core machine (~8.5 µs per pixel-iteration at 512 px): the `best`
+  // preset at 512 px and a 1024 px job of a few hundred iterations fit, a day of CPU does not.
+  maxWork: 242,
   maxScales: 8,
   maxHistory: 50,
 };

@@ -56,6 +56,12 @@ export interface Tuning {
    * pixel count) instead of a cautious steepest-descent step; its history is fresh either way.
    */
   warmStart: boolean;
+  /**
+   * Start each later scale from the previous result upsampled plus the content's detail that the
+   * previous scale could not hold (this scale's content minus the previous scale's, upsampled), so
+   * the finer scale does not spend its iterations re-growing the photo's edges and texture.
+   */
+  upsampleDetail: boolean;
   /** α: weight of the content loss. */
   contentWeight: number;
   /** β: weight of the style loss. */
@@ -151,6 +157,7 @@ const QUALITY: Tuning = {
   learningRate: 1,
   history: 20,
   warmStart: true,
+  upsampleDetail: false,
   contentWeight: 5,
   styleWeight: 500,
   styleLayerWeights: [1, 1, 1, 1, 1],
@@ -197,6 +204,7 @@ export const PRESETS: Record<PresetName, Tuning> = {
     learningRate: 0.001,
     history: 20,
     warmStart: false,
+    upsampleDetail: false,
     contentWeight: 1,
     styleWeight: 1e6,
     styleLayerWeights: [1, 0.8, 0.6, 0.4, 0.2],
@@ -290,6 +298,13 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     kind: 'boolean',
     tuning: true,
     doc: "L-BFGS: start each later scale with the previous scale's step scale (else a cautious first step)",
+  },
+  {
+    key: 'upsampleDetail',
+    flag: 'upsample-detail',
+    kind: 'boolean',
+    tuning: true,
+    doc: "start each later scale with the content's detail the previous scale could not hold added back",
   },
   { key: 'contentWeight', flag: 'content-weight', kind: 'number', min: 0, max: 1e30, value: 'A', tuning: true, doc: 'alpha, weight of the content loss' },
   { key: 'styleWeight', flag: 'style-weight', kind: 'number', min: 0, max: 1e30, value: 'B', tuning: true, doc: 'beta, weight of the style loss' },

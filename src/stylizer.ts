@@ -16,7 +16,6 @@ import { TiledEngine } from './engine/tiled-engine.js';
 import { StyleTransferError } from './errors.js';
 import { toPlanar, toRaw, type PlanarImage, type RawImage } from './image/image.js';
 import { matchHistogram } from './image/colour.js';
-import { resizePlanar } from './image/resample.js';
 import { deprocess, preprocess } from './model/convention.js';
 import type { ResolvedWeights } from './model/conv-weights.js';
 import { convsUpTo } from './model/vgg19.js';
@@ -25,6 +24,7 @@ import { EtaEstimator } from './pipeline/eta.js';
 import { clampPixels, finishColours, forNetwork } from './pipeline/finish.js';
 import { borderPadding, createObjective, lossValues, termWeights } from './pipeline/objective.js';
 import { planScaleEngines, type ScaleEngine } from './pipeline/memory.js';
+import { upsampled } from './pipeline/upsample.js';
 import { initialImage, iterationsAt, outputSize, planScales, styleSize, type Size } from './pipeline/plan.js';
 import { optimiseScale } from './pipeline/scale.js';
 import { computeTargets, networkInput } from './pipeline/targets.js';
@@ -257,6 +257,7 @@ class StylizerImpl implements Stylizer {
     const toInput = (img: PlanarImage) => preprocess(forNetwork(img, opts).data, img.width * img.height, convention);
 
     let current: PlanarImage | undefined; // the result so far, in pixel space (0..1 RGB)
+    let previousContent: RawImage | undefined; // the content at the previous scale's size
     let totalIterations = 0;
     let last: { content: RawImage; styles: RawImage[]; targets: Targets; engine: LossEvaluator } | undefined;
 
@@ -286,7 +287,10 @@ class StylizerImpl implements Stylizer {
       );
       last = { content: contentScaled, styles: stylesScaled, targets, engine };
 
-      const start = current ? resizePlanar(current, size.width, size.height) : await this.firstImage(opts, size, contentScaled, stylesScaled[0], initRaw);
+      const start = current
+        ? upsampled(current, size, opts.upsampleDetail ? { now: toPlanar(contentScaled), before: toPlanar(previousContent!) } : undefined)
+        : await this.firstImage(opts, size, contentScaled, stylesScaled[0], initRaw);
+      previousContent = contentScaled;
       const toPixels = (v: Float32Array): PlanarImage => ({ data: deprocess(v, size.width * size.height, convention), ...size });
       const render = (v: Float32Array) => toRaw(finishColours(toPixels(v), contentScaled, opts));
       const x = toInput(start);

@@ -4,6 +4,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { PRESETS } from '../src/options.js';
 import { createStylizer, createStylizerOn, stylize, StyleTransferError, type ProgressEvent, type StylizeOptions } from '../src/index.js';
 import { nodePlatform } from '../src/node/platform.js';
 import type { Platform } from '../src/platform.js';
@@ -100,8 +101,9 @@ describe('createStylizer()', () => {
       assert.equal(events[0].content, 0);
       assert.ok(events[1].content > 0);
       for (const e of events) {
-        // total = α·content + β·Σwₗ·styleₗ + tv weight·tv with the quality preset's α 5, β 500, TV 1e-3
-        const recombined = 5 * e.content + 500 * e.style + 1e-3 * e.tv;
+        // total = α·content + β·Σwₗ·styleₗ + tv weight·tv with the quality preset's α, β and TV weight
+        const { contentWeight, styleWeight, tvWeight } = PRESETS.quality;
+        const recombined = contentWeight * e.content + styleWeight * e.style + tvWeight * e.tv;
         assert.ok(Math.abs(recombined - e.loss) <= 1e-4 * e.loss, `iteration ${e.iteration}: ${recombined} vs ${e.loss}`);
       }
     } finally {

@@ -6,9 +6,11 @@
  * The library has no "start at scale k" option, but its schedule counts down from the final size
  * while the sizes stay at least `startSize`, so the remaining scales are exactly the schedule of a
  * larger `startSize`; the saved image becomes the `init` image, which the library resizes to the
- * first of them, as it does between scales. Two differences from an uninterrupted run: the image
- * passes through 8-bit PNG (a rounding of at most half a level), and the optimiser's state (L-BFGS
- * history, Adam moments) starts afresh, which it does at every new scale anyway.
+ * first of them, as it does between scales. Three differences from an uninterrupted run: the image
+ * passes through 8-bit PNG (a rounding of at most half a level); the optimiser's state (L-BFGS
+ * history, Adam moments) starts afresh, which it does at every new scale anyway; and with
+ * `upsampleDetail` the first resumed scale starts from the plain resized image, without the
+ * content's detail added back (the optimiser grows it back, as it does without the option).
  */
 import { normaliseOptions, type ResolvedOptions } from '../options.js';
 import { outputSize, planScales } from '../pipeline/plan.js';

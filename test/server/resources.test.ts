@@ -90,7 +90,7 @@ describe('what a job may cost (issue 9, finding 3)', () => {
     refuse({ size: 1024, history: 100 }, /^HttpError: option history: at most 50 on this server, received 100$/);
     refuse(
       { size: 1024, iterations: 2000 },
-      /^HttpError: the job is too large: 1478 megapixel-iterations \(2750 iterations over 6 scales up to 1024x673\); this server allows at most 242/,
+      /^HttpError: the job is too large: 1412 megapixel-iterations \(2250 iterations over 6 scales up to 1024x673\); this server allows at most 242/,
     );
     assert.equal(validateJobOptions({ size: 1024 }, landscape, 1, DEFAULT_LIMITS).size, 1024);
   });

@@ -154,7 +154,7 @@ describe('stylize()', () => {
     await assert.rejects(stylize({ ...base, size: -1 }), { name: 'OptionError', message: 'option size: expected an integer between 16 and 65536, received -1' });
     await assert.rejects(stylize({ ...base, style: [] }), OptionError);
     await assert.rejects(stylize({ ...base, styleBlend: [1, 2] }), { message: /option styleBlend: expected 1 weights/ });
-    await assert.rejects(stylize({ ...base, preset: 'fast' as never }), { message: 'option preset: expected one of quality, recipe, received "fast"' });
+    await assert.rejects(stylize({ ...base, preset: 'fast' as never }), { message: 'option preset: expected one of quality, best, recipe, received "fast"' });
     await assert.rejects(stylize({ ...base, bogus: 1 } as never), { message: /^option bogus: expected a known option/ });
   });
 });

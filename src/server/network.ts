@@ -70,14 +70,19 @@ export function registerNetworkRoutes(app: FastifyInstance, opts: { weights?: st
       const info = await stat(file);
       key = `${file}\0${info.size}\0${info.mtimeMs}`;
     } catch (err) {
-      throw new HttpError(404, `this server has no network for the browser: ${firstLine(err)}; choose the weights file in the page`);
+      const reason = firstLine(err)
+        .split(opts.weights ?? '\0')
+        .join(path.basename(opts.weights ?? ''));
+      throw new HttpError(404, `this server has no network for the browser: ${reason}; choose the weights file in the page`);
     }
     if (cached?.key !== key) cached = { key, file, manifest: describeBrowserNetwork(file) };
     const entry = cached;
     try {
       return { manifest: await entry.manifest, file: entry.file };
     } catch (err) {
-      throw new HttpError(404, `this server has no network for the browser: ${firstLine(err)}`);
+      // The file's name, not where it lives on this machine.
+      const reason = firstLine(err).split(entry.file).join(path.basename(entry.file));
+      throw new HttpError(404, `this server has no network for the browser: ${reason}`);
     }
   };
 

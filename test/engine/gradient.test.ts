@@ -10,7 +10,7 @@ import { referenceLoss, volume, type ReferenceLayout } from '../reference/refere
 import type { Pooling } from '../../src/model/vgg19.js';
 import type { StyleNormalisation } from '../../src/losses/style.js';
 import { gaussian, maxRelativeError, relativeError, seededRandom } from '../helpers.js';
-import { centralDifferences, randomWeights, tinyLayers, tinyNet } from './tiny-net.js';
+import { centralDifferences, randomWeights, TINY_TERM_WEIGHTS, tinyLayers, tinyNet } from './tiny-net.js';
 
 const layers = tinyLayers;
 const net = tinyNet;
@@ -41,15 +41,7 @@ for (const pooling of ['max', 'avg'] as Pooling[]) {
       const gramTargets = new Map(
         styleLayers.map((l) => [l, Float32Array.from({ length: channels(l) ** 2 }, () => (styleNormalisation === 'recipe' ? 5 * random() : 0.1 * random()))]),
       );
-      const termWeights = {
-        content: new Map([['conv2_2', 1.5]]),
-        style: new Map([
-          ['conv1_1', 0.7],
-          ['conv2_1', 2],
-          ['conv3_1', 3],
-        ]),
-        tv: 0.3,
-      };
+      const termWeights = TINY_TERM_WEIGHTS;
       const refTargets = { content: new Map([['conv2_2', contentTarget]]), gram: gramTargets };
       let engine: StyleEngine;
 

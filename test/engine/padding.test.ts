@@ -10,7 +10,7 @@ import { StyleEngine } from '../../src/engine/session.js';
 import { nodeBackend } from '../../src/node/ort-backend.js';
 import { referenceLoss, referenceTargets, volume, type ReferenceLayout } from '../reference/reference.js';
 import { gaussian, maxRelativeError, relativeError, seededRandom } from '../helpers.js';
-import { centralDifferences, randomWeights, tinyLayers, tinyNet } from './tiny-net.js';
+import { centralDifferences, randomWeights, TINY_TERM_WEIGHTS, tinyLayers, tinyNet } from './tiny-net.js';
 
 describe('padding index maps', () => {
   it('reflect mirrors without repeating the edge, periodically for wide margins', () => {
@@ -84,15 +84,7 @@ describe('loss and gradient through a reflect margin (tiny network, 11x9, margin
   const weights = randomWeights(5);
   const layout = { contentLayers: ['conv2_2'], styleLayers: ['conv1_1', 'conv2_1', 'conv3_1'], styleNormalisation: 'size-invariant' as const, pooling: 'max' as const };
   const refLayout: ReferenceLayout = { ...layout, layers: tinyLayers };
-  const termWeights = {
-    content: new Map([['conv2_2', 1.5]]),
-    style: new Map([
-      ['conv1_1', 0.7],
-      ['conv2_1', 2],
-      ['conv3_1', 3],
-    ]),
-    tv: 0.3,
-  };
+  const termWeights = TINY_TERM_WEIGHTS;
   const normal = gaussian(seededRandom(23));
   const image = Float32Array.from({ length: 3 * W * H }, normal);
   // Targets from other images, padded the same way, as the pipeline does.

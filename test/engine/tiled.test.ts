@@ -12,11 +12,12 @@ import { TiledEngine } from '../../src/engine/tiled-engine.js';
 import { nodeBackend } from '../../src/node/ort-backend.js';
 import { axisCuts, levelWindow, planTiles, planTilesWithin, tileGeometry } from '../../src/engine/tiling.js';
 import type { LossLayout } from '../../src/engine/loss-graph.js';
-import { CAFFE_RGB_CONVENTION, preprocess } from '../../src/model/convention.js';
-import { readWeightsFile, extractConvWeights, type NetworkWeights } from '../../src/model/weights.js';
-import { truncateTo, vgg19, VGG19_LAYERS, type Layer, type NetworkSpec, type Pooling } from '../../src/model/vgg19.js';
+import { preprocess } from '../../src/model/convention.js';
+import { readWeightsFile, extractConvWeights } from '../../src/model/weights.js';
+import { truncateTo, vgg19, VGG19_LAYERS, type NetworkSpec, type Pooling } from '../../src/model/vgg19.js';
 import type { StyleNormalisation } from '../../src/losses/style.js';
-import { gaussian, relativeError, seededRandom, sharedImage, sharedWeights } from '../helpers.js';
+import { gaussian, maxRelativeError, relativeError, seededRandom, sharedImage, sharedWeights } from '../helpers.js';
+import { randomWeights, TINY_TERM_WEIGHTS, tinyLayers, tinyNet } from './tiny-net.js';
 
 /** ‖a − b‖₂ / ‖b‖₂ */
 function relativeL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -27,16 +28,6 @@ function relativeL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
     den += b[i] ** 2;
   }
   return Math.sqrt(num / den);
-}
-
-function maxAbsRelative(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let worst = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) {
-    worst = Math.max(worst, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return worst / scale;
 }
 
 const QUALITY_LOSS = { contentLayers: ['conv4_2'], styleLayers: ['conv1_1', 'conv2_1', 'conv3_1', 'conv4_1', 'conv5_1'] };
@@ -98,30 +89,7 @@ describe('tile geometry', () => {
   });
 });
 
-// A small random network (the one of gradient.test.ts): alignment 4, halo 12.
-const tinyLayers: Layer[] = [
-  { kind: 'conv', name: 'conv1_1', index: 0, inChannels: 3, outChannels: 5 },
-  { kind: 'pool', name: 'pool1', index: 2 },
-  { kind: 'conv', name: 'conv2_1', index: 3, inChannels: 5, outChannels: 6 },
-  { kind: 'conv', name: 'conv2_2', index: 5, inChannels: 6, outChannels: 4 },
-  { kind: 'pool', name: 'pool2', index: 7 },
-  { kind: 'conv', name: 'conv3_1', index: 8, inChannels: 4, outChannels: 7 },
-];
-const tinyNet: NetworkSpec = { name: 'tiny', layers: tinyLayers, convention: CAFFE_RGB_CONVENTION };
-
-function randomWeights(seed: number): NetworkWeights {
-  const normal = gaussian(seededRandom(seed));
-  const out: NetworkWeights = new Map();
-  for (const l of tinyLayers) {
-    if (l.kind !== 'conv') continue;
-    const std = Math.sqrt(2 / (9 * l.inChannels));
-    out.set(l.name, {
-      weight: Float32Array.from({ length: l.outChannels * l.inChannels * 9 }, () => normal() * std),
-      bias: Float32Array.from({ length: l.outChannels }, () => 0.1 * normal()),
-    });
-  }
-  return out;
-}
+// The tiny random network of tiny-net.ts: alignment 4, halo 12.
 
 /** Tiled and untiled results for one image, the targets computed by the untiled engine. */
 async function bothWays(
@@ -150,15 +118,7 @@ for (const pooling of ['max', 'avg'] as Pooling[]) {
     describe(`tiled = untiled on a small random network (${pooling} pooling, ${styleNormalisation})`, () => {
       const layout: LossLayout = { contentLayers: ['conv2_2'], styleLayers: ['conv1_1', 'conv2_1', 'conv3_1'], styleNormalisation, pooling };
       const weights = randomWeights(3);
-      const termWeights: TermWeights = {
-        content: new Map([['conv2_2', 1.5]]),
-        style: new Map([
-          ['conv1_1', 0.7],
-          ['conv2_1', 2],
-          ['conv3_1', 3],
-        ]),
-        tv: 0.3,
-      };
+      const termWeights: TermWeights = TINY_TERM_WEIGHTS;
       let untiled: StyleEngine;
       let tiled: TiledEngine;
       let tooSmallHalo: TiledEngine;
@@ -202,10 +162,10 @@ for (const pooling of ['max', 'avg'] as Pooling[]) {
         const image = Float32Array.from({ length: 3 * 53 * 41 }, () => 10 * normal());
         const t = await tiled.targets(image, 53, 41);
         const u = await untiled.targets(image, 53, 41);
-        for (const [l, g] of u.gram) assert.ok(maxAbsRelative(t.gram.get(l)!, g) < 1e-5, `gram ${l}`);
+        for (const [l, g] of u.gram) assert.ok(maxRelativeError(t.gram.get(l)!, g) < 1e-5, `gram ${l}`);
         for (const [l, f] of u.content) {
           assert.deepEqual(t.content.get(l)!.dims, f.dims);
-          assert.ok(maxAbsRelative(t.content.get(l)!.data, f.data) < 1e-6, `content ${l}`);
+          assert.ok(maxRelativeError(t.content.get(l)!.data, f.data) < 1e-6, `content ${l}`);
         }
       });
     });
@@ -253,9 +213,9 @@ describe('tiled = untiled on VGG-19 to conv5_1 with the shared weights', () => {
       assert.ok(err < 1e-4, `gradient error ${err}`);
       // The tiled targets: the content features exactly where computed, the Gram matrices up to summation order.
       const t = await tiled.targets(style, width, height, { content: false, style: true });
-      for (const [l, g] of targets.gram) assert.ok(maxAbsRelative(t.gram.get(l)!, g) < 1e-4, `gram target ${l}`);
+      for (const [l, g] of targets.gram) assert.ok(maxRelativeError(t.gram.get(l)!, g) < 1e-4, `gram target ${l}`);
       const c = await tiled.targets(content, width, height, { content: true, style: false });
-      assert.ok(maxAbsRelative(c.content.get('conv4_2')!.data, targets.content.get('conv4_2')!.data) < 1e-4, 'content target');
+      assert.ok(maxRelativeError(c.content.get('conv4_2')!.data, targets.content.get('conv4_2')!.data) < 1e-4, 'content target');
     });
   }
 });

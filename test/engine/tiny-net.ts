@@ -5,6 +5,7 @@
 import { CAFFE_RGB_CONVENTION } from '../../src/model/convention.js';
 import type { Layer, NetworkSpec } from '../../src/model/vgg19.js';
 import type { NetworkWeights } from '../../src/model/weights.js';
+import type { TermWeights } from '../../src/engine/session.js';
 import { gaussian, seededRandom } from '../helpers.js';
 
 export const tinyLayers: Layer[] = [
@@ -16,6 +17,17 @@ export const tinyLayers: Layer[] = [
   { kind: 'conv', name: 'conv3_1', index: 8, inChannels: 4, outChannels: 7 },
 ];
 export const tinyNet: NetworkSpec = { name: 'tiny', layers: tinyLayers, convention: CAFFE_RGB_CONVENTION };
+
+/** Term weights for a loss on the tiny net (content conv2_2; style conv1_1, conv2_1, conv3_1), all different so a mix-up shows. */
+export const TINY_TERM_WEIGHTS: TermWeights = {
+  content: new Map([['conv2_2', 1.5]]),
+  style: new Map([
+    ['conv1_1', 0.7],
+    ['conv2_1', 2],
+    ['conv3_1', 3],
+  ]),
+  tv: 0.3,
+};
 
 export function randomWeights(seed: number): NetworkWeights {
   const normal = gaussian(seededRandom(seed));

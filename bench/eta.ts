@@ -1,0 +1,73 @@
+/**
+ * How right the progress ETA comes out on real runs: at the end of every scale but the last, and
+ * half-way through the last, the predicted time left against the time that was actually left.
+ * Timing claims live here, not in the tests (run it alone: a neighbour's load changes the later
+ * scales' speed and so the "actual").
+ *
+ *   npm run bench:eta [-- --content dog --style matisse --size 512 --preset quality --runs 3 --json]
+ */
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { PRESETS, type PresetName } from '../src/options.js';
+import { stylize, type ProgressEvent } from '../src/index.js';
+
+type Iteration = Extract<ProgressEvent, { type: 'iteration' }>;
+
+const { values } = parseArgs({
+  options: {
+    content: { type: 'string', default: 'dog' },
+    style: { type: 'string', default: 'matisse' },
+    size: { type: 'string', default: '512' },
+    preset: { type: 'string', default: 'quality' },
+    runs: { type: 'string', default: '1' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const repo = fileURLToPath(new URL('..', import.meta.url));
+const shared = path.resolve(repo, '../shared');
+const weights = process.env.STYLE_TRANSFER_WEIGHTS ?? path.join(shared, 'weights/vgg19-caffe-q8.safetensors');
+const image = (name: string) => (name.includes('/') || name.includes('.') ? name : path.join(shared, 'images', `${name}.jpg`));
+if (!(values.preset in PRESETS)) throw new Error(`unknown preset ${values.preset}`);
+
+interface Probe {
+  readonly run: number;
+  readonly at: string;
+  readonly predicted: number;
+  readonly actual: number;
+  /** (predicted − actual) / actual */
+  readonly error: number;
+}
+
+const probes: Probe[] = [];
+for (let run = 1; run <= Number(values.runs); run++) {
+  const events: Iteration[] = [];
+  const { seconds } = await stylize({
+    content: image(values.content!),
+    style: image(values.style!),
+    weights,
+    size: Number(values.size),
+    preset: values.preset as PresetName,
+    onProgress: (e) => {
+      if (e.type === 'iteration') events.push(e);
+    },
+  });
+  const scales = events[events.length - 1].scales;
+  const at: Iteration[] = [];
+  for (let k = 1; k < scales; k++) at.push(events.filter((e) => e.scale === k).pop()!);
+  const last = events.filter((e) => e.scale === scales);
+  at.push(last[Math.floor(last.length / 2) - 1]);
+  for (const e of at) {
+    const actual = seconds - e.elapsed;
+    const probe = { run, at: `scale ${e.scale}/${scales} iteration ${e.iteration}/${e.iterations}`, predicted: e.eta, actual, error: (e.eta - actual) / actual };
+    probes.push(probe);
+    if (!values.json) console.log(`run ${run} ${probe.at}: predicted ${e.eta.toFixed(1)} s, actual ${actual.toFixed(1)} s (${(100 * probe.error).toFixed(0)} %)`);
+  }
+  if (!values.json) console.log(`run ${run}: ${seconds.toFixed(1)} s`);
+}
+
+const errors = probes.map((p) => Math.abs(p.error)).sort((a, b) => a - b);
+const median = errors[Math.floor(errors.length / 2)];
+const within20 = errors.filter((e) => e < 0.2).length;
+if (values.json) console.log(JSON.stringify({ probes, medianAbsError: median, within20, count: errors.length }));
+else console.log(`|error|: median ${(100 * median).toFixed(0)} %, worst ${(100 * errors[errors.length - 1]).toFixed(0)} %; ${within20} of ${errors.length} within 20 %`);

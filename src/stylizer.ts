@@ -309,6 +309,7 @@ class StylizerImpl implements Stylizer {
         initialGamma: opts.warmStart && carried && carried.gamma > 0 ? (carried.gamma * pixels) / carried.pixels : undefined,
         scale: k + 1,
         opts: { ...opts, history: scaleEngines[k].history }, // the L-BFGS history that fits the memory budget
+        float32Work: scaleEngines[k].float32Work,
         signal,
         render,
         onStep: (i, step, ms, lastGood) => {

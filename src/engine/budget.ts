@@ -45,24 +45,29 @@ export interface OptimiserState {
   readonly history: number;
 }
 
-/** Bytes per pixel the optimiser keeps: L-BFGS g, x0, d, gTrial, gBest, a float64 work vector and 2 per pair; Adam g, m, v. Plus the iterate. */
-function optimiserBytesPerPixel(state: OptimiserState, history: number): number {
-  return VECTOR_BYTES_PER_PIXEL * (1 + (state.optimizer === 'lbfgs' ? 7 + 2 * history : 3));
+/**
+ * Bytes per pixel the optimiser keeps: L-BFGS g, x0, d, gTrial, gBest, a float64 work vector (none
+ * with `float32Work`, see optim/lbfgs.ts) and 2 per pair; Adam g, m, v. Plus the iterate.
+ */
+function optimiserBytesPerPixel(state: OptimiserState, history: number, float32Work = false): number {
+  return VECTOR_BYTES_PER_PIXEL * (1 + (state.optimizer === 'lbfgs' ? (float32Work ? 5 : 7) + 2 * history : 3));
 }
 
 export function estimateUntiledBytes(pixels: number, state: OptimiserState): number {
   return RUNTIME_BYTES + UNTILED_SESSION_BYTES + pixels * (GRAPH_BYTES_PER_PIXEL + STATE_BYTES_PER_PIXEL + optimiserBytesPerPixel(state, state.history));
 }
 
-export function estimateTiledBytes(pixels: number, maxCropPixels: number, state: OptimiserState, history: number): number {
+export function estimateTiledBytes(pixels: number, maxCropPixels: number, state: OptimiserState, history: number, float32Work = false): number {
   const sessions = TILED_SESSION_BYTES + TILED_TARGETS_SESSION_BYTES;
-  return RUNTIME_BYTES + sessions + maxCropPixels * GRAPH_BYTES_PER_PIXEL + pixels * (STATE_BYTES_PER_PIXEL + optimiserBytesPerPixel(state, history));
+  return RUNTIME_BYTES + sessions + maxCropPixels * GRAPH_BYTES_PER_PIXEL + pixels * (STATE_BYTES_PER_PIXEL + optimiserBytesPerPixel(state, history, float32Work));
 }
 
 export type ScaleMemory =
-  | { readonly tiled: false; readonly history: number; readonly estimate: number }
+  | { readonly tiled: false; readonly history: number; readonly float32Work: false; readonly estimate: number }
   | {
       readonly tiled: true;
+      /** L-BFGS without its float64 work vector (optim/lbfgs.ts), before any pair is given up. */
+      readonly float32Work: boolean;
       /** Largest crop of the gradient pass. */
       readonly maxCropPixels: number;
       /** Largest crop of the forward-only passes, which need less memory per pixel. */
@@ -75,8 +80,8 @@ export type ScaleMemory =
  * How a width×height scale (which the network sees with `margin` more pixels on each axis, its
  * padding) runs within `budget` bytes: untiled when it fits (or `tile` is not
  * exceeded by either side), else tiled with the largest crop that fits after the per-pixel state.
- * L-BFGS history is shortened (down to 1 pair) only when even a crop of MIN_GOOD_CROP pixels would
- * not fit with the full history. Throws a RunError with a size that would fit when nothing does.
+ * When even a crop of MIN_GOOD_CROP pixels would not fit with the full L-BFGS state, L-BFGS first
+ * drops its float64 work vector (float32Work), then shortens its history (down to 1 pair). Throws a RunError with a size that would fit when nothing does.
  */
 export function planScaleMemory(width: number, height: number, budget: number, state: OptimiserState, geometry: TileGeometry, tile?: number, margin = 0): ScaleMemory {
   const plan = tryPlan(width + margin, height + margin, budget, state, geometry, tile);
@@ -92,21 +97,30 @@ function tryPlan(width: number, height: number, budget: number, state: Optimiser
   const forced = tile !== undefined && Math.max(width, height) > tile;
   if (!forced) {
     const estimate = estimateUntiledBytes(pixels, state);
-    if (estimate <= budget || tile !== undefined) return { tiled: false, history: state.history, estimate };
+    if (estimate <= budget || tile !== undefined) return { tiled: false, history: state.history, float32Work: false, estimate };
   }
-  const cropFor = (history: number) => Math.floor((budget - estimateTiledBytes(pixels, 0, state, history)) / GRAPH_BYTES_PER_PIXEL);
+  const cropFor = (history: number, float32Work: boolean) => Math.floor((budget - estimateTiledBytes(pixels, 0, state, history, float32Work)) / GRAPH_BYTES_PER_PIXEL);
   if (forced) {
     // `--tile N`: the interior size is given; report the estimate of its largest crop.
     const side = Math.min(Math.max(width, height), tile + 2 * geometry.halo);
     const crop = side * side;
-    return { tiled: true, maxCropPixels: crop, maxForwardCropPixels: crop, history: state.history, estimate: estimateTiledBytes(pixels, crop, state, state.history) };
+    return {
+      tiled: true,
+      maxCropPixels: crop,
+      maxForwardCropPixels: crop,
+      history: state.history,
+      float32Work: false,
+      estimate: estimateTiledBytes(pixels, crop, state, state.history),
+    };
   }
   let history = state.history;
-  if (state.optimizer === 'lbfgs') while (history > 1 && cropFor(history) < Math.min(MIN_GOOD_CROP, pixels)) history--;
-  const maxCropPixels = cropFor(history);
+  const small = (float32Work: boolean) => cropFor(history, float32Work) < Math.min(MIN_GOOD_CROP, pixels);
+  const float32Work = state.optimizer === 'lbfgs' && small(false);
+  if (state.optimizer === 'lbfgs') while (history > 1 && small(float32Work)) history--;
+  const maxCropPixels = cropFor(history, float32Work);
   if (maxCropPixels > 0 && planTilesWithin(width, height, maxCropPixels, geometry)) {
     const maxForwardCropPixels = Math.floor((maxCropPixels * GRAPH_BYTES_PER_PIXEL) / FORWARD_BYTES_PER_PIXEL);
-    return { tiled: true, maxCropPixels, maxForwardCropPixels, history, estimate: estimateTiledBytes(pixels, maxCropPixels, state, history) };
+    return { tiled: true, maxCropPixels, maxForwardCropPixels, history, float32Work, estimate: estimateTiledBytes(pixels, maxCropPixels, state, history, float32Work) };
   }
   return undefined;
 }

@@ -8,14 +8,16 @@ import type { TilingChoice } from '../engine/tiled-engine.js';
 import { planTiles, planTilesWithin, tileGeometry, type TileGeometry } from '../engine/tiling.js';
 import { truncateTo, VGG19_LAYERS } from '../model/vgg19.js';
 import type { ResolvedOptions } from '../options.js';
-import type { Size } from './plan.js';
+import { iterationsAt, type Size } from './plan.js';
 
 export type ScaleEngine =
-  | { readonly tiled: false; readonly history: number; readonly cost: 1 }
+  | { readonly tiled: false; readonly history: number; readonly float32Work: false; readonly cost: 1 }
   | {
       readonly tiled: true;
       readonly tiling: TilingChoice;
       readonly history: number;
+      /** L-BFGS without its float64 work vector, to leave the tiles more memory (engine/budget.ts). */
+      readonly float32Work: boolean;
       /** Σ crop pixels of both passes, relative to one untiled evaluation: a forward pass is about half of forward + backward. */
       readonly cost: number;
       readonly tiles: number;
@@ -36,23 +38,26 @@ export function lossGeometry(opts: Pick<ResolvedOptions, 'contentLayers' | 'styl
 /** `margin`: pixels the network sees beyond each scale on each axis (the padding). */
 export function planScaleEngines(scales: readonly Size[], opts: ResolvedOptions, budget: number | undefined, margin = 0): ScaleEngine[] {
   const geometry = lossGeometry(opts);
-  const state = { optimizer: opts.optimizer, history: opts.history };
   // Largest first, so that a refusal names the output size and suggests one that fits.
-  const plans = [...scales].reverse().map(({ width, height }): ScaleEngine => {
+  const plans = [...scales].reverse().map(({ width, height }, r): ScaleEngine => {
+    // L-BFGS allocates a curvature pair per step until it holds `history` of them, so a scale of
+    // n iterations never holds more than n: the large scales, which run few, need less memory.
+    const state = { optimizer: opts.optimizer, history: Math.max(1, Math.min(opts.history, iterationsAt(scales.length - 1 - r, scales, opts))) };
     const forced = opts.tile !== undefined && Math.max(width, height) > opts.tile;
     if (forced) {
       const plan = planTiles(width + margin, height + margin, opts.tile!, geometry);
-      return { tiled: true, tiling: { interior: opts.tile! }, history: opts.history, cost: (FORWARD_SHARE + 1) * plan.overhead, tiles: plan.tiles.length };
+      return { tiled: true, tiling: { interior: opts.tile! }, history: opts.history, float32Work: false, cost: (FORWARD_SHARE + 1) * plan.overhead, tiles: plan.tiles.length };
     }
-    if (budget === undefined) return { tiled: false, history: opts.history, cost: 1 };
+    if (budget === undefined) return { tiled: false, history: opts.history, float32Work: false, cost: 1 };
     const memory = planScaleMemory(width, height, budget, state, geometry, opts.tile, margin);
-    if (!memory.tiled) return { tiled: false, history: memory.history, cost: 1 };
+    if (!memory.tiled) return { tiled: false, history: memory.history, float32Work: false, cost: 1 };
     const gradient = planTilesWithin(width + margin, height + margin, memory.maxCropPixels, geometry)!;
     const forward = planTilesWithin(width + margin, height + margin, memory.maxForwardCropPixels, geometry)!;
     return {
       tiled: true,
       tiling: { maxCropPixels: memory.maxCropPixels, maxForwardCropPixels: memory.maxForwardCropPixels },
       history: memory.history,
+      float32Work: memory.float32Work,
       cost: FORWARD_SHARE * forward.overhead + gradient.overhead,
       tiles: gradient.tiles.length,
     };

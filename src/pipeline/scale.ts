@@ -24,6 +24,8 @@ export interface ScaleRun {
   readonly minIterations: number;
   /** L-BFGS's inverse-Hessian scale to start from (a warm start), if any. */
   readonly initialGamma?: number;
+  /** L-BFGS's direction in float32 without a float64 work vector (when memory decides, see engine/budget.ts). */
+  readonly float32Work?: boolean;
   /** 1-based index of this scale, for messages. */
   readonly scale: number;
   readonly opts: ResolvedOptions;
@@ -46,7 +48,10 @@ export async function optimiseScale(run: ScaleRun): Promise<ScaleResult> {
   const lastGood = Float32Array.from(x);
   // L-BFGS starts each scale with a fresh history: the curvature pairs of the previous, smaller
   // problem do not carry over; with a warm start, its overall scale γ does (see the caller).
-  const lbfgs = opts.optimizer === 'lbfgs' ? createLbfgs<LossTerms>(x, { lr: opts.learningRate, history: opts.history, initialGamma: run.initialGamma }) : undefined;
+  const lbfgs =
+    opts.optimizer === 'lbfgs'
+      ? createLbfgs<LossTerms>(x, { lr: opts.learningRate, history: opts.history, initialGamma: run.initialGamma, float32Work: run.float32Work })
+      : undefined;
   const optimizer: Optimizer<LossTerms> = lbfgs ?? createAdam<LossTerms>(x, { lr: opts.learningRate });
   const stopping = createStoppingRule({ tolerance: run.tolerance, minIterations: run.minIterations });
   let i = 0;

@@ -54,7 +54,7 @@ describe('planScaleMemory', () => {
       assert.equal(plan.tiled, true);
       if (!plan.tiled) continue;
       assert.ok(plan.estimate <= budget, `${w}x${h}: ${plan.estimate}`);
-      assert.equal(plan.estimate, estimateTiledBytes(w * h, plan.maxCropPixels, lbfgs, plan.history));
+      assert.equal(plan.estimate, estimateTiledBytes(w * h, plan.maxCropPixels, lbfgs, plan.history, plan.float32Work));
       assert.ok(planTilesWithin(w, h, plan.maxCropPixels, vgg));
     }
   });
@@ -66,6 +66,23 @@ describe('planScaleMemory', () => {
     assert.ok(tight.history >= 1 && tight.history < 20);
     const adam = planScaleMemory(4096, 3072, 4 * GIB, { optimizer: 'adam', history: 20 }, vgg);
     assert.ok(adam.tiled && tight.tiled && adam.maxCropPixels > tight.maxCropPixels);
+  });
+
+  it('drops the float64 work vector of L-BFGS before any curvature pair, and counts it', () => {
+    const roomy = planScaleMemory(2048, 1536, 6 * GIB, lbfgs, vgg);
+    assert.ok(roomy.tiled && !roomy.float32Work, 'no need with room to spare');
+    const tight = planScaleMemory(4096, 3072, 4 * GIB, lbfgs, vgg);
+    assert.ok(tight.tiled && tight.float32Work);
+    assert.equal(tight.estimate, estimateTiledBytes(4096 * 3072, tight.maxCropPixels, lbfgs, tight.history, true));
+    // 8 bytes a pixel more room for the crops than the same history with the float64 vector.
+    const withVector = estimateTiledBytes(4096 * 3072, tight.maxCropPixels, lbfgs, tight.history, false);
+    assert.equal(withVector - tight.estimate, 2 * 12 * 4096 * 3072);
+    // A budget where dropping the vector is enough: the full history is kept.
+    const justShort = Array.from({ length: 120 }, (_, i) => 4 + i / 20)
+      .map((g) => planScaleMemory(3000, 2250, g * GIB, lbfgs, vgg))
+      .find((p) => p.tiled && p.float32Work && p.history === 20);
+    assert.ok(justShort, 'some budget needs only the work vector dropped');
+    assert.equal(planScaleMemory(4096, 3072, 4 * GIB, { optimizer: 'adam', history: 20 }, vgg).float32Work, false);
   });
 
   it('--tile forces tiles on scales larger than the interior and leaves smaller ones untiled', () => {

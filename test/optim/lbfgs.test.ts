@@ -89,6 +89,36 @@ describe('createLbfgs', () => {
     assert.ok(norm(gy) > 1000 * norm(g), `gradient descent reached ‖g‖ ${norm(gy)}, L-BFGS ${norm(g)}`);
   });
 
+  it('with float32Work (no float64 work vector) follows the float64 path within float32 noise and still solves the quadratic', async () => {
+    const p = rotatedQuadratic(50, 1e4, 7);
+    const evaluate: Evaluate = async (xs, grad) => p.gradient(xs, grad);
+    const x64 = Float32Array.from(p.start);
+    const x32 = Float32Array.from(p.start);
+    const opt64 = createLbfgs(x64, { history: 20 });
+    const opt32 = createLbfgs(x32, { history: 20, float32Work: true });
+    // The first steps, while the pairs are few and the paths have not yet been pulled apart by
+    // the line search's branching on near-equal values: the same iterates to float32 rounding.
+    for (let k = 0; k < 5; k++) {
+      await opt64.step(evaluate);
+      await opt32.step(evaluate);
+      const gap = norm(x64.map((v, i) => v - x32[i]));
+      assert.ok(gap <= 1e-4 * norm(x64), `step ${k + 1}: iterates ${gap} apart`);
+    }
+    const g0 = new Float64Array(50);
+    p.gradient(p.start, g0);
+    const g = new Float64Array(50);
+    let iterations = 5;
+    while (iterations < 400) {
+      const r = await opt32.step(evaluate);
+      iterations++;
+      p.gradient(x32, g);
+      if (norm(g) <= 1e-5 * norm(g0) || r.converged) break;
+    }
+    p.gradient(x32, g);
+    assert.ok(norm(g) <= 1e-5 * norm(g0), `‖g‖ ${norm(g)} vs ‖g0‖ ${norm(g0)} after ${iterations} iterations`);
+    assert.ok(iterations <= 300, `${iterations} iterations`);
+  });
+
   it('takes 2-D Rosenbrock from (−1.2, 1) to (1, 1) within 1e-4 in ≤ 50 iterations, never increasing the loss', async () => {
     const x = Float32Array.from([-1.2, 1]);
     const opt = createLbfgs(x, { toleranceGrad: 0, toleranceChange: 0 });

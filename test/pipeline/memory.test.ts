@@ -23,6 +23,18 @@ describe('planScaleEngines', () => {
     assert.ok(plans[3].history <= plans[2].history);
   });
 
+  it('plans L-BFGS memory for the pairs a scale can hold: no more than its iterations', () => {
+    // 2048 after 1448 gets few iterations (n·(1024/long)², the schedule's large-scale rule): it
+    // never holds 20 pairs, so its plan counts only as many as it runs, leaving the crops more room.
+    const scales = sizes([1024, 1448, 2048]);
+    const [, , big] = planScaleEngines(scales, opts, 4 * GIB);
+    const n = 6; // 25 · (1024/2048)², the final scale's count
+    assert.ok(big.tiled && big.history === n, JSON.stringify(big));
+    const fullHistory = planScaleEngines(scales, { ...opts, iterations: 200 }, 4 * GIB)[2];
+    assert.ok(fullHistory.tiled && fullHistory.history === 20);
+    assert.ok(fullHistory.tiles > big.tiles, `${fullHistory.tiles} tiles with 20 pairs against ${big.tiles} with ${n}`);
+  });
+
   it('--tile tiles exactly the scales larger than it; no budget means untiled otherwise', () => {
     const withTile = normaliseOptions({ content: 'c.jpg', style: 's.jpg', tile: 300 });
     const plans = planScaleEngines(sizes([256, 362, 512]), withTile, undefined);

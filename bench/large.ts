@@ -1,11 +1,12 @@
 /**
  * Large pictures (not in CI): peak RSS and seconds per evaluation of the loss and gradient at 1024²
- * untiled and tiled, 2048² and 4096x3072 within `--memory 4G`, and whole CLI runs (4096 px within
- * 4G, and one complete 2048 px picture with its sheet). Every case runs in its own process, so each
+ * untiled and tiled, 2048² and 4096x3072 within `--memory 4G`, and whole CLI runs within 4G (4096 px
+ * for one Adam iteration, and complete 2048 px and 4096 px pictures with the default preset and
+ * their sheets). Every case runs in its own process, so each
  * peak RSS is that case's alone; the load average is printed beside the figures because this
  * machine's 2 cores are shared.
  *
- *   npm run bench:large [-- --cases engine1024,engine2048,engine4096,cli4096,picture2048 --evals 2 --json]
+ *   npm run bench:large [-- --cases engine1024,engine2048,engine4096,cli4096,picture2048,picture4096 --evals 2 --json]
  *
  * Internal: `--case NAME` runs one case in the current process and prints its JSON line.
  */
@@ -25,13 +26,18 @@ import { preprocess } from '../src/model/convention.js';
 import { resolveWeights } from '../src/model/resolve.js';
 import { convsUpTo } from '../src/model/vgg19.js';
 import { nodeBackend } from '../src/node/ort-backend.js';
-import { lossGeometry } from '../src/pipeline/memory.js';
-import { PRESETS } from '../src/options.js';
+import { normaliseOptions, PRESETS } from '../src/options.js';
+import { DEFAULT_MARGIN } from '../src/engine/padding.js';
+import { planTilesWithin } from '../src/engine/tiling.js';
+import { memoryBudget } from '../src/node/memory-budget.js';
+import { lossGeometry, planScaleEngines } from '../src/pipeline/memory.js';
+import { planScales } from '../src/pipeline/plan.js';
+import sharp from 'sharp';
 
 const { values } = parseArgs({
   options: {
     case: { type: 'string' },
-    cases: { type: 'string', default: 'engine1024,engine2048,engine4096,cli4096,picture2048' },
+    cases: { type: 'string', default: 'engine1024,engine2048,engine4096,cli4096,picture2048,picture4096' },
     evals: { type: 'string', default: '2' },
     json: { type: 'boolean', default: false },
     out: { type: 'string', default: 'out/large' },
@@ -211,24 +217,56 @@ async function main(): Promise<void> {
       scales: r.stdout.split('\n').filter((l) => l.includes('"scale"')),
     });
   }
-  if (wanted.includes('picture2048')) {
+  // Complete pictures with the default preset, as a user runs them: 2048 px (its sheet goes in the
+  // README) and 4096 px, both within --memory 4G (BENCH_MEMORY overrides it for 2048).
+  const picture = async (name: string, size: number, memory: string) => {
     const loadBefore = load();
-    const file = path.join(out, 'dog-matisse-2048.png');
-    const sheet = path.join(out, 'sheet-dog-matisse-2048.jpg');
-    const r = await measured(
-      cli('-o', file, '--sheet', sheet, '--size', '2048', '--memory', process.env.BENCH_MEMORY ?? '4G', '--json', ...(process.env.BENCH_PICTURE_ARGS?.split(' ') ?? [])),
-    );
+    const file = path.join(out, `dog-matisse-${size}.png`);
+    const sheet = path.join(out, `sheet-dog-matisse-${size}.jpg`);
+    const r = await measured(cli('-o', file, '--sheet', sheet, '--size', String(size), '--memory', memory, '--json', ...(process.env.BENCH_PICTURE_ARGS?.split(' ') ?? [])));
+    const lines = r.stdout.split('\n');
     report({
-      case: 'picture2048',
+      case: name,
       code: r.code,
       seconds: r.seconds,
       peakRssGiB: r.peakRssGiB,
       load: [loadBefore, load()],
       output: file,
       sheet,
-      scales: r.stdout.split('\n').filter((l) => l.includes('"scale"')),
+      scales: lines.filter((l) => l.includes('"scale"')),
+      done: lines.find((l) => l.includes('"done"')),
+      error: r.code === 0 ? undefined : r.stderr.split('\n').slice(-5).join(' '),
+      detail: r.code === 0 ? await detail(file, memory) : undefined,
     });
-  }
+  };
+  // A 1:1 crop of a finished picture centred on where four tiles of its last scale meet (or two,
+  // with strips), so a person can look for seams at full resolution.
+  const detail = async (file: string, memory: string): Promise<string> => {
+    const meta = await sharp(file).metadata();
+    const size = { width: meta.width!, height: meta.height! };
+    const opts = normaliseOptions({ content: 'c.png', style: 's.png', size: Math.max(size.width, size.height), memory });
+    const margin = DEFAULT_MARGIN;
+    const content = await sharp(image('dog')).metadata();
+    const scales = planScales({ width: content.width!, height: content.height! }, size, opts);
+    const last = planScaleEngines(scales, opts, memoryBudget(memory), 2 * margin).pop()!;
+    let x = size.width / 2;
+    let y = size.height / 2;
+    if (last.tiled) {
+      const limit = 'maxCropPixels' in last.tiling ? last.tiling.maxCropPixels : 0;
+      const first = planTilesWithin(size.width + 2 * margin, size.height + 2 * margin, limit, lossGeometry(opts))!.tiles[0];
+      if (first.x1 < size.width + 2 * margin) x = first.x1 - margin;
+      if (first.y1 < size.height + 2 * margin) y = first.y1 - margin;
+    }
+    const w = Math.min(768, size.width);
+    const h = Math.min(512, size.height);
+    const left = Math.round(Math.min(Math.max(0, x - w / 2), size.width - w));
+    const top = Math.round(Math.min(Math.max(0, y - h / 2), size.height - h));
+    const crop = file.replace(/\.png$/, `-detail-${left}-${top}.png`);
+    await sharp(file).extract({ left, top, width: w, height: h }).toFile(crop);
+    return crop;
+  };
+  if (wanted.includes('picture2048')) await picture('picture2048', 2048, process.env.BENCH_MEMORY ?? '4G');
+  if (wanted.includes('picture4096')) await picture('picture4096', 4096, '4G');
   if (!values.json) {
     console.log('\ncase                 size        tiles  s/eval   peak RSS');
     for (const r of results) {

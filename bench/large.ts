@@ -11,7 +11,7 @@
  * Internal: `--case NAME` runs one case in the current process and prints its JSON line.
  */
 import { spawn } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -225,6 +225,8 @@ async function main(): Promise<void> {
     const sheet = path.join(out, `sheet-dog-matisse-${size}.jpg`);
     const r = await measured(cli('-o', file, '--sheet', sheet, '--size', String(size), '--memory', memory, '--json', ...(process.env.BENCH_PICTURE_ARGS?.split(' ') ?? [])));
     const lines = r.stdout.split('\n');
+    // Every progress event, to check the ETA and the tile progress afterwards.
+    await writeFile(file.replace(/\.png$/, '.events.jsonl'), r.stdout);
     report({
       case: name,
       code: r.code,

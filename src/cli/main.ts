@@ -99,7 +99,8 @@ async function stylizeCommand(args: CliArgs, io: CliIO): Promise<number> {
     latest = e.preview;
     if (args.json) {
       const { scale, width, height, iteration, loss, content: c, style: s, tv, ms } = e;
-      io.stdout.write(`${JSON.stringify({ type: 'iteration', scale, width, height, iteration, loss, content: c, style: s, tv, ms: Math.round(ms * 10) / 10 })}\n`);
+      const [elapsed, eta] = [e.elapsed, e.eta].map((t) => (Number.isFinite(t) ? Math.round(t * 100) / 100 : null));
+      io.stdout.write(`${JSON.stringify({ type: 'iteration', scale, width, height, iteration, loss, content: c, style: s, tv, ms: Math.round(ms * 10) / 10, elapsed, eta })}\n`);
     }
     if (args.saveEvery && e.iteration % args.saveEvery === 0) {
       // Caught here so that a failed frame (a full disk) cannot crash the process mid-run; reported after it.

@@ -120,8 +120,11 @@ describe('style-transfer CLI', () => {
     const iterations = events.filter((e) => e.type === 'iteration');
     assert.equal(iterations.length, 8);
     for (const e of iterations) {
-      for (const k of ['scale', 'width', 'height', 'iteration', 'loss', 'content', 'style', 'tv', 'ms']) assert.equal(typeof e[k], 'number', `${k} in ${JSON.stringify(e)}`);
+      for (const k of ['scale', 'width', 'height', 'iteration', 'loss', 'content', 'style', 'tv', 'ms', 'elapsed', 'eta'])
+        assert.equal(typeof e[k], 'number', `${k} in ${JSON.stringify(e)}`);
     }
+    for (let k = 1; k < 8; k++) assert.ok((iterations[k].elapsed as number) >= (iterations[k - 1].elapsed as number), 'elapsed seconds grow');
+    assert.equal(iterations[7].eta, 0, 'nothing left after the last iteration');
     assert.deepEqual(
       iterations.map((e) => e.iteration),
       [1, 2, 3, 4, 5, 6, 7, 8],

@@ -5,12 +5,24 @@
  * scales' speed and so the "actual").
  *
  *   npm run bench:eta [-- --content dog --style matisse --size 512 --preset quality --runs 3 --json]
+ *
+ * `--replay EVENTS --size N [--memory 4G]` instead replays the iteration times of a finished run
+ * (the CLI's `--json` lines, e.g. bench:large's *.events.jsonl) through the estimator as that run
+ * planned it, and compares its predictions with the iteration time that was actually left (set-up
+ * time, which the estimator also counts, is not in the events): for runs too long to repeat.
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { PRESETS, type PresetName } from '../src/options.js';
+import { readFileSync } from 'node:fs';
+import sharp from 'sharp';
+import { normaliseOptions, PRESETS, type PresetName } from '../src/options.js';
 import { stylize, type ProgressEvent } from '../src/index.js';
+import { memoryBudget } from '../src/node/memory-budget.js';
+import { EtaEstimator } from '../src/pipeline/eta.js';
+import { planScaleEngines } from '../src/pipeline/memory.js';
+import { iterationsAt, outputSize, planScales } from '../src/pipeline/plan.js';
+import { borderPadding } from '../src/pipeline/objective.js';
 
 type Iteration = Extract<ProgressEvent, { type: 'iteration' }>;
 
@@ -22,6 +34,8 @@ const { values } = parseArgs({
     preset: { type: 'string', default: 'quality' },
     runs: { type: 'string', default: '1' },
     json: { type: 'boolean', default: false },
+    replay: { type: 'string' },
+    memory: { type: 'string' },
   },
 });
 const repo = fileURLToPath(new URL('..', import.meta.url));
@@ -37,6 +51,45 @@ interface Probe {
   readonly actual: number;
   /** (predicted − actual) / actual */
   readonly error: number;
+}
+
+if (values.replay) {
+  await replay(values.replay);
+  process.exit(0);
+}
+
+/** Predictions at the middle and end of every scale, from the recorded iteration times. */
+async function replay(file: string): Promise<void> {
+  const events = readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { type: string; scale: number; iteration: number; ms: number })
+    .filter((e) => e.type === 'iteration');
+  const opts = normaliseOptions({ content: 'c', style: 's', size: Number(values.size), preset: values.preset as PresetName, memory: values.memory });
+  const meta = await sharp(image(values.content!)).rotate().metadata();
+  const content = { width: meta.autoOrient?.width ?? meta.width!, height: meta.autoOrient?.height ?? meta.height! };
+  const scales = planScales(content, outputSize(content, opts), opts);
+  const margin = borderPadding(opts)?.margin ?? 0;
+  const engines = planScaleEngines(scales, opts, memoryBudget(values.memory), 2 * margin);
+  const iterations = scales.map((_, k) => iterationsAt(k, scales, opts));
+  const clock = new EtaEstimator(
+    scales.map((s, k) => ({ pixels: (s.width + 2 * margin) * (s.height + 2 * margin) * engines[k].cost, maxIterations: iterations[k], expectedIterations: iterations[k] })),
+    { warmStart: opts.warmStart && opts.optimizer === 'lbfgs' },
+  );
+  let left = events.reduce((sum, e) => sum + e.ms, 0) / 1000;
+  for (const [i, e] of events.entries()) {
+    clock.record(e.scale - 1, e.iteration, e.ms);
+    left -= e.ms / 1000;
+    const last = events[i + 1]?.scale !== e.scale;
+    if (last || e.iteration === Math.floor(iterations[e.scale - 1] / 2)) {
+      const predicted = clock.secondsLeft(e.scale - 1, e.iteration);
+      const error = left > 0 ? `${((100 * (predicted - left)) / left).toFixed(0)} %` : '';
+      console.log(
+        `scale ${e.scale}/${scales.length} iteration ${e.iteration}/${iterations[e.scale - 1]}: predicted ${predicted.toFixed(0)} s, iterations left took ${left.toFixed(0)} s ${error}`,
+      );
+    }
+    if (last) clock.finishScale(e.scale - 1, e.iteration);
+  }
 }
 
 const probes: Probe[] = [];

@@ -81,7 +81,8 @@ export type ScaleMemory =
  * padding) runs within `budget` bytes: untiled when it fits (or `tile` is not
  * exceeded by either side), else tiled with the largest crop that fits after the per-pixel state.
  * When even a crop of MIN_GOOD_CROP pixels would not fit with the full L-BFGS state, L-BFGS first
- * drops its float64 work vector (float32Work), then shortens its history (down to 1 pair). Throws a RunError with a size that would fit when nothing does.
+ * drops its float64 work vector (float32Work), then shortens its history (down to 1 pair).
+ * Throws a RunError with a size that would fit when nothing does.
  */
 export function planScaleMemory(width: number, height: number, budget: number, state: OptimiserState, geometry: TileGeometry, tile?: number, margin = 0): ScaleMemory {
   const plan = tryPlan(width + margin, height + margin, budget, state, geometry, tile);

@@ -74,7 +74,7 @@ describe('planScaleMemory', () => {
     const tight = planScaleMemory(4096, 3072, 4 * GIB, lbfgs, vgg);
     assert.ok(tight.tiled && tight.float32Work);
     assert.equal(tight.estimate, estimateTiledBytes(4096 * 3072, tight.maxCropPixels, lbfgs, tight.history, true));
-    // 8 bytes a pixel more room for the crops than the same history with the float64 vector.
+    // 24 bytes a pixel (3 channels of float64) more room for the crops than the same history with the float64 vector.
     const withVector = estimateTiledBytes(4096 * 3072, tight.maxCropPixels, lbfgs, tight.history, false);
     assert.equal(withVector - tight.estimate, 2 * 12 * 4096 * 3072);
     // A budget where dropping the vector is enough: the full history is kept.

@@ -19,7 +19,7 @@ import sharp from 'sharp';
 import { normaliseOptions, PRESETS, type PresetName } from '../src/options.js';
 import { stylize, type ProgressEvent } from '../src/index.js';
 import { memoryBudget } from '../src/node/memory-budget.js';
-import { EtaEstimator } from '../src/pipeline/eta.js';
+import { createRunEta } from '../src/pipeline/run-eta.js';
 import { planScaleEngines } from '../src/pipeline/memory.js';
 import { iterationsAt, outputSize, planScales } from '../src/pipeline/plan.js';
 import { borderPadding } from '../src/pipeline/objective.js';
@@ -72,10 +72,7 @@ async function replay(file: string): Promise<void> {
   const margin = borderPadding(opts)?.margin ?? 0;
   const engines = planScaleEngines(scales, opts, memoryBudget(values.memory), 2 * margin);
   const iterations = scales.map((_, k) => iterationsAt(k, scales, opts));
-  const clock = new EtaEstimator(
-    scales.map((s, k) => ({ pixels: (s.width + 2 * margin) * (s.height + 2 * margin) * engines[k].cost, maxIterations: iterations[k], expectedIterations: iterations[k] })),
-    { warmStart: opts.warmStart && opts.optimizer === 'lbfgs' },
-  );
+  const clock = createRunEta(scales, engines, margin, opts);
   let left = events.reduce((sum, e) => sum + e.ms, 0) / 1000;
   for (const [i, e] of events.entries()) {
     clock.record(e.scale - 1, e.iteration, e.ms);

@@ -19,8 +19,8 @@ import { matchHistogram } from './image/colour.js';
 import { deprocess, preprocess } from './model/convention.js';
 import type { ResolvedWeights } from './model/conv-weights.js';
 import { convsUpTo } from './model/vgg19.js';
-import { checkImageSizes, normaliseOptions, typicalScaleIterations, type ResolvedOptions, type StylizeOptions } from './options.js';
-import { EtaEstimator } from './pipeline/eta.js';
+import { checkImageSizes, normaliseOptions, type ResolvedOptions, type StylizeOptions } from './options.js';
+import { createRunEta } from './pipeline/run-eta.js';
 import { clampPixels, finishColours, forNetwork } from './pipeline/finish.js';
 import { borderPadding, createObjective, lossValues, termWeights } from './pipeline/objective.js';
 import { planScaleEngines, type ScaleEngine } from './pipeline/memory.js';
@@ -243,15 +243,7 @@ class StylizerImpl implements Stylizer {
     const finalScale = scales.length - 1;
     // The network works on the image inside its border margin: that is what an iteration costs.
     const networkPixels = (s: Size) => (s.width + 2 * margin) * (s.height + 2 * margin);
-    const clock = new EtaEstimator(
-      scales.map((s, k) => ({
-        pixels: networkPixels(s) * scaleEngines[k].cost, // tiles recompute their halos and run a forward pass first
-        maxIterations: iterations(k),
-        // An earlier scale under a stopping rule: the preset's typical count (measured); else the count given.
-        expectedIterations: opts.tolerance > 0 && k < finalScale ? Math.min(iterations(k), typicalScaleIterations(opts)) : iterations(k),
-      })),
-      { warmStart: opts.warmStart && opts.optimizer === 'lbfgs' },
-    );
+    const clock = createRunEta(scales, scaleEngines, margin, opts);
     // L-BFGS's inverse-Hessian scale at the end of the previous scale, and that scale's pixel count.
     let carried: { gamma: number; pixels: number } | undefined;
     const toInput = (img: PlanarImage) => preprocess(forNetwork(img, opts).data, img.width * img.height, convention);

@@ -11,9 +11,7 @@
  * planned it, and compares its predictions with the iteration time that was actually left (set-up
  * time, which the estimator also counts, is not in the events): for runs too long to repeat.
  */
-import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import sharp from 'sharp';
 import { normaliseOptions, PRESETS, type PresetName } from '../src/options.js';
@@ -23,6 +21,7 @@ import { createRunEta } from '../src/pipeline/run-eta.js';
 import { planScaleEngines } from '../src/pipeline/memory.js';
 import { iterationsAt, outputSize, planScales } from '../src/pipeline/plan.js';
 import { borderPadding } from '../src/pipeline/objective.js';
+import { weightsPath as weights, sampleImage as image } from './paths.js';
 
 type Iteration = Extract<ProgressEvent, { type: 'iteration' }>;
 
@@ -38,10 +37,6 @@ const { values } = parseArgs({
     memory: { type: 'string' },
   },
 });
-const repo = fileURLToPath(new URL('..', import.meta.url));
-const shared = path.resolve(repo, '../shared');
-const weights = process.env.STYLE_TRANSFER_WEIGHTS ?? path.join(shared, 'weights/vgg19-caffe-q8.safetensors');
-const image = (name: string) => (name.includes('/') || name.includes('.') ? name : path.join(shared, 'images', `${name}.jpg`));
 if (!(values.preset in PRESETS)) throw new Error(`unknown preset ${values.preset}`);
 
 interface Probe {

@@ -15,7 +15,6 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { fileURLToPath } from 'node:url';
 import { planScaleMemory } from '../src/engine/budget.js';
 import { StyleEngine } from '../src/engine/session.js';
 import { TiledEngine, type TilingChoice } from '../src/engine/tiled-engine.js';
@@ -33,6 +32,7 @@ import { memoryBudget } from '../src/node/memory-budget.js';
 import { lossGeometry, planScaleEngines } from '../src/pipeline/memory.js';
 import { planScales } from '../src/pipeline/plan.js';
 import sharp from 'sharp';
+import { repo, weightsPath as weightsFile, sampleImage as image } from './paths.js';
 
 const { values } = parseArgs({
   options: {
@@ -43,10 +43,6 @@ const { values } = parseArgs({
     out: { type: 'string', default: 'out/large' },
   },
 });
-const repo = fileURLToPath(new URL('..', import.meta.url));
-const shared = path.resolve(repo, '../shared');
-const weightsFile = process.env.STYLE_TRANSFER_WEIGHTS ?? path.join(shared, 'weights/vgg19-caffe-q8.safetensors');
-const image = (name: string) => path.join(shared, 'images', `${name}.jpg`);
 const GIB = 2 ** 30;
 const quality = PRESETS.quality;
 const layout = { contentLayers: quality.contentLayers, styleLayers: quality.styleLayers, styleNormalisation: quality.styleNormalisation, pooling: quality.pooling };

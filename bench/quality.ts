@@ -17,18 +17,14 @@ import { appendFileSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseCliArgs } from '../src/cli/args.js';
 import { decodeImage, encodeImage } from '../src/image/io.js';
 import type { RawImage } from '../src/image/image.js';
 import type { StylizeOptions } from '../src/options.js';
 import { stylize } from '../src/stylize.js';
 import { Yardstick, type QualityScore } from './yardstick.js';
+import { repo, weightsPath as weights, sampleImage as image } from './paths.js';
 
-const repo = fileURLToPath(new URL('..', import.meta.url));
-const shared = path.resolve(repo, '../shared');
-const weights = process.env.STYLE_TRANSFER_WEIGHTS ?? path.join(shared, 'weights/vgg19-caffe-q8.safetensors');
-const image = (name: string) => (name.includes('/') || name.includes('.') ? name : path.join(shared, 'images', `${name}.jpg`));
 const ALL_PAIRS = ['dog:matisse', 'dog:monet', 'landscape:matisse', 'landscape:monet'];
 
 /** This script's own flags; everything else is a stylize() flag, parsed by the CLI's option table. */

@@ -15,10 +15,10 @@ import { readFile, rm } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { fileURLToPath } from 'node:url';
 import { startServer } from '../src/server/server.js';
 import { startRedis } from '../test/server/redis-helpers.js';
 import { tempDataDir } from '../test/server/helpers.js';
+import { repo, sampleImage, weightsPath as weights } from './paths.js';
 
 const { values } = parseArgs({
   options: {
@@ -29,11 +29,8 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
   },
 });
-const repo = fileURLToPath(new URL('..', import.meta.url));
-const shared = path.resolve(repo, '../shared');
-const weights = process.env.STYLE_TRANSFER_WEIGHTS ?? path.join(shared, 'weights/vgg19-caffe-q8.safetensors');
 const jobOptions = { size: Number(values.size), iterations: Number(values.iterations), scaleIterations: 0 };
-const inputs = await Promise.all(['dog', 'matisse'].map((n) => readFile(path.join(shared, 'images', `${n}.jpg`))));
+const inputs = await Promise.all(['dog', 'matisse'].map((n) => readFile(sampleImage(n))));
 
 async function post(url: string): Promise<string> {
   const form = new FormData();

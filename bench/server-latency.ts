@@ -11,7 +11,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { fileURLToPath } from 'node:url';
+import { repo, sampleImage, weightsPath as weights } from './paths.js';
 
 const { values } = parseArgs({
   options: {
@@ -21,9 +21,6 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
   },
 });
-const repo = fileURLToPath(new URL('..', import.meta.url));
-const shared = path.resolve(repo, '../shared');
-const weights = process.env.STYLE_TRANSFER_WEIGHTS ?? path.join(shared, 'weights/vgg19-caffe-q8.safetensors');
 const seconds = Number(values.seconds);
 const intervalMs = Number(values.interval);
 
@@ -50,7 +47,7 @@ try {
     ['content', 'dog'],
     ['style', 'matisse'],
   ]) {
-    form.append(field, new Blob([await readFile(path.join(shared, 'images', `${name}.jpg`))]), `${name}.jpg`);
+    form.append(field, new Blob([await readFile(sampleImage(name))]), `${name}.jpg`);
   }
   form.append('options', JSON.stringify({ size: Number(values.size) }));
   const created = await fetch(`${base}/api/jobs`, { method: 'POST', body: form });

@@ -5,15 +5,11 @@
  *
  *   npm run bench:setup [-- --json]
  */
-import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { fileURLToPath } from 'node:url';
 import { createStylizer } from '../src/stylize.js';
+import { sampleImage, weightsPath as weights } from './paths.js';
 
 const { values } = parseArgs({ options: { json: { type: 'boolean', default: false }, jobs: { type: 'string', default: '3' } } });
-const repo = fileURLToPath(new URL('..', import.meta.url));
-const shared = path.resolve(repo, '../shared');
-const weights = process.env.STYLE_TRANSFER_WEIGHTS ?? path.join(shared, 'weights/vgg19-caffe-q8.safetensors');
 
 const stylizer = await createStylizer({ weights });
 const rows: { job: number; setupMs: number; totalMs: number; weightLoads: number; sessionBuilds: number }[] = [];
@@ -21,8 +17,8 @@ for (let job = 1; job <= Number(values.jobs); job++) {
   const t0 = performance.now();
   let setupMs = Number.NaN;
   await stylizer.stylize({
-    content: path.join(shared, 'images/dog.jpg'),
-    style: path.join(shared, 'images/monet.jpg'),
+    content: sampleImage('dog'),
+    style: sampleImage('monet'),
     size: 128,
     iterations: 5,
     scaleIterations: 0,

@@ -9,7 +9,6 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { fileURLToPath } from 'node:url';
 import { sheetPanels, sheetTitle, writeSheet } from '../src/render/sheet.js';
 import { StyleEngine } from '../src/engine/session.js';
 import { nodeBackend } from '../src/node/ort-backend.js';
@@ -20,6 +19,7 @@ import { preprocess } from '../src/model/convention.js';
 import { resolveWeights } from '../src/model/resolve.js';
 import { PRESETS, type PresetName } from '../src/options.js';
 import { stylize } from '../src/stylize.js';
+import { repo, weightsPath as weights, sampleImage as image } from './paths.js';
 
 const { values } = parseArgs({
   options: {
@@ -31,10 +31,6 @@ const { values } = parseArgs({
     out: { type: 'string', default: 'out' },
   },
 });
-const repo = fileURLToPath(new URL('..', import.meta.url));
-const shared = path.resolve(repo, '../shared');
-const weights = process.env.STYLE_TRANSFER_WEIGHTS ?? path.join(shared, 'weights/vgg19-caffe-q8.safetensors');
-const image = (name: string) => (name.includes('/') || name.includes('.') ? name : path.join(shared, 'images', `${name}.jpg`));
 
 /** The recipe's loss (α = 1, β = 1e6, its layer weights, unnormalised Gram) of `result`, all at 224 px shorter side. */
 async function recipeLoss(result: RawImage, content: RawImage, style: RawImage): Promise<{ loss: number; content: number; style: number }> {

@@ -77,7 +77,7 @@ async function replay(file: string): Promise<void> {
       const predicted = clock.secondsLeft(e.scale - 1, e.iteration);
       const error = left > 0 ? `${((100 * (predicted - left)) / left).toFixed(0)} %` : '';
       console.log(
-        `scale ${e.scale}/${scales.length} iteration ${e.iteration}/${iterations[e.scale - 1]}: predicted ${predicted.toFixed(0)} s, iterations left took ${left.toFixed(0)} s ${error}`,
+        `scale ${e.scale}/${scales.length} iteration ${e.iteration}/${iterations[e.scale - 1]}: predicted ${predicted.toFixed(0)} s, iterations left took ${Math.max(0, left).toFixed(0)} s ${error}`,
       );
     }
     if (last) clock.finishScale(e.scale - 1, e.iteration);

@@ -87,7 +87,8 @@ export function createLbfgs<T = void>(x: Float32Array, opts: LbfgsOptions = {}):
   const d = new Float32Array(n); // search direction
   const gTrial = new Float32Array(n); // gradient at the latest trial point
   const gBest = new Float32Array(n); // gradient at the best trial point so far
-  const q: Float32Array | Float64Array = opts.float32Work ? d : new Float64Array(n); // two-loop work vector (float64: it is summed into many times)
+  // Two-loop work vector: float64, as it is summed into many times; with float32Work, d itself.
+  const q: Float32Array | Float64Array = opts.float32Work ? d : new Float64Array(n);
   const alpha = new Float64Array(history);
   const pairs: Pair[] = [];
   let f = Number.NaN;

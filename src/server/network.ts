@@ -58,6 +58,12 @@ async function serverNetworkFile(weights: string | undefined, env: NodeJS.Proces
   return status.paths.compact;
 }
 
+/** An error's first line with `file` named by its base name: a client learns which file, not where it lives on this machine. */
+function reasonWithoutDirectory(err: unknown, file: string | undefined): string {
+  const line = firstLine(err);
+  return file ? line.split(file).join(path.basename(file)) : line;
+}
+
 export function registerNetworkRoutes(app: FastifyInstance, opts: { weights?: string; env?: NodeJS.ProcessEnv } = {}): void {
   const env = opts.env ?? process.env;
   // Hashing 80 MB takes a moment: done once per version of the file (path, size, mtime).
@@ -70,19 +76,14 @@ export function registerNetworkRoutes(app: FastifyInstance, opts: { weights?: st
       const info = await stat(file);
       key = `${file}\0${info.size}\0${info.mtimeMs}`;
     } catch (err) {
-      const reason = firstLine(err)
-        .split(opts.weights ?? '\0')
-        .join(path.basename(opts.weights ?? ''));
-      throw new HttpError(404, `this server has no network for the browser: ${reason}; choose the weights file in the page`);
+      throw new HttpError(404, `this server has no network for the browser: ${reasonWithoutDirectory(err, opts.weights)}; choose the weights file in the page`);
     }
     if (cached?.key !== key) cached = { key, file, manifest: describeBrowserNetwork(file) };
     const entry = cached;
     try {
       return { manifest: await entry.manifest, file: entry.file };
     } catch (err) {
-      // The file's name, not where it lives on this machine.
-      const reason = firstLine(err).split(entry.file).join(path.basename(entry.file));
-      throw new HttpError(404, `this server has no network for the browser: ${reason}`);
+      throw new HttpError(404, `this server has no network for the browser: ${reasonWithoutDirectory(err, entry.file)}`);
     }
   };
 

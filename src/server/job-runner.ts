@@ -11,7 +11,6 @@
  * A failed write (a full disk, a folder removed under the job) stops the run and becomes a
  * StorageError naming the file: the job fails with that message, the process lives on.
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AbortError, RunError, StyleTransferError } from '../errors.js';
 import { writeFileAtomic } from '../fs/atomic.js';
@@ -24,7 +23,7 @@ import type { WireProgressEvent } from './job.js';
 import { PreviewWriter } from './preview.js';
 import type { RunnerJob, RunnerSettings } from './runner-protocol.js';
 import { renderPartialSheet, SHEET_HEIGHT } from './sheets.js';
-import { describeWriteError } from './store.js';
+import { describeWriteError, readOwnFile } from './store.js';
 
 /** Writing a job's file failed; the message names the file and the reason. */
 export class StorageError extends StyleTransferError {
@@ -146,7 +145,10 @@ export async function executeJob(stylizer: Pick<Stylizer, 'stylize'>, job: Runne
 
 async function readInput(job: RunnerJob, file: string, hint?: string): Promise<Buffer> {
   try {
-    return await readFile(join(job.dir, file));
+    // Not through a symlink: a job folder's inputs must be the files the server put there.
+    const bytes = await readOwnFile(join(job.dir, file));
+    if (!bytes) throw Object.assign(new Error(`${file} is missing or not a plain file`), { code: 'ENOENT' });
+    return bytes;
   } catch (err) {
     throw new RunError(
       `input ${file} of job ${job.id} cannot be read from the data directory (${(err as NodeJS.ErrnoException).code ?? 'error'}${hint ? `; ${hint}` : ''})`,

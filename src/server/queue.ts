@@ -13,6 +13,8 @@ import { AbortError, firstLine, StyleTransferError } from '../errors.js';
 import { isTerminal, type JobEvent, type JobSpec, type JobStatus, type LossPoint } from './job.js';
 import { JobFinishedError, JobStateError, QueueClosedError, QueueFullError } from './queue-errors.js';
 import { readHistory } from './storage.js';
+import type { ServerLimits } from './limits.js';
+import { checkRunnable } from './stored-job.js';
 import { describeWriteError, type JobInputs, type JobStore, type StoredJob } from './store.js';
 
 /** A job as the API shows it: its status plus, while it waits, its place in the queue (1 = next). */
@@ -101,6 +103,18 @@ export interface LocalJobQueueOptions {
   onFinished?: (spec: JobSpec, status: JobStatus) => Promise<void>;
   /** How often a running job's progress is saved, in ms (default 2000; tests use 0: every event). */
   persistIntervalMs?: number;
+  /** The limits a queued job found on disk at start must pass again (default: none checked). */
+  limits?: ServerLimits;
+}
+
+/** Why a stored job may not run under these limits, or undefined when it may. */
+function refusalOf(spec: JobSpec, limits: ServerLimits): string | undefined {
+  try {
+    checkRunnable(spec, limits);
+    return undefined;
+  } catch (err) {
+    return firstLine(err);
+  }
 }
 
 export class LocalJobQueue implements JobQueue {
@@ -146,7 +160,10 @@ export class LocalJobQueue implements JobQueue {
         // On a full disk the new state lives in memory only; the server still starts.
         await this.store.writeStatus(entry.status).catch((err) => this.opts.log?.(`job ${spec.id}: ${describeWriteError(err, 'status.json')}`));
       } else if (status.status === 'queued') {
-        this.waiting.push(entry);
+        // job.json may have been edited since it was accepted: it runs only within today's limits.
+        const refusal = this.opts.limits && refusalOf(spec, this.opts.limits);
+        if (refusal) await this.finish(entry, { status: 'failed', error: `refused: ${refusal}` });
+        else this.waiting.push(entry);
       }
     }
     this.updatePositions();

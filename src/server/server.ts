@@ -38,13 +38,14 @@ import { isTerminal, type JobSpec } from './job.js';
 import { resolveLimits, type ServerLimits } from './limits.js';
 import { JobStateError, QueueClosedError, QueueError, QueueFullError, StorageFullError } from './queue-errors.js';
 import { registerNetworkRoutes } from './network.js';
-import { LocalJobQueue, previewUrl, type JobQueue, type Retention } from './queue.js';
+import { LocalJobQueue, previewUrl, type JobQueue, type JobView, type Retention } from './queue.js';
 import { BullJobQueue } from './queue-bullmq.js';
 import { RunnerPool } from './runner-client.js';
 import { runnerJob } from './runner-protocol.js';
 import { SheetRenderer } from './sheets.js';
 import { EventStreams } from './sse.js';
 import { JobStore, type JobFile } from './store.js';
+import { CONTENT_FILE, styleFile } from './stored-job.js';
 import { readJobUpload } from './upload.js';
 
 export interface ServerTimeouts {
@@ -172,6 +173,7 @@ export async function buildServer(opts: ServerOptions = {}): Promise<{ app: Fast
       maxQueuedJobs: limits.maxQueuedJobs,
       log,
       retention: opts.retention,
+      limits,
     });
     await local.restore(await store.loadAll((dir, why) => log(`skipping ${dir}: ${why}`)));
     queue = local;
@@ -312,6 +314,7 @@ function registerApi(app: FastifyInstance, ctx: ApiContext): void {
       if (!(Number.isInteger(value) && value >= 1 && value <= 1_000_000))
         throw new HttpError(400, `${name}: expected a positive integer, received ${JSON.stringify(request.query[name] ?? null)}`);
     }
+    if (Number(styles) > limits.maxStyles) throw new HttpError(400, `styles: at most ${limits.maxStyles} style images per job on this server, received ${Number(styles)}`);
     if (content.width * content.height > limits.maxPixels) throw new HttpError(422, `a ${content.width}x${content.height} content image has more than ${limits.maxPixels} pixels`);
     const parsed = parseJobOptions(options, limits);
     const resolved = validateJobOptions(parsed.options, content, Number(styles), limits);
@@ -386,7 +389,7 @@ function registerApi(app: FastifyInstance, ctx: ApiContext): void {
       const job = jobOr404(queue, request.params.id);
       if (!job.result) throw new HttpError(409, `job ${job.id} has no result yet (status ${job.status})`);
       let png = await store.read(job.id, `${kind}.png` as JobFile);
-      if (!png && kind === 'sheet') png = await partialSheet(ctx, job.id);
+      if (!png && kind === 'sheet') png = await partialSheet(ctx, job);
       if (!png) throw new HttpError(404, `job ${job.id} has no ${kind} image`);
       const download = request.query.download !== undefined && request.query.download !== '0';
       return sendPng(reply, png, { cache: true, filename: download ? `style-transfer-${job.id.slice(0, 8)}-${kind}.png` : undefined });
@@ -395,10 +398,12 @@ function registerApi(app: FastifyInstance, ctx: ApiContext): void {
 }
 
 /** The sheet of a job that ended without one (interrupted by a restart), made once and shared; undefined without its inputs. */
-async function partialSheet(ctx: ApiContext, id: string): Promise<Buffer | undefined> {
-  const spec = await readSpec(ctx.store, id);
-  if (!spec || !(await ctx.store.has(id, spec.content.file as JobFile))) return undefined;
-  return ctx.sheets.render(id, ctx.store.dir(id), spec).catch((err) => {
+async function partialSheet(ctx: ApiContext, job: JobView): Promise<Buffer | undefined> {
+  const { id } = job;
+  if (!(await ctx.store.has(id, CONTENT_FILE)) || !(await ctx.store.has(id, 'result.png'))) return undefined;
+  // The server's own file names, and the names of the checked record it holds (not job.json again).
+  const inputs = { content: { file: CONTENT_FILE, name: job.content.name }, styles: job.styles.map((s, i) => ({ file: styleFile(i), name: s.name })) };
+  return ctx.sheets.render(id, ctx.store.dir(id), inputs).catch((err) => {
     throw new HttpError(404, `job ${id} has no sheet: ${firstLine(err)}`);
   });
 }
@@ -429,11 +434,6 @@ function jobOr404(queue: JobQueue, id: string) {
   const job = queue.get(id);
   if (!job) throw new HttpError(404, `no such job: ${id}`);
   return job;
-}
-
-async function readSpec(store: JobStore, id: string): Promise<JobSpec | undefined> {
-  const bytes = await store.read(id, 'job.json');
-  return bytes ? (JSON.parse(bytes.toString('utf8')) as JobSpec) : undefined;
 }
 
 function sendPng(reply: FastifyReply, png: Buffer, opts: { cache: boolean; filename?: string }): FastifyReply {

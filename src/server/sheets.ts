@@ -6,8 +6,9 @@
  */
 import { join } from 'node:path';
 import { writeFileAtomic } from '../fs/atomic.js';
-import { decodeImageFile, encodeImageBytes } from '../image/io.js';
+import { decodeImageBytes, encodeImageBytes } from '../image/io.js';
 import { renderSheet, sheetPanels } from '../render/sheet.js';
+import { readOwnFile } from './store.js';
 
 /** Sheets are at most this tall: big enough to judge, small enough to download quickly. */
 export const SHEET_HEIGHT = 512;
@@ -21,7 +22,12 @@ export interface SheetInputs {
 /** Render dir/sheet.png from the inputs and dir/result.png, decoding each shrunk; returns the PNG. */
 export async function renderPartialSheet(dir: string, inputs: SheetInputs): Promise<Buffer> {
   // Decoded a little larger than the panel so the sheet's own resize still has detail to work with.
-  const decode = (file: string, name: string, role: string) => decodeImageFile(join(dir, file), name, { role, maxSide: 2 * SHEET_HEIGHT });
+  // Read without following a link: the job folder's files are not trusted to be what they say.
+  const decode = async (file: string, name: string, role: string) => {
+    const bytes = await readOwnFile(join(dir, file));
+    if (!bytes) throw new Error(`${file} is missing or not a plain file`);
+    return decodeImageBytes(bytes, name, { role, maxSide: 2 * SHEET_HEIGHT });
+  };
   const result = await decode('result.png', 'result.png', 'result');
   const content = await decode(inputs.content.file, inputs.content.name, 'content image');
   const styles = [];

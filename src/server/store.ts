@@ -13,18 +13,25 @@
  *
  * Uploads are streamed into `<dataDir>/uploads/` first and moved into the job folder by rename.
  * Every write goes through writeFileAtomic, so a crash leaves each file old or new, never torn.
+ *
+ * The data dir is input too (README "Trust model"): a file is read without following a symlink
+ * (O_NOFOLLOW) and only from a job folder that is a real directory, records are checked before
+ * use (stored-job.ts), and start-up deletes only the uploads the server itself names.
  */
-import { copyFile, mkdir, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
+import { basename, join } from 'node:path';
 import { firstLine } from '../errors.js';
 import { writeFileAtomic } from '../fs/atomic.js';
+import { DataDirError } from './data-dir.js';
 import { isJobId } from './ids.js';
 import type { JobSpec, JobStatus } from './job.js';
 import { StorageFullError } from './queue-errors.js';
+import { CONTENT_FILE, parseStoredJob, styleFile } from './stored-job.js';
 
 /** The files a job folder may hold that the API serves or the server writes. */
-export type JobFile = 'job.json' | 'content.img' | `style-${number}.img` | 'preview.png' | 'result.png' | 'sheet.png' | 'history.json' | CheckpointFile;
+export type JobFile = 'job.json' | 'status.json' | 'content.img' | `style-${number}.img` | 'preview.png' | 'result.png' | 'sheet.png' | 'history.json' | CheckpointFile;
 /** A worker's image and state after each finished scale (Redis mode), so a job taken over by another worker resumes there. */
 export type CheckpointFile = 'checkpoint.png' | 'checkpoint.json';
 
@@ -48,10 +55,22 @@ export class JobStore {
     this.uploadsDir = join(dataDir, 'uploads');
   }
 
-  /** Create the folders (the data dir itself must exist) and clear uploads left by a crash. Works on a full disk. */
+  /**
+   * Create the folders (the data dir itself must exist) and delete the uploads a crash left behind:
+   * only plain files named as uploadPath() names them, so a folder that was someone else's keeps its
+   * files. A `jobs` or `uploads` that is a symlink is refused (DataDirError): everything written or
+   * deleted there would land outside the data dir. Works on a full disk.
+   */
   async init(): Promise<void> {
-    for (const dir of [this.jobsDir, this.uploadsDir]) await mkdir(dir).catch((err: NodeJS.ErrnoException) => (err.code === 'EEXIST' ? undefined : Promise.reject(err)));
-    for (const name of await readdir(this.uploadsDir)) await rm(join(this.uploadsDir, name), { force: true, recursive: true }).catch(() => {});
+    for (const dir of [this.jobsDir, this.uploadsDir]) {
+      const info = await lstat(dir).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err)));
+      if (info?.isSymbolicLink()) throw new DataDirError(`the data directory's ${basename(dir)} is a symbolic link (${dir}); use a real folder`);
+      if (info && !info.isDirectory()) throw new DataDirError(`the data directory's ${basename(dir)} is not a folder (${dir})`);
+      if (!info) await mkdir(dir).catch((err: NodeJS.ErrnoException) => (err.code === 'EEXIST' ? undefined : Promise.reject(err)));
+    }
+    for (const entry of await readdir(this.uploadsDir, { withFileTypes: true })) {
+      if (entry.isFile() && UPLOAD_NAME.test(entry.name)) await unlink(join(this.uploadsDir, entry.name)).catch(() => {});
+    }
   }
 
   /** The folder of a job. The id is checked here too, so no caller can build a path from an unchecked string. */
@@ -66,7 +85,7 @@ export class JobStore {
 
   /** A fresh path in the uploads folder for an incoming file. */
   uploadPath(): string {
-    return join(this.uploadsDir, `${randomBytes(12).toString('hex')}.upload`);
+    return join(this.uploadsDir, `${randomBytes(12).toString('hex')}${UPLOAD_SUFFIX}`);
   }
 
   /**
@@ -96,39 +115,38 @@ export class JobStore {
     await writeFileAtomic(this.file(id, name), bytes);
   }
 
-  /** Copy one file of a job over another atomically (a temporary copy, then rename). */
+  /** Copy one file of a job over another atomically (read without following a link, then an atomic write). */
   async copy(id: string, from: JobFile, to: JobFile): Promise<void> {
-    const target = this.file(id, to);
-    const temp = join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-    try {
-      await copyFile(this.file(id, from), temp);
-      await rename(temp, target);
-    } catch (err) {
-      await unlink(temp).catch(() => {});
-      throw err;
-    }
+    const bytes = await this.read(id, from);
+    if (!bytes) throw Object.assign(new Error(`${from} is missing`), { code: 'ENOENT' });
+    await this.write(id, to, bytes);
   }
 
+  /** The file's bytes; undefined when it is missing, or is not a plain file in a real job folder (a symlink, say). */
   async read(id: string, name: JobFile): Promise<Buffer | undefined> {
-    try {
-      return await readFile(this.file(id, name));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
+    if (!(await this.isRealFolder(id))) return undefined;
+    return readOwnFile(this.file(id, name));
   }
 
   async has(id: string, name: JobFile): Promise<boolean> {
-    try {
-      return (await stat(this.file(id, name))).isFile();
-    } catch {
-      return false;
-    }
+    if (!(await this.isRealFolder(id))) return false;
+    return lstat(this.file(id, name)).then(
+      (info) => info.isFile(),
+      () => false,
+    );
   }
 
-  /** Delete the uploaded images of a job (a cancelled job does not need them any more). */
+  /** Delete the uploaded images of a job (a cancelled job does not need them any more); the names are the server's own, never the record's. */
   async removeInputs(spec: JobSpec): Promise<void> {
-    for (const file of [spec.content.file, ...spec.styles.map((s) => s.file)]) await rm(this.file(spec.id, file as JobFile), { force: true });
+    for (const file of [CONTENT_FILE, ...spec.styles.map((_, i) => styleFile(i))]) await rm(this.file(spec.id, file), { force: true });
+  }
+
+  /** Whether the job's folder is a directory itself, not a link to one elsewhere. */
+  private async isRealFolder(id: string): Promise<boolean> {
+    return lstat(this.dir(id)).then(
+      (info) => info.isDirectory(),
+      () => false,
+    );
   }
 
   /** Delete a job's folder with everything in it. */
@@ -141,21 +159,51 @@ export class JobStore {
     return (await folderBytes(this.jobsDir)) + (await folderBytes(this.uploadsDir));
   }
 
-  /** Every readable job on disk. Folders that are not jobs, or whose JSON is unreadable, are skipped (and reported). */
+  /**
+   * Every usable job on disk. Folders that are not named as jobs are passed over; a job folder that
+   * is a link, or whose records are missing or fail their checks (stored-job.ts), is skipped and
+   * reported once through `onSkip`.
+   */
   async loadAll(onSkip: (dir: string, why: string) => void = () => {}): Promise<StoredJob[]> {
     const jobs: StoredJob[] = [];
-    for (const name of await readdir(this.jobsDir)) {
-      if (!isJobId(name)) continue;
+    for (const entry of await readdir(this.jobsDir, { withFileTypes: true })) {
+      if (!isJobId(entry.name)) continue;
+      const dir = join(this.jobsDir, entry.name);
       try {
-        const spec = JSON.parse(await readFile(join(this.jobsDir, name, 'job.json'), 'utf8')) as JobSpec;
-        const status = JSON.parse(await readFile(join(this.jobsDir, name, 'status.json'), 'utf8')) as JobStatus;
-        if (spec.id !== name || status.id !== name) throw new Error('id does not match its folder');
-        jobs.push({ spec, status });
+        if (!entry.isDirectory()) throw new Error('not a folder (a symbolic link or a file)');
+        const [spec, status] = await Promise.all([this.read(entry.name, 'job.json'), this.read(entry.name, 'status.json')]);
+        if (!spec || !status) throw new Error(`${spec ? 'status.json' : 'job.json'} is missing or not a plain file`);
+        jobs.push(parseStoredJob(spec.toString('utf8'), status.toString('utf8'), entry.name));
       } catch (err) {
-        onSkip(join(this.jobsDir, name), (err as Error).message);
+        onSkip(dir, (err as Error).message);
       }
     }
     return jobs.sort((a, b) => a.spec.createdAt.localeCompare(b.spec.createdAt));
+  }
+}
+
+/** What uploadPath() names a file: the only names start-up deletes from the uploads folder. */
+const UPLOAD_SUFFIX = '.upload';
+const UPLOAD_NAME = /^[0-9a-f]{24}\.upload$/;
+
+/**
+ * A file's bytes, opened without following a symlink (O_NOFOLLOW) and only when it is a plain
+ * file; undefined when it is missing or is anything else. For files in folders others can edit.
+ */
+export async function readOwnFile(path: string): Promise<Buffer | undefined> {
+  let handle;
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ELOOP' || code === 'ENOTDIR') return undefined;
+    throw err;
+  }
+  try {
+    if (!(await handle.stat()).isFile()) return undefined;
+    return await handle.readFile();
+  } finally {
+    await handle.close();
   }
 }
 

@@ -139,11 +139,23 @@ function asClientError(err: unknown): unknown {
   return new HttpError(400, `the upload is not a valid multipart form: ${reason}`);
 }
 
-/** A file name safe to show and log: no paths, no control characters, bounded length. */
-function displayName(filename: string | undefined, fallback: string): string {
+/**
+ * Characters that change how a name reads without being seen: bidi controls (`\u202Egnp.exe` shows
+ * as `exe.png`), zero-width characters, the BOM, and lone surrogates (half a character).
+ */
+const INVISIBLE = /[\u061C\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/g;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/** A file name safe to show and log: no paths, no control or invisible characters, at most MAX_NAME characters (cut between code points). */
+export function displayName(filename: string | undefined, fallback: string): string {
   const base = (filename ?? '').split(/[\\/]/).pop() ?? '';
   // eslint-disable-next-line no-control-regex
-  const clean = base.replace(/[\u0000-\u001f\u007f]/g, '').trim();
+  const clean = base
+    .replace(/[\u0000-\u001f\u007f-\u009f]/g, '')
+    .replace(INVISIBLE, '')
+    .replace(LONE_SURROGATE, '')
+    .trim();
   if (!clean) return fallback.replace(' ', '-');
-  return clean.length > MAX_NAME ? `${clean.slice(0, MAX_NAME - 3)}...` : clean;
+  const points = [...clean];
+  return points.length > MAX_NAME ? `${points.slice(0, MAX_NAME - 3).join('')}...` : clean;
 }

@@ -4,6 +4,7 @@
  * jobs it runs go back to the queue at once and resume from their last scale on another worker.
  */
 import { defaultDataDir } from '../server/data-dir.js';
+import { DEFAULT_LIMITS } from '../server/limits.js';
 import { showUrl } from '../server/redis-jobs.js';
 import { startWorker, type WorkerOptions } from '../worker/worker.js';
 import { UsageError } from './args.js';
@@ -24,6 +25,9 @@ Options:
   --threads N          CPU threads per job (default: every core)
   --weights FILE       weights file (default ${'$'}STYLE_TRANSFER_WEIGHTS, else the cached model)
   --lock-duration S    seconds after which a dead worker's job is taken over (default 30)
+  --max-work N         largest job in megapixel-iterations (default ${DEFAULT_LIMITS.maxWork}); give the servers' value
+  --max-size PX        largest output, longer side (default ${DEFAULT_LIMITS.maxSize}); give the servers' value
+                       (every job is checked again against these before it runs: Redis is not trusted)
   -h, --help           this help
 `;
 
@@ -34,6 +38,8 @@ const WORKER_FLAGS = [
   { flag: 'threads', kind: 'int', value: 'N', doc: 'CPU threads per job', min: 1, max: 1024 },
   { flag: 'weights', kind: 'string', value: 'FILE', doc: 'weights file' },
   { flag: 'lock-duration', kind: 'int', value: 'S', doc: "seconds before a dead worker's job is taken over", min: 1, max: 3600 },
+  { flag: 'max-work', kind: 'int', value: 'N', doc: 'largest job in megapixel-iterations', min: 1, max: 1e9 },
+  { flag: 'max-size', kind: 'int', value: 'PX', doc: 'largest output a job may ask for', min: 16, max: 65536 },
   { flag: 'help', short: 'h', kind: 'boolean', doc: 'this help' },
 ] as const satisfies readonly ServiceFlag[];
 
@@ -46,6 +52,8 @@ export function parseWorkerArgs(args: readonly string[]): WorkerArgs | 'help' {
   if (redisUrl === undefined) throw new UsageError('--redis', 'the Redis the servers queue jobs on, e.g. redis://host:6379', undefined);
   checkRedisUrlFlag(redisUrl);
   const lock = values.get('lock-duration') as number | undefined;
+  const maxWork = values.get('max-work') as number | undefined;
+  const maxSize = values.get('max-size') as number | undefined;
   return {
     redisUrl,
     dataDir: values.get('data-dir') as string | undefined,
@@ -53,6 +61,7 @@ export function parseWorkerArgs(args: readonly string[]): WorkerArgs | 'help' {
     threads: values.get('threads') as number | undefined,
     weights: values.get('weights') as string | undefined,
     ...(lock !== undefined ? { lockDurationMs: lock * 1000, stalledIntervalMs: (lock * 1000) / 2 } : {}),
+    ...(maxWork !== undefined || maxSize !== undefined ? { limits: { ...(maxWork !== undefined ? { maxWork } : {}), ...(maxSize !== undefined ? { maxSize } : {}) } } : {}),
   };
 }
 

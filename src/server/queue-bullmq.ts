@@ -16,6 +16,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { firstLine } from '../errors.js';
 import { JobFinishedError, JobStateError, QueueClosedError, QueueFullError } from './queue-errors.js';
+import { isJobId } from './ids.js';
 import { isTerminal, type JobEvent, type JobSpec, type LossPoint } from './job.js';
 import { jobView, previewUrl, type JobListener, type JobQueue, type JobView } from './queue.js';
 import {
@@ -33,6 +34,7 @@ import {
   type RemoteJobStatus,
 } from './redis-jobs.js';
 import { readHistory } from './storage.js';
+import { checkJobStatus } from './stored-job.js';
 import type { JobInputs, JobStore } from './store.js';
 
 export interface BullQueueOptions {
@@ -83,7 +85,8 @@ export class BullJobQueue implements JobQueue {
     const keys = new RedisKeys(opts.prefix ?? DEFAULT_PREFIX);
     const queue = new Queue(QUEUE_NAME, { connection: redis, prefix: keys.prefix });
     queue.on('error', () => {});
-    const self = new BullJobQueue(store, redis, subscriber, queue, new JobRecords(redis, keys), opts);
+    const records = new JobRecords(redis, keys, (id, why) => log(`skipping job ${id} in Redis: ${why}`));
+    const self = new BullJobQueue(store, redis, subscriber, queue, records, opts);
     subscriber.on('message', (_channel: string, text: string) => self.onMessage(text));
     try {
       await subscriber.subscribe(keys.events);
@@ -246,6 +249,7 @@ export class BullJobQueue implements JobQueue {
     } catch {
       return;
     }
+    if (typeof message !== 'object' || message === null || !isJobId(message.id)) return;
     if (message.removed) {
       this.entries.delete(message.id);
       return;
@@ -261,6 +265,12 @@ export class BullJobQueue implements JobQueue {
       return;
     }
     if (message.status) {
+      // Anyone who can write to Redis can publish: a status is used only if it passes the record checks.
+      try {
+        checkJobStatus(message.status, message.id);
+      } catch {
+        return;
+      }
       this.applyStatus(entry, message.status);
       this.schedulePositions();
       return;

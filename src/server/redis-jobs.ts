@@ -15,6 +15,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { StyleTransferError } from '../errors.js';
 import type { JobEvent, JobSpec, JobStatus } from './job.js';
+import { BadRecordError, parseStoredJob } from './stored-job.js';
 
 export const DEFAULT_PREFIX = 'st';
 /** BullMQ queue name (its keys are <prefix>:jobs:…). */
@@ -138,11 +139,33 @@ redis.call('PUBLISH', KEYS[2], ARGV[3])
 return 1
 `;
 
+/** Where a record's fields are named in messages about a bad one. */
+const RECORD_FIELDS = { spec: "the record's spec", status: "the record's status" };
+
 export class JobRecords {
+  /** Bad records already reported, so each is logged once however often it is read. */
+  private readonly reported = new Set<string>();
+
+  /** `onBadRecord` hears each record that fails its checks (stored-job.ts), once. */
   constructor(
     readonly redis: Redis,
     readonly keys: RedisKeys,
+    private readonly onBadRecord: (id: string, why: string) => void = () => {},
   ) {}
+
+  /** The checked record from its two fields; a bad one throws BadRecordError after reporting it (once). */
+  private parse(id: string, spec: string, status: string): JobRecord {
+    try {
+      return parseStoredJob(spec, status, id, RECORD_FIELDS) as JobRecord;
+    } catch (err) {
+      const why = (err as Error).message;
+      if (!this.reported.has(id)) {
+        this.reported.add(id);
+        this.onBadRecord(id, why);
+      }
+      throw err instanceof BadRecordError ? err : new BadRecordError(why);
+    }
+  }
 
   async create(spec: JobSpec, status: RemoteJobStatus): Promise<void> {
     const message: EventMessage = { id: spec.id, event: statusEvent(status), status };
@@ -154,22 +177,29 @@ export class JobRecords {
       .exec();
   }
 
+  /** The job's record; undefined when it has none; throws BadRecordError when it fails its checks. */
   async get(id: string): Promise<JobRecord | undefined> {
     const [spec, status] = await this.redis.hmget(this.keys.record(id), 'spec', 'status');
     if (!spec || !status) return undefined;
-    return { spec: JSON.parse(spec) as JobSpec, status: JSON.parse(status) as RemoteJobStatus };
+    return this.parse(id, spec, status);
   }
 
-  /** Every record, oldest first. */
+  /** Every usable record, oldest first; a bad one is skipped (and reported once). */
   async all(): Promise<JobRecord[]> {
     const ids = await this.redis.zrange(this.keys.records, 0, -1);
     const records: JobRecord[] = [];
     for (let i = 0; i < ids.length; i += 200) {
       const pipeline = this.redis.pipeline();
-      for (const id of ids.slice(i, i + 200)) pipeline.hmget(this.keys.record(id), 'spec', 'status');
-      for (const [err, values] of (await pipeline.exec()) ?? []) {
+      const batch = ids.slice(i, i + 200);
+      for (const id of batch) pipeline.hmget(this.keys.record(id), 'spec', 'status');
+      for (const [k, [err, values]] of ((await pipeline.exec()) ?? []).entries()) {
         const [spec, status] = (values as (string | null)[] | undefined) ?? [];
-        if (!err && spec && status) records.push({ spec: JSON.parse(spec) as JobSpec, status: JSON.parse(status) as RemoteJobStatus });
+        if (err || !spec || !status) continue;
+        try {
+          records.push(this.parse(batch[k], spec, status));
+        } catch {
+          // Reported by parse(); the other jobs stay listed.
+        }
       }
     }
     return records;

@@ -30,9 +30,9 @@ export function styleFile(index: number): `style-${number}.img` {
   return `style-${index + 1}.img`;
 }
 
-/** Parse and check a job's spec and status (JSON text, as stored) for the job `id`. */
-export function parseStoredJob(specText: string, statusText: string, id: string): { spec: JobSpec; status: JobStatus } {
-  return { spec: checkJobSpec(parseJson(specText, 'job.json'), id), status: checkJobStatus(parseJson(statusText, 'status.json'), id) };
+/** Parse and check a job's spec and status (JSON text, as stored) for the job `id`; `where` names them in messages. */
+export function parseStoredJob(specText: string, statusText: string, id: string, where = { spec: 'job.json', status: 'status.json' }): { spec: JobSpec; status: JobStatus } {
+  return { spec: checkJobSpec(parseJson(specText, where.spec), id), status: checkJobStatus(parseJson(statusText, where.status), id) };
 }
 
 function parseJson(text: string, what: string): unknown {

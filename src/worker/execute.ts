@@ -49,7 +49,7 @@ export interface ExecuteResult {
 }
 
 export async function executeJob(files: WorkerJobFiles, spec: JobSpec, stylize: StylizeFn, settings: ExecuteSettings, hooks: ExecuteHooks): Promise<ExecuteResult> {
-  const resume = await loadCheckpoint(files, spec, hooks.log);
+  const resume = await loadCheckpoint(files, spec, settings.maxPixels, hooks.log);
   const offset = resume?.checkpoint.finished ?? 0;
   const history: LossPoint[] = resume ? (await readHistory(files, spec.id)).filter((p) => p.scale <= offset) : [];
   if (resume) hooks.log?.(`job ${spec.id}: resuming after scale ${offset} of ${resume.checkpoint.scales}`);
@@ -110,14 +110,18 @@ export async function executeJob(files: WorkerJobFiles, spec: JobSpec, stylize: 
   }
 }
 
-/** The job's checkpoint when it has a usable one: its state matches its image, and the options can resume from it. */
-async function loadCheckpoint(files: JobFiles, spec: JobSpec, log?: (message: string) => void): Promise<{ checkpoint: Checkpoint; image: Buffer } | undefined> {
+/**
+ * The job's checkpoint when it has a usable one: its image is within the server's pixel limit (the
+ * data dir is shared, so the file may not be the one a worker wrote), its state matches its image,
+ * and the options can resume from it. Anything else is logged and the job starts over.
+ */
+async function loadCheckpoint(files: JobFiles, spec: JobSpec, maxPixels: number, log?: (message: string) => void): Promise<{ checkpoint: Checkpoint; image: Buffer } | undefined> {
   const [json, image] = await Promise.all([files.read(spec.id, 'checkpoint.json'), files.read(spec.id, 'checkpoint.png')]);
   if (!json || !image) return undefined;
   try {
     const checkpoint = JSON.parse(json.toString('utf8')) as Checkpoint & { size?: { width: number; height: number } };
     // A worker that died between writing the image and the state leaves a newer image: start over.
-    const decoded = await decodeImageBytes(image, 'checkpoint');
+    const decoded = await decodeImageBytes(image, 'checkpoint', { maxPixels });
     if (!isCheckpoint(checkpoint) || decoded.width !== checkpoint.size?.width || decoded.height !== checkpoint.size?.height) throw new Error('its image and state do not match');
     if (!resumeOptions(spec.options, spec.content, checkpoint, image)) throw new Error('the remaining scales cannot be reproduced');
     return { checkpoint, image };

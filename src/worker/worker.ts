@@ -17,8 +17,10 @@
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import { AbortError, firstLine, StyleTransferError } from '../errors.js';
 import { isTerminal, type JobEvent, type JobSpec } from '../server/job.js';
-import { DEFAULT_LIMITS } from '../server/limits.js';
-import { connectRedis, DEFAULT_PREFIX, JobRecords, QUEUE_NAME, RedisKeys, type RemoteJobStatus } from '../server/redis-jobs.js';
+import { isJobId } from '../server/ids.js';
+import { resolveLimits, type ServerLimits } from '../server/limits.js';
+import { BadRecordError, checkRunnable } from '../server/stored-job.js';
+import { connectRedis, DEFAULT_PREFIX, JobRecords, QUEUE_NAME, RedisKeys, type JobRecord, type RemoteJobStatus } from '../server/redis-jobs.js';
 import { JobStore } from '../server/store.js';
 import { createStylizer, type Stylizer } from '../stylize.js';
 import { executeJob, type StylizeFn } from './execute.js';
@@ -39,6 +41,11 @@ export interface WorkerOptions {
   stalledIntervalMs?: number;
   /** Takeovers allowed before a job fails (default 2). */
   maxStalledCount?: number;
+  /**
+   * The limits every job must pass again before it runs (default: the server's defaults). Taken
+   * from the worker's own flags, not from Redis: whoever can write to Redis could raise them there.
+   */
+  limits?: Partial<ServerLimits>;
   /** Skip the warm-up job that loads the network before the first job is taken (default: warm up). */
   skipWarmUp?: boolean;
   log?: (message: string) => void;
@@ -63,7 +70,8 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   const redis = await connectRedis(opts.redisUrl, { onError: (err) => log(`redis: ${firstLine(err)}`) });
   const subscriber = redis.duplicate();
   subscriber.on('error', () => {});
-  const records = new JobRecords(redis, keys);
+  const records = new JobRecords(redis, keys, (id, why) => log(`job ${id}: its record in Redis is unusable: ${why}`));
+  const limits = resolveLimits(opts.limits);
   // No store.init(): the servers own the data dir's layout.
   const store = new JobStore(opts.dataDir);
   // One Stylizer per job slot, kept for the worker's life: the network and its sessions are
@@ -94,11 +102,34 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   };
 
   const processor = async (job: Job<{ spec: JobSpec }>, token: string | undefined, signal: AbortSignal | undefined) => {
-    const spec = job.data.spec;
     const attempt = job.attemptsStarted;
-    const record = await records.get(spec.id);
-    if (!record) throw new UnrecoverableError(`job ${spec.id} has no record in Redis`);
+    // Redis is not trusted (README "Trust model"): the job is its id; its spec comes from its record,
+    // checked like a new job's (stored-job.ts), and BullMQ's copy in job.data is not used.
+    const id = job.id ?? '';
+    if (!isJobId(id)) throw new UnrecoverableError(`not a job id: ${JSON.stringify(id).slice(0, 60)}`);
+    const refuse = async (why: string, status: RemoteJobStatus) => {
+      const error = `refused: ${why}`;
+      await records.writeStatus({ ...status, status: 'failed', error, result: false, finishedAt: new Date().toISOString() }, attempt);
+      log(`job ${id}: ${error}`);
+      throw new UnrecoverableError(error);
+    };
+    let record: JobRecord | undefined;
+    try {
+      record = await records.get(id);
+    } catch (err) {
+      if (!(err instanceof BadRecordError)) throw err;
+      return refuse(err.message, { id, status: 'queued', createdAt: new Date(job.timestamp).toISOString(), result: false, previewVersion: 0 });
+    }
+    if (!record) throw new UnrecoverableError(`job ${id} has no record in Redis`);
+    const spec = record.spec;
     let status: RemoteJobStatus = record.status;
+    if (!isTerminal(status.status)) {
+      try {
+        checkRunnable(spec, limits);
+      } catch (err) {
+        return refuse(firstLine(err), status);
+      }
+    }
     // Finished by an earlier attempt whose completion BullMQ did not take (its lock had expired): nothing to do.
     if (isTerminal(status.status)) return { alreadyFinished: true };
     const write = async (change: Partial<RemoteJobStatus>) => {
@@ -137,7 +168,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
           store,
           spec,
           run,
-          { weights: opts.weights, threads: opts.threads, maxPixels: DEFAULT_LIMITS.maxPixels },
+          { weights: opts.weights, threads: opts.threads, maxPixels: limits.maxPixels },
           { signal: signal ?? new AbortController().signal, emit, previewBase: status.previewVersion, abortEndsJob: () => signal?.reason === CANCELLED, log },
         ),
       );
@@ -218,7 +249,7 @@ async function warmUp(stylizer: Stylizer): Promise<void> {
 
 /** A job BullMQ gave up on after too many takeovers: its record says so (no worker is left to write it). */
 async function markStalledOut(records: JobRecords, job: Job<{ spec: JobSpec }>, reason: string): Promise<void> {
-  const record = await records.get(job.data.spec.id).catch(() => undefined);
+  const record = job.id && isJobId(job.id) ? await records.get(job.id).catch(() => undefined) : undefined;
   if (!record || ['done', 'failed', 'cancelled'].includes(record.status.status)) return;
   const status: RemoteJobStatus = { ...record.status, status: 'failed', error: `its worker died ${job.attemptsStarted} times (${reason})`, finishedAt: new Date().toISOString() };
   await records.writeStatus(status, Number.MAX_SAFE_INTEGER).catch(() => {});

@@ -50,6 +50,8 @@ Running it for others (see README):
   --allowed-hosts H,..   host names the server answers to besides IP addresses, localhost and --host
                          (.example.com allows its subdomains); other Host headers get 403
   --list-all-jobs        list every job to every browser (default: each browser its own)
+  --trust-proxy          behind a reverse proxy: take the client's address from X-Forwarded-For and https from
+                         X-Forwarded-Proto (per-address caps, the __Host- cookie); never when clients reach the server directly
   --job-time-limit S     stop a job after S seconds, keeping its last image (default ${DEFAULT_JOB_TIME_LIMIT_SECONDS}; 0 = none)
   --max-work N           largest job in megapixel-iterations (default ${DEFAULT_LIMITS.maxWork})
   --max-size PX        largest output a job may ask for, longer side (default ${DEFAULT_LIMITS.maxSize}; large sizes run in tiles)
@@ -71,6 +73,7 @@ const SERVE_FLAGS = [
   { flag: 'redis', kind: 'string', value: 'URL', doc: 'queue jobs on this Redis for worker processes' },
   { flag: 'allowed-hosts', kind: 'strings', value: 'H,..', doc: 'host names the server answers to' },
   { flag: 'list-all-jobs', kind: 'boolean', doc: 'list every job to every browser' },
+  { flag: 'trust-proxy', kind: 'boolean', doc: 'take the client address and scheme from the reverse proxy' },
   { flag: 'job-time-limit', kind: 'int', value: 'S', doc: 'seconds a job may run', min: 0, max: 1e9 },
   { flag: 'max-work', kind: 'int', value: 'N', doc: 'largest job in megapixel-iterations', min: 1, max: 1e9 },
   { flag: 'keep-jobs', kind: 'int', value: 'N', doc: 'finished jobs kept', min: 1, max: 1e9 },
@@ -105,6 +108,7 @@ export function parseServeArgs(args: readonly string[]): ServerOptions | 'help' 
     weights: get<string>('weights'),
     ...(allowedHosts ? { allowedHosts } : {}),
     ...(get<boolean>('list-all-jobs') ? { listAllJobs: true } : {}),
+    ...(get<boolean>('trust-proxy') ? { trustProxy: true } : {}),
     ...optional('jobTimeLimitSeconds', get<number>('job-time-limit')),
     ...(maxWork !== undefined || maxSize !== undefined ? { limits: { ...optional('maxWork', maxWork), ...optional('maxSize', maxSize) } } : {}),
     ...(keepJobs !== undefined || keepHours !== undefined

@@ -14,6 +14,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
+import { HttpError } from './http-error.js';
 
 /** The host name of a Host header value (`name:port`, `[v6]:port`), lower-cased; undefined when malformed. */
 export function hostName(header: string | undefined): string | undefined {
@@ -51,24 +52,43 @@ export function isSameOrigin(headers: { origin?: string; host?: string; 'sec-fet
 }
 
 export const CLIENT_COOKIE = 'st_client';
+/**
+ * The cookie's name on a page served over https: a `__Host-` cookie can only be set by this host
+ * itself (Secure, Path=/, no Domain), so a sibling subdomain cannot toss one in ("cookie tossing").
+ */
+export const SECURE_CLIENT_COOKIE = `__Host-${CLIENT_COOKIE}`;
 const TOKEN = /^[0-9a-f]{32}$/;
 
-/** The browser's token from a Cookie header, if it has a well-formed one. */
-export function clientToken(cookieHeader: string | undefined): string | undefined {
+/**
+ * The browser's token from a Cookie header, if it has a well-formed one. Two cookies of that name
+ * mean another site under the same domain set one (tossing): the request is refused rather than
+ * guessing which is the browser's own.
+ */
+export function clientToken(cookieHeader: string | undefined, secure = false): string | undefined {
+  const name = secure ? SECURE_CLIENT_COOKIE : CLIENT_COOKIE;
+  const values: string[] = [];
   for (const part of (cookieHeader ?? '').split(';')) {
-    const [name, value] = part.trim().split('=', 2);
-    if (name === CLIENT_COOKIE && value && TOKEN.test(value)) return value;
+    const cut = part.indexOf('=');
+    if (cut > 0 && part.slice(0, cut).trim() === name) values.push(part.slice(cut + 1).trim());
   }
-  return undefined;
+  if (values.length > 1) {
+    throw new HttpError(
+      400,
+      `this request carries ${values.length} ${name} cookies (one may have been set by another site under the same domain); clear this site's cookies and reload`,
+    );
+  }
+  return values.length === 1 && TOKEN.test(values[0]) ? values[0] : undefined;
 }
 
 export function newClientToken(): string {
   return randomBytes(16).toString('hex');
 }
 
-/** The Set-Cookie value that gives a browser its token (not readable by scripts, never sent cross-site). */
-export function clientCookie(token: string): string {
-  return `${CLIENT_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=31536000`;
+/** The Set-Cookie value that gives a browser its token (not readable by scripts, never sent cross-site; over https, `__Host-` and Secure). */
+export function clientCookie(token: string, secure = false): string {
+  return secure
+    ? `${SECURE_CLIENT_COOKIE}=${token}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=31536000`
+    : `${CLIENT_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=31536000`;
 }
 
 /** What a job stores about its creator: a hash, so the data dir holds no live tokens. */

@@ -14,6 +14,10 @@ export interface ServerLimits {
   maxPixels: number;
   /** Jobs waiting in the queue (running ones not counted); more are refused with 429. */
   maxQueuedJobs: number;
+  /** Jobs one browser (token cookie) may have waiting; more are refused with 429. */
+  maxQueuedPerBrowser: number;
+  /** Jobs one network address may have waiting (a script can invent browser tokens, not addresses); more are refused with 429. */
+  maxQueuedPerAddress: number;
   /** Largest output size (the `size` option) a job may ask for; `serve --max-size`. Larger scales run in tiles within the memory budget. */
   maxSize: number;
   /** Largest `iterations` / `scaleIterations`. */
@@ -34,6 +38,8 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = {
   maxStyles: 4,
   maxPixels: 40_000_000,
   maxQueuedJobs: 20,
+  maxQueuedPerBrowser: 5,
+  maxQueuedPerAddress: 10,
   maxSize: 2048,
   maxIterations: 2000,
   // About half an hour of a 2-core machine (~8.5 µs per pixel-iteration at 512 px): the `best`

@@ -309,7 +309,10 @@ export class LocalJobQueue implements JobQueue {
     await this.prune();
   }
 
-  /** Apply the retention policy: delete the oldest finished jobs beyond the count, and those past the age. */
+  /**
+   * Apply the retention policy: delete each browser's oldest finished jobs beyond the count (one
+   * browser's jobs never evict another's), and every job past the age.
+   */
   async prune(now = Date.now()): Promise<void> {
     const { maxJobs, maxAgeSeconds } = this.opts.retention ?? {};
     if (maxJobs === undefined && maxAgeSeconds === undefined) return;
@@ -317,7 +320,11 @@ export class LocalJobQueue implements JobQueue {
     const finishedAt = (e: Entry) => Date.parse(e.status.finishedAt ?? e.spec.createdAt) || 0;
     finished.sort((a, b) => finishedAt(a) - finishedAt(b));
     const doomed = new Set<Entry>();
-    if (maxJobs !== undefined) finished.slice(0, Math.max(0, finished.length - maxJobs)).forEach((e) => doomed.add(e));
+    if (maxJobs !== undefined) {
+      const byOwner = new Map<string, Entry[]>();
+      for (const e of finished) byOwner.set(e.spec.owner ?? '', [...(byOwner.get(e.spec.owner ?? '') ?? []), e]);
+      for (const own of byOwner.values()) own.slice(0, Math.max(0, own.length - maxJobs)).forEach((e) => doomed.add(e));
+    }
     if (maxAgeSeconds !== undefined) finished.filter((e) => now - finishedAt(e) > maxAgeSeconds * 1000).forEach((e) => doomed.add(e));
     for (const entry of doomed) {
       this.entries.delete(entry.spec.id);

@@ -47,6 +47,8 @@ import { EventStreams } from './sse.js';
 import { JobStore, type JobFile } from './store.js';
 import { CONTENT_FILE, styleFile } from './stored-job.js';
 import { readJobUpload } from './upload.js';
+import { DEFAULT_UPLOAD_RATE, watchUploadRate, type UploadRate } from './upload-rate.js';
+import { QueuedByAddress, SlotLimiter } from './clients.js';
 
 export interface ServerTimeouts {
   /** Time a client has to send its request headers (default 10 s): slow-header clients are dropped. */
@@ -96,6 +98,21 @@ export interface ServerOptions {
   allowedHosts?: readonly string[];
   /** List every job to everyone instead of each browser its own (a trusted single-user setup). */
   listAllJobs?: boolean;
+  /**
+   * Behind a reverse proxy: take the client's address from X-Forwarded-For and the scheme from
+   * X-Forwarded-Proto (default off: a client talking to the server directly could forge them).
+   */
+  trustProxy?: boolean;
+  /** Event streams one client address may hold open (default 16); more get 429. */
+  maxStreamsPerAddress?: number;
+  /** Event streams open at once in all (default 128, half the connection cap); more get 503. */
+  maxStreams?: number;
+  /** An event stream is ended after this long (default 30 min); the page's EventSource reconnects on its own. */
+  streamLifetimeMs?: number;
+  /** Uploads one client address may send at once (default 2, at most maxConcurrentUploads); more get 503. */
+  maxUploadsPerAddress?: number;
+  /** The slowest an upload may be before its connection is dropped (default 8 KiB/s over 10 s). */
+  uploadRate?: UploadRate;
 }
 
 export interface RunningServer {
@@ -111,6 +128,10 @@ export const DEFAULT_JOB_TIME_LIMIT_SECONDS = 3600;
 export const DEFAULT_MAX_CONNECTIONS = 256;
 export const DEFAULT_MAX_CONCURRENT_UPLOADS = 4;
 export const DEFAULT_MIN_FREE_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_MAX_STREAMS_PER_ADDRESS = 16;
+export const DEFAULT_MAX_STREAMS = 128;
+export const DEFAULT_STREAM_LIFETIME_MS = 30 * 60_000;
+export const DEFAULT_MAX_UPLOADS_PER_ADDRESS = 2;
 /** Seconds a client refused for load is told to wait. */
 const RETRY_AFTER_SECONDS = 5;
 
@@ -184,6 +205,7 @@ export async function buildServer(opts: ServerOptions = {}): Promise<{ app: Fast
   const maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   const app = Fastify({
     logger: false,
+    trustProxy: opts.trustProxy ?? false,
     bodyLimit: 1024 * 1024,
     // A long id must reach the route, which answers 404 (fastify's own answer would be 414); the
     // request line is bounded anyway by Node's 16 KB header limit.
@@ -217,7 +239,7 @@ export async function buildServer(opts: ServerOptions = {}): Promise<{ app: Fast
 
   const boundHost = opts.host ?? DEFAULT_HOST;
   const allowedHosts = opts.allowedHosts ?? [];
-  const tokens = new WeakMap<FastifyRequest, { token: string; isNew: boolean }>();
+  const tokens = new WeakMap<FastifyRequest, { token: string; isNew: boolean; secure: boolean }>();
   app.addHook('onRequest', async (request) => {
     if (!isAllowedHost(request.headers.host, boundHost, allowedHosts)) {
       throw new HttpError(403, `this server does not answer to the host name ${JSON.stringify(String(request.headers.host ?? '').slice(0, 100))} (see --allowed-hosts)`);
@@ -225,8 +247,9 @@ export async function buildServer(opts: ServerOptions = {}): Promise<{ app: Fast
     if ((request.method === 'POST' || request.method === 'DELETE') && !isSameOrigin(request.headers as Record<string, string>)) {
       throw new HttpError(403, 'cross-site requests are refused: use the page this server serves');
     }
-    const token = clientToken(request.headers.cookie);
-    tokens.set(request, token ? { token, isNew: false } : { token: newClientToken(), isNew: true });
+    const secure = request.protocol === 'https';
+    const token = clientToken(request.headers.cookie, secure);
+    tokens.set(request, token ? { token, isNew: false, secure } : { token: newClientToken(), isNew: true, secure });
   });
   app.addHook('onSend', async (request, reply) => {
     reply.header('X-Content-Type-Options', 'nosniff');
@@ -240,7 +263,7 @@ export async function buildServer(opts: ServerOptions = {}): Promise<{ app: Fast
     reply.header('Cross-Origin-Opener-Policy', 'same-origin');
     reply.header('Cross-Origin-Embedder-Policy', 'require-corp');
     const client = tokens.get(request);
-    if (client?.isNew && reply.statusCode < 400) reply.header('Set-Cookie', clientCookie(client.token));
+    if (client?.isNew && reply.statusCode < 400) reply.header('Set-Cookie', clientCookie(client.token, client.secure));
   });
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
     const { status, message, headers } = errorResponse(error);
@@ -255,6 +278,7 @@ export async function buildServer(opts: ServerOptions = {}): Promise<{ app: Fast
   });
 
   const streams = new EventStreams();
+  const maxUploads = opts.maxConcurrentUploads ?? DEFAULT_MAX_CONCURRENT_UPLOADS;
   const context: ApiContext = {
     queue,
     store,
@@ -264,7 +288,11 @@ export async function buildServer(opts: ServerOptions = {}): Promise<{ app: Fast
     sheets: new SheetRenderer(),
     owner: (request) => ownerOf(tokens.get(request)!.token),
     listAllJobs: opts.listAllJobs ?? false,
-    maxConcurrentUploads: opts.maxConcurrentUploads ?? DEFAULT_MAX_CONCURRENT_UPLOADS,
+    uploads: new SlotLimiter(Math.min(opts.maxUploadsPerAddress ?? DEFAULT_MAX_UPLOADS_PER_ADDRESS, maxUploads), maxUploads),
+    uploadRate: opts.uploadRate ?? DEFAULT_UPLOAD_RATE,
+    streamSlots: new SlotLimiter(opts.maxStreamsPerAddress ?? DEFAULT_MAX_STREAMS_PER_ADDRESS, opts.maxStreams ?? DEFAULT_MAX_STREAMS),
+    streamLifetimeMs: opts.streamLifetimeMs ?? DEFAULT_STREAM_LIFETIME_MS,
+    queuedByAddress: new QueuedByAddress(),
   };
   registerApi(app, context);
   registerNetworkRoutes(app, { weights: opts.weights });
@@ -291,7 +319,13 @@ interface ApiContext {
   /** The hash of the requesting browser's token. */
   owner: (request: FastifyRequest) => string;
   listAllJobs: boolean;
-  maxConcurrentUploads: number;
+  /** Uploads being received, per client address and in all. */
+  uploads: SlotLimiter;
+  uploadRate: UploadRate;
+  /** Open event streams, per client address and in all. */
+  streamSlots: SlotLimiter;
+  streamLifetimeMs: number;
+  queuedByAddress: QueuedByAddress;
 }
 
 function registerApi(app: FastifyInstance, ctx: ApiContext): void {
@@ -321,26 +355,28 @@ function registerApi(app: FastifyInstance, ctx: ApiContext): void {
     return estimateJob(planWork(content, resolved), resolved, queue.list());
   });
 
-  let uploading = 0;
   app.post('/api/jobs', async (request, reply) => {
     // Refuse early, before reading megabytes of uploads that could not be queued anyway.
     if (!queue.hasRoom()) throw new QueueFullError(`the queue is full (${limits.maxQueuedJobs} jobs waiting); try again later`);
-    if (uploading >= ctx.maxConcurrentUploads) {
-      throw new HttpError(503, `the server is busy receiving other uploads; try again in ${RETRY_AFTER_SECONDS} s`, {
-        'Retry-After': String(RETRY_AFTER_SECONDS),
-        Connection: 'close',
-      });
+    checkQueueQuota(ctx, request);
+    const slot = ctx.uploads.acquire(request.ip);
+    if (typeof slot === 'string') {
+      const who = slot === 'client' ? `your address is already sending ${ctx.uploads.perClient} uploads` : 'the server is busy receiving other uploads';
+      throw new HttpError(503, `${who}; try again in ${RETRY_AFTER_SECONDS} s`, { 'Retry-After': String(RETRY_AFTER_SECONDS), Connection: 'close' });
     }
-    await ctx.disk.check();
-    uploading++;
     let upload;
+    const stopWatching = watchUploadRate(request.raw, ctx.uploadRate);
     try {
+      await ctx.disk.check();
       upload = await readJobUpload(request, limits, () => store.uploadPath());
     } finally {
-      uploading--;
+      stopWatching();
+      slot();
     }
     const uploaded = [upload.content.path, ...upload.styles.map((s) => s.path)];
     try {
+      // Again: other uploads of the same client may have been queued while this one was read.
+      checkQueueQuota(ctx, request);
       validateJobOptions(upload.options, upload.content, upload.styles.length, limits);
       const spec: JobSpec = {
         id: newJobId(),
@@ -352,6 +388,7 @@ function registerApi(app: FastifyInstance, ctx: ApiContext): void {
         owner: ctx.owner(request),
       };
       const view = await queue.enqueue(spec, { content: upload.content.path, styles: upload.styles.map((s) => s.path) });
+      ctx.queuedByAddress.add(request.ip, spec.id);
       ctx.disk.invalidate();
       return reply.code(201).header('Location', `/api/jobs/${spec.id}`).send(view);
     } finally {
@@ -366,6 +403,10 @@ function registerApi(app: FastifyInstance, ctx: ApiContext): void {
 
   app.delete<{ Params: { id: string } }>('/api/jobs/:id', async (request) => {
     const job = jobOr404(queue, request.params.id);
+    // A result link may be shared (reading stays open to whoever has the id); changing the job is its creator's.
+    if (!ctx.listAllJobs && !queue.list({ owner: ctx.owner(request) }).some((j) => j.id === job.id)) {
+      throw new HttpError(403, `only the browser that created job ${job.id} may cancel or delete it`);
+    }
     if (!isTerminal(job.status)) return queue.cancel(job.id);
     await queue.remove(job.id);
     ctx.disk.invalidate();
@@ -374,7 +415,19 @@ function registerApi(app: FastifyInstance, ctx: ApiContext): void {
 
   app.get<{ Params: { id: string } }>('/api/jobs/:id/events', async (request, reply) => {
     jobOr404(queue, request.params.id);
-    await streams.send(request, reply, (listener) => queue.subscribe(request.params.id, listener));
+    const slot = ctx.streamSlots.acquire(request.ip);
+    if (slot === 'client') {
+      throw new HttpError(429, `too many open event streams from your address (${ctx.streamSlots.perClient}); close other pages of this server and try again`, {
+        'Retry-After': String(RETRY_AFTER_SECONDS),
+        Connection: 'close',
+      });
+    }
+    if (slot === 'total')
+      throw new HttpError(503, `the server has too many open event streams; try again in ${RETRY_AFTER_SECONDS} s`, {
+        'Retry-After': String(RETRY_AFTER_SECONDS),
+        Connection: 'close',
+      });
+    await streams.send(request, reply, (listener) => queue.subscribe(request.params.id, listener), { lifetimeMs: ctx.streamLifetimeMs, onEnd: slot });
   });
 
   app.get<{ Params: { id: string } }>('/api/jobs/:id/preview', async (request, reply) => {
@@ -394,6 +447,19 @@ function registerApi(app: FastifyInstance, ctx: ApiContext): void {
       const download = request.query.download !== undefined && request.query.download !== '0';
       return sendPng(reply, png, { cache: true, filename: download ? `style-transfer-${job.id.slice(0, 8)}-${kind}.png` : undefined });
     });
+  }
+}
+
+/** Refuse a new job (429) when its browser, or its address, already has its share of the queue waiting. */
+function checkQueueQuota(ctx: ApiContext, request: FastifyRequest): void {
+  const { queue, limits } = ctx;
+  const mine = queue.list({ owner: ctx.owner(request) }).filter((j) => j.status === 'queued').length;
+  if (mine >= limits.maxQueuedPerBrowser) {
+    throw new QueueFullError(`you have ${mine} jobs waiting, the most one browser may have on this server; start more when one has started`);
+  }
+  const fromAddress = ctx.queuedByAddress.count(request.ip, (id) => queue.get(id)?.status === 'queued');
+  if (fromAddress >= limits.maxQueuedPerAddress) {
+    throw new QueueFullError(`your address has ${fromAddress} jobs waiting, the most one address may have on this server; start more when one has started`);
   }
 }
 

@@ -13,8 +13,14 @@ const HEARTBEAT_MS = 15_000;
 export class EventStreams {
   private readonly open = new Set<() => void>();
 
-  send(request: FastifyRequest, reply: FastifyReply, subscribe: (listener: JobListener) => Promise<(() => void) | undefined>): Promise<void> {
-    return sendEvents(request, reply, subscribe, this.open);
+  /** Stream a job's events; the stream ends after `lifetimeMs` at the latest, and `onEnd` is called once when it ends. */
+  send(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    subscribe: (listener: JobListener) => Promise<(() => void) | undefined>,
+    opts: { lifetimeMs?: number; onEnd?: () => void } = {},
+  ): Promise<void> {
+    return sendEvents(request, reply, subscribe, this.open, opts);
   }
 
   closeAll(): void {
@@ -27,6 +33,7 @@ async function sendEvents(
   reply: FastifyReply,
   subscribe: (listener: JobListener) => Promise<(() => void) | undefined>,
   open: Set<() => void>,
+  opts: { lifetimeMs?: number; onEnd?: () => void },
 ): Promise<void> {
   reply.hijack();
   const res = reply.raw;
@@ -42,11 +49,15 @@ async function sendEvents(
   let ended = false;
   let unsubscribe: (() => void) | undefined;
   const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
+  // A maximum lifetime, so that no client holds a connection forever (EventSource reconnects after `retry`).
+  const lifetime = opts.lifetimeMs === undefined ? undefined : setTimeout(() => end(), opts.lifetimeMs);
   const end = () => {
     if (ended) return;
     ended = true;
     open.delete(end);
     clearInterval(heartbeat);
+    clearTimeout(lifetime);
+    opts.onEnd?.();
     unsubscribe?.();
     res.end();
   };

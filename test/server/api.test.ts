@@ -8,7 +8,7 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { decodeImageBytes } from '../../src/image/io.js';
-import { getJson, imageFile, postJob, readEvents, SMALL_JOB, startTestServer, waitForStatus, type TestServer } from './helpers.js';
+import { BROWSER_COOKIE, getJson, imageFile, postJob, readEvents, SMALL_JOB, startTestServer, waitForStatus, type TestServer } from './helpers.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -133,7 +133,7 @@ describe('job API', () => {
     const events = await readEvents(`${server.url}/api/jobs/${long.body.id}/events`, (e) => {
       if (e.type === 'iteration' && !cancelSent) {
         cancelSent = true;
-        void fetch(`${server.url}/api/jobs/${long.body.id}`, { method: 'DELETE' });
+        void fetch(`${server.url}/api/jobs/${long.body.id}`, { method: 'DELETE', headers: { cookie: BROWSER_COOKIE } });
       }
     });
     assert.deepEqual(events[events.length - 1], { type: 'status', status: 'cancelled', error: 'cancelled', result: true });

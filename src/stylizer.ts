@@ -13,7 +13,7 @@
 import type { LossEvaluator } from './engine/evaluator.js';
 import { StyleEngine, type LossTerms, type Targets } from './engine/session.js';
 import { TiledEngine } from './engine/tiled-engine.js';
-import { StyleTransferError } from './errors.js';
+import { AbortError, StyleTransferError } from './errors.js';
 import { toPlanar, toRaw, type PlanarImage, type RawImage } from './image/image.js';
 import { matchHistogram } from './image/colour.js';
 import { deprocess, preprocess } from './model/convention.js';
@@ -261,7 +261,13 @@ class StylizerImpl implements Stylizer {
       emit({ type: 'scale', scale: k + 1, scales: scales.length, width: size.width, height: size.height, iterations: iterations(k), tiles });
       let iteration = 0; // the iteration being computed, for tile progress (0: the targets)
       if (engine instanceof TiledEngine) {
-        engine.onTile = (p) => emit({ type: 'tile', scale: k + 1, scales: scales.length, ...size, iteration, iterations: iterations(k), ...p });
+        engine.onTile = (p) => {
+          // Stop means stop: one tiled evaluation can take minutes, so a cancel is honoured between its
+          // tiles (optimiseScale then keeps the last finished image). Not during the targets (iteration
+          // 0), where no image of this scale exists yet: the first iteration's check stops the run.
+          if (iteration > 0 && signal?.aborted) throw new AbortError('the run was cancelled');
+          emit({ type: 'tile', scale: k + 1, scales: scales.length, ...size, iteration, iterations: iterations(k), ...p });
+        };
       }
 
       const contentScaled = await platform.resize(contentRaw, size.width, size.height);

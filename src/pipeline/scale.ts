@@ -58,7 +58,14 @@ export async function optimiseScale(run: ScaleRun): Promise<ScaleResult> {
   while (i < run.iterations) {
     if (signal?.aborted) throw new AbortError('the run was cancelled', run.render(lastGood));
     const t0 = performance.now();
-    const step = await optimizer.step(run.objective.evaluate);
+    let step: StepResult<LossTerms>;
+    try {
+      step = await optimizer.step(run.objective.evaluate);
+    } catch (err) {
+      // A cancel inside an evaluation (between the tiles of a tiled one) keeps the last good image too.
+      if (err instanceof AbortError && !err.partial) throw new AbortError(err.message, run.render(lastGood));
+      throw err;
+    }
     const ms = performance.now() - t0;
     i++;
     if (!Number.isFinite(step.loss) || !allFinite(x)) {

@@ -207,7 +207,7 @@ describe('createLbfgs', () => {
     assert.ok(Math.abs(x[0]) < 1e-3 && Math.abs(x[1]) < 1e-3, `x = ${Array.from(x)}`);
   });
 
-  it('warm-starts from a given inverse-Hessian scale: the first step is accepted at once instead of after a line search', async () => {
+  it('warm-starts from a given inverse-Hessian scale: the first step is accepted at once or after one shorter trial, not after a line search from a tiny step', async () => {
     // Many variables and a huge loss scale, like an image under the style loss: the cold first step,
     // min(1, 1/‖g‖₁), is thousands of times too short and the line search has to extrapolate.
     // f = 1e6 · ½ Σ λᵢ (xᵢ − x*ᵢ)², λ between 1 and 10.
@@ -236,8 +236,11 @@ describe('createLbfgs', () => {
     const warm = createLbfgs(Float32Array.from(other), { initialGamma: gamma });
     assert.equal(warm.gamma, gamma);
     const warmFirst = await warm.step(scaled);
-    // Evaluations include the one at the starting point: 2 is a first step accepted at once.
-    assert.equal(warmFirst.evaluations, 2);
+    // Evaluations include the one at the starting point: 2 is a first step accepted at once, 3 one
+    // trial more. γ = sᵀy/yᵀy of the newest pair wanders over the cold run (1.1e-7 … 4.7e-7 here):
+    // from its larger values the unit step overshoots the stiffest directions (λ up to 10) and the
+    // search tries one shorter step. Either way no extrapolation from a tiny step, as the cold start needs.
+    assert.ok(warmFirst.evaluations <= 3, `warm first step: ${warmFirst.evaluations} evaluations`);
     assert.ok(coldFirst.evaluations >= 4, `cold first step: ${coldFirst.evaluations} evaluations`);
     // And it is as good a start: after 10 steps the warm run's loss is below the cold one's.
     const coldAgain = createLbfgs(Float32Array.from(other));

@@ -254,6 +254,42 @@ describe('createLbfgs', () => {
     assert.throws(() => createLbfgs(new Float32Array(1), { initialGamma: 0 }), OptionError);
   });
 
+  it('follows the same path when the values carry float32-like rounding noise (1e-7 relative) and the gradients do not', async () => {
+    // Like the loss of an image evaluated whole and in tiles (issue 17): the same function, values
+    // summed in another order. Many variables and a huge scale, so the first trial step is tiny and
+    // the first line search extrapolates over differences of values near their noise.
+    // f = 1e6 · Σ (½ λᵢ dᵢ² + ¼ dᵢ⁴), dᵢ = xᵢ − x*ᵢ: not a quadratic, so the search has real work.
+    const n = 20_000;
+    const next = rng(5);
+    const lambda = Float64Array.from({ length: n }, () => 1 + 9 * next());
+    const xStar = Float64Array.from({ length: n }, () => next() * 2 - 1);
+    const start = Float32Array.from({ length: n }, () => next() * 4 - 2);
+    const objective =
+      (noise: number): Evaluate =>
+      async (xs, grad) => {
+        let f = 0;
+        let hash = 0;
+        for (let i = 0; i < n; i++) {
+          const d = xs[i] - xStar[i];
+          grad[i] = 1e6 * (lambda[i] * d + d * d * d);
+          f += 1e6 * (0.5 * lambda[i] * d * d + 0.25 * d ** 4);
+          hash = (hash * 31 + Math.round(xs[i] * 1e6)) % 1_000_003;
+        }
+        // A deterministic perturbation of the value at each point, up to `noise` relative.
+        return f * (1 + noise * (2 * (hash / 1_000_003) - 1));
+      };
+    const losses = async (noise: number) => {
+      const opt = createLbfgs(Float32Array.from(start));
+      const out: number[] = [];
+      for (let k = 0; k < 6; k++) out.push((await opt.step(objective(noise))).loss);
+      return out;
+    };
+    const exact = await losses(0);
+    const noisy = await losses(1e-7);
+    assert.ok(exact[5] < 0.1 * exact[0], `the run makes progress: ${exact}`);
+    for (let k = 0; k < exact.length; k++) assert.ok(Math.abs(noisy[k] - exact[k]) <= 1e-6 * exact[k], `step ${k + 1}: ${noisy[k]} vs ${exact[k]}`);
+  });
+
   it('hands back the terms of the very point whose loss it reports, through line searches and fallbacks', async () => {
     // The terms carry the evaluated point itself; each reported loss must come with that point's terms.
     const x = Float32Array.from([-1.2, 1]);

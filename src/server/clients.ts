@@ -16,11 +16,11 @@ export class SlotLimiter {
     readonly maxTotal: number,
   ) {}
 
-  /** Take a slot for `client`: the function that gives it back, or which cap refused it. */
+  /** Take a slot for `client`: the function that gives it back, or which cap refused it (the total first: it is the busier reason). */
   acquire(client: string): (() => void) | 'client' | 'total' {
     const mine = this.held.get(client) ?? 0;
-    if (mine >= this.perClient) return 'client';
     if (this.total >= this.maxTotal) return 'total';
+    if (mine >= this.perClient) return 'client';
     this.held.set(client, mine + 1);
     this.total++;
     let released = false;

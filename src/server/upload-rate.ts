@@ -26,6 +26,8 @@ export function watchUploadRate(request: IncomingMessage, rate: UploadRate, onSl
   const socket = request.socket;
   let seen = socket.bytesRead;
   const timer = setInterval(() => {
+    // The whole body is in: what follows (decoding the images) is the server's time, not the client's.
+    if (request.complete) return clearInterval(timer);
     const now = socket.bytesRead;
     if (now - seen < (rate.minBytesPerSecond * rate.windowMs) / 1000) {
       clearInterval(timer);

@@ -4,7 +4,7 @@
  * machine's FMA peak measured in the same run.
  *
  *   npm run bench [-- --sizes 256,512] [--1024] [--runs 3] [--repeats 3] [--threads N] [--json]
- *                 [--arena] [--baseline DIR]
+ *                 [--arena on|off] [--baseline DIR]
  *
  * The machine this runs on is often shared, so each size is measured `--repeats` times, each repeat
  * being: the FMA peak (../shared/tools/peak.c, built with gcc when present), then the median of
@@ -15,7 +15,12 @@
  *
  * FLOPs are counted as 2·MACs of the convolutions, forward and backward-data, plus the Gram
  * matrices (forward F·Fᵀ and the backward (D+Dᵀ)·F), so GFLOP/s is comparable with the FMA peak.
- * Peak RSS comes from the OS (ru_maxrss), for the whole process so far.
+ * Peak RSS comes from the OS (ru_maxrss), for the whole process so far. User and system CPU time
+ * per evaluation (getrusage, the whole process) are printed beside the wall time: system time is
+ * where allocation without ORT's arena goes (page faults on fresh tensors every evaluation).
+ *
+ * `npm run bench:profile` uses the same engine options (arena on unless `--arena off`) and the same
+ * warm-up; its wall time differs only by ORT's profiling overhead (a few %).
  */
 import { parseArgs } from 'node:util';
 import { execFileSync } from 'node:child_process';
@@ -36,7 +41,7 @@ const { values } = parseArgs({
     repeats: { type: 'string', default: '3' },
     threads: { type: 'string' },
     json: { type: 'boolean', default: false },
-    arena: { type: 'boolean', default: false },
+    arena: { type: 'string', default: 'on' },
     weights: { type: 'string' },
     baseline: { type: 'string' },
   },
@@ -47,6 +52,8 @@ const weightsPath = values.weights ?? process.env.STYLE_TRANSFER_WEIGHTS ?? path
 const sizes = values.sizes!.split(',').map(Number);
 if (values['1024']) sizes.push(1024);
 const runs = Number(values.runs);
+if (values.arena !== 'on' && values.arena !== 'off') throw new Error(`--arena on|off, not ${values.arena}`);
+const arena = values.arena === 'on';
 const repeats = Number(values.repeats);
 
 const layout = {
@@ -116,12 +123,12 @@ const net = vgg19(file.convention!);
 const weights = extractConvWeights(file.tensors, net, weightsPath);
 const threads = values.threads ? Number(values.threads) : undefined;
 const created = performance.now();
-const engine = await StyleEngine.create(nodeBackend({ threads, memoryArena: values.arena }), net, weights, layout);
+const engine = await StyleEngine.create(nodeBackend({ threads, memoryArena: arena }), net, weights, layout);
 const createMs = performance.now() - created;
-const baseline = values.baseline ? await baselineEngine(values.baseline, { threads, memoryArena: values.arena }) : undefined;
+const baseline = values.baseline ? await baselineEngine(values.baseline, { threads, memoryArena: arena }) : undefined;
 const peakBinary = buildPeak();
 if (!values.json) {
-  console.log(`weights ${weightsPath}\nsession creation ${createMs.toFixed(0)} ms, threads ${threads ?? 'all cores'}, arena ${values.arena ? 'on' : 'off'}`);
+  console.log(`weights ${weightsPath}\nsession creation ${createMs.toFixed(0)} ms, threads ${threads ?? 'all cores'}, arena ${values.arena}`);
   console.log(`FMA peak: ${peakBinary ? 'measured before each repeat (../shared/tools/peak.c)' : 'peak unknown (no gcc or no ../shared/tools/peak.c)'}`);
   if (baseline) console.log(`baseline: ${path.resolve(values.baseline!)}, timed after ours in each repeat`);
 }
@@ -137,12 +144,21 @@ for (const size of sizes) {
   const termWeights = { content: new Map([['conv4_2', 1]]), style: new Map(layout.styleLayers.map((l) => [l, 100])), tv: 1e-3 };
   const grad = new Float32Array(3 * n);
   const x = image.map((v, i) => v + Math.sin(i));
-  const timeOf = async (e: StyleEngine): Promise<number> => {
+  /** CPU time of the whole process per evaluation, ms (user, system), summed over the repeats. */
+  const cpu = { user: 0, system: 0, evaluations: 0 };
+  const timeOf = async (e: StyleEngine, counted = false): Promise<number> => {
     const times: number[] = [];
+    const before = process.resourceUsage();
     for (let r = 0; r < runs; r++) {
       const t0 = performance.now();
       await e.evaluate(x, size, size, targets, termWeights, grad);
       times.push(performance.now() - t0);
+    }
+    if (counted) {
+      const after = process.resourceUsage();
+      cpu.user += (after.userCPUTime - before.userCPUTime) / 1000;
+      cpu.system += (after.systemCPUTime - before.systemCPUTime) / 1000;
+      cpu.evaluations += runs;
     }
     return median(times);
   };
@@ -159,7 +175,7 @@ for (const size of sizes) {
   for (let r = 0; r < repeats; r++) {
     loads.push(os.loadavg()[0]);
     const peak = measurePeak(peakBinary);
-    const t = await timeOf(engine);
+    const t = await timeOf(engine, true);
     ms.push(t);
     if (peak !== undefined) {
       peaks.push(peak);
@@ -179,6 +195,8 @@ for (const size of sizes) {
     shareRange: shares.length ? [+Math.min(...shares).toFixed(3), +Math.max(...shares).toFixed(3)] : null,
     baselineOverOurs: ratios.length ? +median(ratios).toFixed(3) : null,
     ratioRange: ratios.length ? [+Math.min(...ratios).toFixed(3), +Math.max(...ratios).toFixed(3)] : null,
+    userMs: Math.round(cpu.user / cpu.evaluations),
+    systemMs: Math.round(cpu.system / cpu.evaluations),
     load: +median(loads).toFixed(2),
     peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
   };
@@ -190,7 +208,7 @@ for (const size of sizes) {
       : 'peak unknown';
     const ratioText = ratios.length ? `, baseline/ours ${median(ratios).toFixed(2)}x (${range(ratios, 2)})` : '';
     console.log(
-      `${size}x${size}: ${result.ms} ms (${range(ms)}), ${result.gflop} GFLOP, ${result.gflops} GFLOP/s, ${peakText}${ratioText}; ${repeats}x${runs} runs, load ${result.load}, peak RSS ${result.peakRssMiB} MiB`,
+      `${size}x${size}: ${result.ms} ms (${range(ms)}), CPU per evaluation ${result.userMs} ms user + ${result.systemMs} ms system, ${result.gflop} GFLOP, ${result.gflops} GFLOP/s, ${peakText}${ratioText}; ${repeats}x${runs} runs, load ${result.load}, peak RSS ${result.peakRssMiB} MiB`,
     );
   }
 }

@@ -2,7 +2,7 @@
  * Where the engine's time goes: ORT's per-node profile of the loss graph, summed by operator type
  * and listed by node, for one or more sizes.
  *
- *   npm run bench:profile [-- --sizes 256,512] [--runs 3] [--top 25] [--keep DIR]
+ *   npm run bench:profile [-- --sizes 256,512] [--runs 3] [--top 25] [--keep DIR] [--arena on|off]
  *
  * The first evaluation at each size is a warm-up and left out. Times are the kernels' own (ORT's
  * `<node>_kernel_time` events), each node's fastest of the runs (the closest to its cost on a quiet
@@ -25,6 +25,7 @@ const { values } = parseArgs({
     top: { type: 'string', default: '25' },
     keep: { type: 'string' },
     weights: { type: 'string' },
+    arena: { type: 'string' },
   },
 });
 
@@ -53,7 +54,9 @@ const dir = values.keep ?? (await mkdtemp(path.join(os.tmpdir(), 'engine-profile
 await mkdir(dir, { recursive: true });
 
 for (const size of values.sizes!.split(',').map(Number)) {
-  const backend = { ...nodeBackend(), lossSessionOptions: { enableProfiling: true, profileFilePrefix: path.join(dir, `loss-${size}`) } };
+  // The engine's own options (bench/engine.ts uses the same), plus profiling.
+  const plain = nodeBackend({ memoryArena: values.arena !== 'off' });
+  const backend = { ...plain, lossSessionOptions: { ...plain.lossSessionOptions, enableProfiling: true, profileFilePrefix: path.join(dir, `loss-${size}`) } };
   const engine = await StyleEngine.create(backend, net, weights, layout);
   const n = size * size;
   const image = Float32Array.from({ length: 3 * n }, (_, i) => 60 * Math.sin(i * 0.001) + 20 * Math.cos(i * 0.37));
@@ -70,10 +73,14 @@ for (const size of values.sizes!.split(',').map(Number)) {
   const termWeights = { content: new Map([['conv4_2', 1]]), style: new Map(layout.styleLayers.map((l) => [l, 100])), tv: 1e-3 };
   const grad = new Float32Array(3 * n);
   const x = image.map((v, i) => v + Math.sin(i));
-  await engine.evaluate(x, size, size, targets, termWeights, grad);
-  const t0 = performance.now();
-  for (let r = 0; r < runs; r++) await engine.evaluate(x, size, size, targets, termWeights, grad);
-  const wallMs = (performance.now() - t0) / runs;
+  await engine.evaluate(x, size, size, targets, termWeights, grad); // warm-up, as in bench/engine.ts
+  const walls: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    const t0 = performance.now();
+    await engine.evaluate(x, size, size, targets, termWeights, grad);
+    walls.push(performance.now() - t0);
+  }
+  const wallMs = walls.sort((a, b) => a - b)[Math.floor(runs / 2)]; // the median, as in bench/engine.ts
   engine.endProfiling();
   await engine.release();
 
@@ -104,7 +111,7 @@ for (const size of values.sizes!.split(',').map(Number)) {
   }
   const pct = (us: number) => ((100 * us) / totalUs).toFixed(1).padStart(5);
   console.log(
-    `\n${size}x${size}: wall ${wallMs.toFixed(0)} ms per evaluation, sum of each node's fastest run ${(totalUs / 1000).toFixed(0)} ms (${byNode.size} nodes), load ${os.loadavg()[0].toFixed(2)}`,
+    `\n${size}x${size}: median wall ${wallMs.toFixed(0)} ms per evaluation (profiling on), sum of each node's fastest run ${(totalUs / 1000).toFixed(0)} ms (${byNode.size} nodes), load ${os.loadavg()[0].toFixed(2)}`,
   );
   console.log('by operator:');
   for (const [op, { us, count }] of [...byOp].sort((a, b) => b[1].us - a[1].us))

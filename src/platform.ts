@@ -28,8 +28,12 @@ export interface WeightsRequest {
 }
 
 export interface Platform {
-  /** The ONNX Runtime backend for sessions with this many intra-op threads (undefined: the platform's default). */
-  backend(threads: number | undefined): EngineBackend;
+  /**
+   * The ONNX Runtime backend for sessions with this many intra-op threads (undefined: the platform's
+   * default). `lean`: the untiled loss session without a memory arena, for a scale that fits the
+   * memory budget only that way (engine/budget.ts); a platform without an arena ignores it.
+   */
+  backend(threads: number | undefined, lean?: boolean): EngineBackend;
   /** Decodes an image source to 8-bit RGB; `role` names it in errors ("content image"). */
   loadImage(source: ImageSource, role: string, maxPixels: number): Promise<RawImage>;
   /** High-quality resize of an input image to exactly width×height. */

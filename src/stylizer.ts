@@ -82,7 +82,7 @@ export function createStylizerOn(platform: Platform, options: StylizerOptions = 
 class StylizerImpl implements Stylizer {
   private readonly networks = new Map<string, Promise<ResolvedWeights>>();
   private readonly engines = new Map<string, Promise<StyleEngine>>();
-  /** Tiled engines, by the same key as `engines`. At most one of the two is kept for a key: see evaluator(). */
+  /** Tiled engines, by the key of `engines` without its allocation mode. At most one engine is kept for a key: see evaluator(). */
   private readonly tiledEngines = new Map<string, Promise<TiledEngine>>();
   private readonly counts = { weightLoads: 0, sessionBuilds: 0, jobs: 0 };
   /** The job chain: each job starts when the previous one has settled. */
@@ -133,20 +133,31 @@ class StylizerImpl implements Stylizer {
   }
 
   /**
-   * The evaluator of a scale: the untiled engine, or the tiled one set to the scale's tiling. Only
-   * one of the two is kept per key: switching releases the other's sessions, which the memory
-   * budget does not count (a run goes from untiled to tiled once, at its first large scale).
+   * The evaluator of a scale: the untiled engine (with or without ORT's memory arena), or the tiled
+   * one set to the scale's tiling. Only one of the three is kept per key: switching releases the
+   * others' sessions (and the arena's memory), which the memory budget does not count (a run
+   * switches at most twice, going up in size).
    */
   private async evaluator(resolved: ResolvedWeights, opts: ResolvedOptions, scale: ScaleEngine, emit: (e: ProgressEvent) => void): Promise<LossEvaluator> {
     const key = this.engineKey(resolved, opts);
-    const [keep, drop] = scale.tiled ? [this.tiledEngines, this.engines] : [this.engines, this.tiledEngines];
-    const other = drop.get(key);
-    if (other) {
-      drop.delete(key);
+    const untiledKey = (lean: boolean) => `${key}|${lean ? 'lean' : 'arena'}`;
+    const others: [Map<string, Promise<StyleEngine | TiledEngine>>, string][] = scale.tiled
+      ? [
+          [this.engines, untiledKey(false)],
+          [this.engines, untiledKey(true)],
+        ]
+      : [
+          [this.tiledEngines, key],
+          [this.engines, untiledKey(!scale.lean)],
+        ];
+    for (const [map, k] of others) {
+      const other = map.get(k);
+      if (!other) continue;
+      map.delete(k);
       await (await other.catch(() => undefined))?.release();
     }
-    if (!scale.tiled) return this.engine(resolved, opts, emit);
-    let tiled = keep.get(key) as Promise<TiledEngine> | undefined;
+    if (!scale.tiled) return this.engine(resolved, opts, emit, untiledKey(scale.lean), scale.lean);
+    let tiled = this.tiledEngines.get(key);
     if (!tiled) {
       emit({ type: 'loading', stage: 'engine', message: 'building the tiled loss graphs' });
       this.counts.sessionBuilds++;
@@ -167,15 +178,14 @@ class StylizerImpl implements Stylizer {
     return JSON.stringify({ path: resolved.path, model: resolved.modelName, convention: resolved.net.convention, layout: this.layoutOf(opts), threads: opts.threads });
   }
 
-  /** The engine (loss and target sessions) for a network and a loss layout, built once. */
-  private engine(resolved: ResolvedWeights, opts: ResolvedOptions, emit: (e: ProgressEvent) => void): Promise<StyleEngine> {
+  /** The engine (loss and target sessions) for a network and a loss layout, built once; `lean`: without the memory arena. */
+  private engine(resolved: ResolvedWeights, opts: ResolvedOptions, emit: (e: ProgressEvent) => void, key: string, lean: boolean): Promise<StyleEngine> {
     const layout = this.layoutOf(opts);
-    const key = this.engineKey(resolved, opts);
     let engine = this.engines.get(key);
     if (!engine) {
       emit({ type: 'loading', stage: 'engine', message: 'building the loss graph' });
       this.counts.sessionBuilds++;
-      engine = StyleEngine.create(this.platform.backend(opts.threads), resolved.net, resolved.weights, layout);
+      engine = StyleEngine.create(this.platform.backend(opts.threads, lean), resolved.net, resolved.weights, layout);
       this.engines.set(key, engine);
       engine.catch(() => this.engines.delete(key));
     }

@@ -4,6 +4,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { estimateUntiledBytes } from '../src/engine/budget.js';
 import { PRESETS } from '../src/options.js';
 import { createStylizer, createStylizerOn, stylize, StyleTransferError, type ProgressEvent, type StylizeOptions } from '../src/index.js';
 import { nodePlatform } from '../src/node/platform.js';
@@ -19,15 +20,16 @@ const job: StylizeOptions = {
   threads: 1,
 };
 
-/** The Node platform, counting the expensive calls: weight reads and session builds. */
-function countingPlatform(): { platform: Platform; counts: { weightReads: number; backends: number } } {
+/** The Node platform, counting the expensive calls: weight reads and session builds (and which were lean: without the memory arena). */
+function countingPlatform(): { platform: Platform; counts: { weightReads: number; backends: number }; leanBuilds: boolean[] } {
   const counts = { weightReads: 0, backends: 0 };
+  const leanBuilds: boolean[] = [];
   const platform: Platform = {
     ...nodePlatform,
     resolveWeights: (r) => (counts.weightReads++, nodePlatform.resolveWeights(r)),
-    backend: (threads) => (counts.backends++, nodePlatform.backend(threads)),
+    backend: (threads, lean) => (counts.backends++, leanBuilds.push(lean ?? false), nodePlatform.backend(threads, lean)),
   };
-  return { platform, counts };
+  return { platform, counts, leanBuilds };
 }
 
 describe('createStylizer()', () => {
@@ -49,6 +51,24 @@ describe('createStylizer()', () => {
       const once = await stylize({ ...job, weights: sharedWeights });
       assert.deepEqual(again.image.data, once.image.data);
       assert.equal(again.loss.loss, once.loss.loss);
+    } finally {
+      await stylizer.close();
+    }
+  });
+
+  it('uses the memory arena when it fits the budget, the lean engine when only that fits, with the same result', async () => {
+    const { platform, leanBuilds } = countingPlatform();
+    const stylizer = createStylizerOn(platform, { weights: sharedWeights });
+    try {
+      const plain = { ...job, padding: 'zero' as const };
+      const roomy = await stylizer.stylize({ ...plain, memory: '8G' });
+      // A budget between the two untiled estimates of this size (L-BFGS keeps at most 4 pairs in 4 iterations).
+      const pixels = roomy.image.width * roomy.image.height;
+      const state = { optimizer: 'lbfgs' as const, history: 4 };
+      const between = (estimateUntiledBytes(pixels, state) + estimateUntiledBytes(pixels, state, true)) / 2;
+      const tight = await stylizer.stylize({ ...plain, memory: Math.floor(between) });
+      assert.deepEqual(leanBuilds, [false, true]);
+      assert.deepEqual(tight.image.data, roomy.image.data, 'allocation does not change the numbers');
     } finally {
       await stylizer.close();
     }

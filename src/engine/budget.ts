@@ -7,9 +7,13 @@
  *   + the sessions of the engine in use (ORT keeps pre-packed copies of every weight)
  *   + the graph's tensors: bytes per pixel of the image (untiled) or of the largest crop (tiled)
  *   + the run's own per-pixel state: the image, the optimiser's vectors, the content target, copies.
- * The constants were measured on this design (ORT arena off, VGG-19 to conv5_1, 2 threads) with
- * `npm run bench:large`; they are upper-side values, since an estimate that is too low gets the
- * process killed.
+ * The constants were measured on this design (VGG-19 to conv5_1, 2 threads) with `npm run
+ * bench:large` (ORT arena off) and `npm run bench:memory` (the untiled loss session with its arena);
+ * they are upper-side values, since an estimate that is too low gets the process killed.
+ *
+ * An untiled scale runs in one of two allocation modes (src/node/ort-backend.ts): with ORT's memory
+ * arena (fast: no page faults per evaluation, 3.5x on an AMD Zen 5) when that fits, else without it
+ * (lean) when that fits, else in tiles (whose sessions never use the arena).
  */
 import { RunError } from '../errors.js';
 import { planTilesWithin, type TileGeometry } from './tiling.js';
@@ -26,6 +30,13 @@ const TILED_SESSION_BYTES = 650 * MB;
 const TILED_TARGETS_SESSION_BYTES = 250 * MB;
 /** Tensors of the forward + backward graph, per pixel of what it runs on (activations kept for the backward, max-pool indices, gradients). */
 const GRAPH_BYTES_PER_PIXEL = 2300;
+/**
+ * The same graph in the arena's keeping. The arena grows by regions of doubling size and keeps
+ * them, so it can hold more than the live tensors: `npm run bench:memory` measured 2.2–2.4 KB/px
+ * at 512² and 768² (as lean), 3.1 KB/px at 1024² in a fresh process, and 3.7 KB/px at 1024² after
+ * 256² and 512² in the same session, as a coarse-to-fine run does.
+ */
+const ARENA_GRAPH_BYTES_PER_PIXEL = 3900;
 /** Tensors of a forward-only graph (loss sums, targets) per pixel: only the live activations. */
 const FORWARD_BYTES_PER_PIXEL = 800;
 /**
@@ -53,8 +64,10 @@ function optimiserBytesPerPixel(state: OptimiserState, history: number, float32W
   return VECTOR_BYTES_PER_PIXEL * (1 + (state.optimizer === 'lbfgs' ? (float32Work ? 5 : 7) + 2 * history : 3));
 }
 
-export function estimateUntiledBytes(pixels: number, state: OptimiserState): number {
-  return RUNTIME_BYTES + UNTILED_SESSION_BYTES + pixels * (GRAPH_BYTES_PER_PIXEL + STATE_BYTES_PER_PIXEL + optimiserBytesPerPixel(state, state.history));
+/** Peak bytes of an untiled scale; `lean`: without ORT's memory arena. */
+export function estimateUntiledBytes(pixels: number, state: OptimiserState, lean = false): number {
+  const graph = lean ? GRAPH_BYTES_PER_PIXEL : ARENA_GRAPH_BYTES_PER_PIXEL;
+  return RUNTIME_BYTES + UNTILED_SESSION_BYTES + pixels * (graph + STATE_BYTES_PER_PIXEL + optimiserBytesPerPixel(state, state.history));
 }
 
 export function estimateTiledBytes(pixels: number, maxCropPixels: number, state: OptimiserState, history: number, float32Work = false): number {
@@ -63,7 +76,14 @@ export function estimateTiledBytes(pixels: number, maxCropPixels: number, state:
 }
 
 export type ScaleMemory =
-  | { readonly tiled: false; readonly history: number; readonly float32Work: false; readonly estimate: number }
+  | {
+      readonly tiled: false;
+      /** Without ORT's memory arena: slower, but it fits where the arena would not. */
+      readonly lean: boolean;
+      readonly history: number;
+      readonly float32Work: false;
+      readonly estimate: number;
+    }
   | {
       readonly tiled: true;
       /** L-BFGS without its float64 work vector (optim/lbfgs.ts), before any pair is given up. */
@@ -78,8 +98,8 @@ export type ScaleMemory =
 
 /**
  * How a width×height scale (which the network sees with `margin` more pixels on each axis, its
- * padding) runs within `budget` bytes: untiled when it fits (or `tile` is not
- * exceeded by either side), else tiled with the largest crop that fits after the per-pixel state.
+ * padding) runs within `budget` bytes: untiled when it fits (or `tile` is not exceeded by either
+ * side), with the memory arena when that fits too, else tiled with the largest crop that fits after the per-pixel state.
  * When even a crop of MIN_GOOD_CROP pixels would not fit with the full L-BFGS state, L-BFGS first
  * drops its float64 work vector (float32Work), then shortens its history (down to 1 pair).
  * Throws a RunError with a size that would fit when nothing does.
@@ -97,8 +117,10 @@ function tryPlan(width: number, height: number, budget: number, state: Optimiser
   const pixels = width * height;
   const forced = tile !== undefined && Math.max(width, height) > tile;
   if (!forced) {
-    const estimate = estimateUntiledBytes(pixels, state);
-    if (estimate <= budget || tile !== undefined) return { tiled: false, history: state.history, float32Work: false, estimate };
+    const fast = estimateUntiledBytes(pixels, state);
+    if (fast <= budget) return { tiled: false, lean: false, history: state.history, float32Work: false, estimate: fast };
+    const lean = estimateUntiledBytes(pixels, state, true);
+    if (lean <= budget || tile !== undefined) return { tiled: false, lean: true, history: state.history, float32Work: false, estimate: lean };
   }
   const cropFor = (history: number, float32Work: boolean) => Math.floor((budget - estimateTiledBytes(pixels, 0, state, history, float32Work)) / GRAPH_BYTES_PER_PIXEL);
   if (forced) {

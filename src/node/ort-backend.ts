@@ -14,13 +14,19 @@ export interface NodeBackendOptions {
   /** Intra-op threads; default: the number of CPU cores. */
   readonly threads?: number;
   /**
-   * ORT's CPU memory arena. Off by default: measured here it cost ~5–10 % speed but cut peak RSS at
-   * 1024² from ~4.6 GB to ~2.5 GB, and it makes memory use predictable for the pre-run estimate.
+   * ORT's CPU memory arena for the loss-and-gradient session (on by default). Without it every
+   * evaluation maps its tensors afresh and page-faults on them: on an AMD Zen 5 that was 51 s of
+   * system time per 128 s of user time at 512² and a 3.5x slower evaluation; on a Xeon 5–10 %.
+   * The arena keeps those pages, at a price in peak RSS that the memory planner counts
+   * (engine/budget.ts: ARENA_GRAPH_BYTES_PER_PIXEL), and it chooses this lean mode (off) when only
+   * that fits. The target session (run once per scale) and the tiled engine's sessions never use
+   * the arena: they would keep their memory while the loss session runs.
    */
   readonly memoryArena?: boolean;
 }
 
 export function nodeBackend(options: NodeBackendOptions = {}): EngineBackend {
+  const arena = options.memoryArena ?? true;
   return {
     ort,
     sessionOptions: {
@@ -28,9 +34,12 @@ export function nodeBackend(options: NodeBackendOptions = {}): EngineBackend {
       graphOptimizationLevel: 'all',
       intraOpNumThreads: options.threads ?? availableParallelism(),
       interOpNumThreads: 1,
-      enableCpuMemArena: options.memoryArena ?? false,
+      enableCpuMemArena: false,
       executionMode: 'sequential',
       logSeverityLevel: 4, // fatal only (see ort.env.logLevel above)
     },
+    // Memory patterns off with the arena: with both, peak RSS at 512² was 1.95 GB instead of
+    // 1.42 GB (ORT allocates each run's planned block beside the arena's own chunks), for no speed.
+    lossSessionOptions: arena ? { enableCpuMemArena: true, enableMemPattern: false } : undefined,
   };
 }

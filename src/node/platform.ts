@@ -10,7 +10,7 @@ import type { Platform } from '../platform.js';
 import { nodeBackend } from './ort-backend.js';
 
 export const nodePlatform: Platform = {
-  backend: (threads) => nodeBackend({ threads }),
+  backend: (threads, lean) => nodeBackend({ threads, memoryArena: !lean }),
   loadImage: loadImageSource,
   resize: resizeRaw,
   resolveWeights: (r) => resolveWeights({ model: r.model, fallbackModel: r.fallbackModel, weights: r.weights, upTo: r.upTo, signal: r.signal, onProgress: r.onProgress }),

@@ -11,7 +11,14 @@ import type { ResolvedOptions } from '../options.js';
 import { iterationsAt, type Size } from './plan.js';
 
 export type ScaleEngine =
-  | { readonly tiled: false; readonly history: number; readonly float32Work: false; readonly cost: 1 }
+  | {
+      readonly tiled: false;
+      /** Without the memory arena (engine/budget.ts): only that fits the budget. */
+      readonly lean: boolean;
+      readonly history: number;
+      readonly float32Work: false;
+      readonly cost: 1;
+    }
   | {
       readonly tiled: true;
       readonly tiling: TilingChoice;
@@ -48,9 +55,9 @@ export function planScaleEngines(scales: readonly Size[], opts: ResolvedOptions,
       const plan = planTiles(width + margin, height + margin, opts.tile!, geometry);
       return { tiled: true, tiling: { interior: opts.tile! }, history: opts.history, float32Work: false, cost: (FORWARD_SHARE + 1) * plan.overhead, tiles: plan.tiles.length };
     }
-    if (budget === undefined) return { tiled: false, history: opts.history, float32Work: false, cost: 1 };
+    if (budget === undefined) return { tiled: false, lean: false, history: opts.history, float32Work: false, cost: 1 };
     const memory = planScaleMemory(width, height, budget, state, geometry, opts.tile, margin);
-    if (!memory.tiled) return { tiled: false, history: memory.history, float32Work: false, cost: 1 };
+    if (!memory.tiled) return { tiled: false, lean: memory.lean, history: memory.history, float32Work: false, cost: 1 };
     const gradient = planTilesWithin(width + margin, height + margin, memory.maxCropPixels, geometry)!;
     const forward = planTilesWithin(width + margin, height + margin, memory.maxForwardCropPixels, geometry)!;
     return {

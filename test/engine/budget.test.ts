@@ -42,6 +42,18 @@ describe('planScaleMemory', () => {
     assert.ok(plan.estimate === estimateUntiledBytes(512 * 384, lbfgs));
   });
 
+  it('runs untiled with the memory arena when that fits, else without it (lean) before resorting to tiles', () => {
+    const pixels = 1536 * 1152;
+    const fast = estimateUntiledBytes(pixels, lbfgs);
+    const lean = estimateUntiledBytes(pixels, lbfgs, true);
+    assert.ok(fast > lean, 'the arena keeps more than the live tensors');
+    const roomy = planScaleMemory(1536, 1152, fast, lbfgs, vgg);
+    assert.ok(!roomy.tiled && !roomy.lean && roomy.estimate === fast);
+    const between = planScaleMemory(1536, 1152, (fast + lean) / 2, lbfgs, vgg);
+    assert.ok(!between.tiled && between.lean && between.estimate === lean);
+    assert.equal(planScaleMemory(1536, 1152, lean - 1, lbfgs, vgg).tiled, true);
+  });
+
   it('tiles a scale that does not fit, with a plan whose estimate is within the budget', () => {
     const budget = 4 * GIB;
     for (const [w, h] of [
@@ -50,7 +62,7 @@ describe('planScaleMemory', () => {
       [4096, 3072],
     ]) {
       const plan = planScaleMemory(w, h, budget, lbfgs, vgg);
-      assert.ok(estimateUntiledBytes(w * h, lbfgs) > budget);
+      assert.ok(estimateUntiledBytes(w * h, lbfgs, true) > budget);
       assert.equal(plan.tiled, true);
       if (!plan.tiled) continue;
       assert.ok(plan.estimate <= budget, `${w}x${h}: ${plan.estimate}`);

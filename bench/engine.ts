@@ -4,7 +4,7 @@
  * machine's FMA peak measured in the same run.
  *
  *   npm run bench [-- --sizes 256,512] [--1024] [--runs 3] [--repeats 3] [--threads N] [--json]
- *                 [--arena on|off] [--baseline DIR]
+ *                 [--arena on|off] [--baseline DIR] [--peer]
  *
  * The machine this runs on is often shared, so each size is measured `--repeats` times, each repeat
  * being: the FMA peak (../shared/tools/peak.c, built with gcc when present), then the median of
@@ -18,6 +18,10 @@
  * Peak RSS comes from the OS (ru_maxrss), for the whole process so far. User and system CPU time
  * per evaluation (getrusage, the whole process) are printed beside the wall time: system time is
  * where allocation without ORT's arena goes (page faults on fresh tensors every evaluation).
+ *
+ * With `--peer`, the same loss and input gradient in PyTorch (bench/peer/torch_loss.py: Debian's
+ * python3-torch, autograd on oneDNN, the same threads) is timed right after ours in every repeat, in
+ * its own process, and the ratio peer/ours is printed, with both losses (they should agree).
  *
  * `npm run bench:profile` uses the same engine options (arena on unless `--arena off`) and the same
  * warm-up; its wall time differs only by ORT's profiling overhead (a few %).
@@ -44,6 +48,7 @@ const { values } = parseArgs({
     arena: { type: 'string', default: 'on' },
     weights: { type: 'string' },
     baseline: { type: 'string' },
+    peer: { type: 'boolean', default: false },
   },
 });
 
@@ -93,6 +98,23 @@ function buildPeak(): string | undefined {
     return binary;
   } catch {
     rmSync(dir, { recursive: true, force: true });
+    return undefined;
+  }
+}
+
+/** One timing of the PyTorch peer at size² (its own median of `runs` after a warm-up); undefined without python3-torch. */
+function measurePeer(size: number, threads: number): { ms: number; loss: number } | undefined {
+  try {
+    const script = path.resolve(repo, 'bench/peer/torch_loss.py');
+    // Debian's python3-torch lives in /usr/bin/python3's packages; a python3 earlier on PATH (pyenv) lacks it.
+    const python = process.env.PEER_PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
+    const out = execFileSync(python, [script, weightsPath, String(size), '--runs', String(runs), '--threads', String(threads)], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    return JSON.parse(out.trim().split('\n').pop()!) as { ms: number; loss: number };
+  } catch (e) {
+    console.error(`peer: ${(e as Error).message.split('\n')[0]} (is python3-torch installed? apt-get install python3-torch)`);
     return undefined;
   }
 }
@@ -171,6 +193,9 @@ for (const size of sizes) {
   const peaks: number[] = [];
   const shares: number[] = [];
   const ratios: number[] = [];
+  const peerRatios: number[] = [];
+  let peerLoss: number | undefined;
+  let ourLoss: number | undefined;
   const loads: number[] = [];
   for (let r = 0; r < repeats; r++) {
     loads.push(os.loadavg()[0]);
@@ -182,7 +207,15 @@ for (const size of sizes) {
       shares.push(gflop / (t / 1000) / peak);
     }
     if (baseline) ratios.push((await timeOf(baseline)) / t);
+    if (values.peer) {
+      const peer = measurePeer(size, threads ?? os.availableParallelism());
+      if (peer) {
+        peerRatios.push(peer.ms / t);
+        peerLoss = peer.loss;
+      }
+    }
   }
+  if (values.peer) ourLoss = (await engine.evaluate(x, size, size, targets, termWeights, grad)).total;
   const gflops = ms.map((t) => gflop / (t / 1000));
   const result = {
     size,
@@ -193,6 +226,10 @@ for (const size of sizes) {
     peakGflops: peaks.length ? +median(peaks).toFixed(1) : null,
     shareOfPeak: shares.length ? +median(shares).toFixed(3) : null,
     shareRange: shares.length ? [+Math.min(...shares).toFixed(3), +Math.max(...shares).toFixed(3)] : null,
+    peerOverOurs: peerRatios.length ? +median(peerRatios).toFixed(2) : null,
+    peerRatioRange: peerRatios.length ? [+Math.min(...peerRatios).toFixed(2), +Math.max(...peerRatios).toFixed(2)] : null,
+    loss: ourLoss ?? null,
+    peerLoss: peerLoss ?? null,
     baselineOverOurs: ratios.length ? +median(ratios).toFixed(3) : null,
     ratioRange: ratios.length ? [+Math.min(...ratios).toFixed(3), +Math.max(...ratios).toFixed(3)] : null,
     userMs: Math.round(cpu.user / cpu.evaluations),
@@ -206,7 +243,11 @@ for (const size of sizes) {
     const peakText = peaks.length
       ? `peak ${median(peaks).toFixed(0)} GFLOP/s (${range(peaks)}), share ${pct(median(shares))} (${pct(Math.min(...shares))}–${pct(Math.max(...shares))})`
       : 'peak unknown';
-    const ratioText = ratios.length ? `, baseline/ours ${median(ratios).toFixed(2)}x (${range(ratios, 2)})` : '';
+    const ratioText =
+      (ratios.length ? `, baseline/ours ${median(ratios).toFixed(2)}x (${range(ratios, 2)})` : '') +
+      (peerRatios.length
+        ? `, PyTorch/ours ${median(peerRatios).toFixed(2)}x (${range(peerRatios, 2)}; loss ${peerLoss!.toPrecision(6)} against our ${ourLoss!.toPrecision(6)})`
+        : '');
     console.log(
       `${size}x${size}: ${result.ms} ms (${range(ms)}), CPU per evaluation ${result.userMs} ms user + ${result.systemMs} ms system, ${result.gflop} GFLOP, ${result.gflops} GFLOP/s, ${peakText}${ratioText}; ${repeats}x${runs} runs, load ${result.load}, peak RSS ${result.peakRssMiB} MiB`,
     );

@@ -9,7 +9,12 @@
  *
  * For tuning: `--checkpoints 50,100` also scores the picture after those iterations of the last
  * scale (with the optimisation time spent until then), so one run gives a quality-vs-time curve;
- * `--trace FILE` writes every iteration event (scale, iteration, ms, loss, eta) as JSON lines.
+ * `--trace FILE` writes every iteration event (scale, iteration, ms, evaluations, loss, eta) as JSON lines.
+ *
+ * Work (issue 18) is counted in network evaluations weighted by the pixels the network sees (the
+ * image inside its border margin): `work` is Σ evaluations × network pixels in millions (Mpx·evals),
+ * and `aloneSeconds` converts it at SECONDS_PER_MPX, the per-pixel evaluation time of an unloaded run,
+ * so configurations compare even when the wall times were measured under load.
  *
  * Run nothing else meanwhile: the times are wall times.
  */
@@ -18,6 +23,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import { parseCliArgs } from '../src/cli/args.js';
+import { DEFAULT_MARGIN } from '../src/engine/padding.js';
 import { decodeImage, encodeImage } from '../src/image/io.js';
 import type { RawImage } from '../src/image/image.js';
 import type { StylizeOptions } from '../src/options.js';
@@ -26,6 +32,12 @@ import { Yardstick, type QualityScore } from './yardstick.js';
 import { repo, weightsPath as weights, sampleImage as image } from './paths.js';
 
 const ALL_PAIRS = ['dog:matisse', 'dog:monet', 'landscape:matisse', 'landscape:monet'];
+/**
+ * Seconds per million network pixels of one evaluation (loss + gradient), unloaded: measured alone on
+ * the AMD EPYC (Zen 5, 2 cores) with ORT's arena, 1.23 s at 512x512 and 0.30 s at 256x256. Override with
+ * $QUALITY_SECONDS_PER_MPX for another machine.
+ */
+const SECONDS_PER_MPX = Number(process.env.QUALITY_SECONDS_PER_MPX ?? 1.23 / ((512 * 512) / 1e6));
 
 /** This script's own flags; everything else is a stylize() flag, parsed by the CLI's option table. */
 const own: Record<string, string | boolean> = {};
@@ -84,7 +96,10 @@ try {
       const [contentName, styleName] = pair.split(':');
       const perScale: number[] = [];
       let optimiseMs = 0;
-      const snapshots: { iteration: number; optimiseSeconds: number; image: RawImage }[] = [];
+      let work = 0; // Σ evaluations × network pixels, in Mpx
+      let evaluations = 0;
+      const margin = (passed.options.padding ?? (passed.options.preset === 'recipe' ? 'zero' : 'reflect')) === 'reflect' ? DEFAULT_MARGIN : 0;
+      const snapshots: { iteration: number; optimiseSeconds: number; work: number; image: RawImage }[] = [];
       const options: StylizeOptions = {
         weights,
         model: 'vgg19-caffe-rgb',
@@ -96,12 +111,28 @@ try {
           if (e.type === 'iteration') {
             perScale[perScale.length - 1]++;
             optimiseMs += e.ms;
-            if (e.scale === e.scales && checkpoints.includes(e.iteration)) snapshots.push({ iteration: e.iteration, optimiseSeconds: optimiseMs / 1000, image: e.preview() });
+            evaluations += e.evaluations ?? 1;
+            work += ((e.evaluations ?? 1) * (e.width + 2 * margin) * (e.height + 2 * margin)) / 1e6;
+            if (e.scale === e.scales && checkpoints.includes(e.iteration)) snapshots.push({ iteration: e.iteration, optimiseSeconds: optimiseMs / 1000, work, image: e.preview() });
             if (typeof own.trace === 'string') {
               const { scale, scales, width, height, iteration, iterations, ms, loss, elapsed, eta } = e;
+              const evals = e.evaluations;
               appendFileSync(
                 own.trace,
-                JSON.stringify({ pair, scale, scales, width, height, iteration, iterations, ms: round(ms, 1), loss, elapsed: round(elapsed, 2), eta: round(eta, 2) }) + '\n',
+                JSON.stringify({
+                  pair,
+                  scale,
+                  scales,
+                  width,
+                  height,
+                  iteration,
+                  iterations,
+                  ms: round(ms, 1),
+                  evaluations: evals,
+                  loss,
+                  elapsed: round(elapsed, 2),
+                  eta: round(eta, 2),
+                }) + '\n',
               );
             }
           }
@@ -114,7 +145,15 @@ try {
       const atCheckpoints = [];
       for (const snap of snapshots) {
         const s = await yardstick.score(snap.image, await decodeImage(image(contentName)), await decodeImage(image(styleName)));
-        atCheckpoints.push({ iteration: snap.iteration, optimiseSeconds: round(snap.optimiseSeconds, 1), style: round(s.style), content: round(s.content) });
+        atCheckpoints.push({
+          iteration: snap.iteration,
+          optimiseSeconds: round(snap.optimiseSeconds, 1),
+          work: round(snap.work, 1),
+          aloneSeconds: round(snap.work * SECONDS_PER_MPX, 1),
+          style: round(s.style),
+          content: round(s.content),
+          styleLayers: Object.fromEntries(Object.entries(s.styleLayers).map(([k, v]) => [k, round(v)])),
+        });
       }
       const ref = reference.get(pair);
       const row = {
@@ -124,6 +163,9 @@ try {
         optimiseSeconds: round(optimiseMs / 1000, 1),
         iterations: result.iterations,
         iterationsPerScale: perScale,
+        evaluations,
+        work: round(work, 1),
+        aloneSeconds: round(work * SECONDS_PER_MPX, 1),
         scales: result.scales.map((s) => `${s.width}x${s.height}`),
         ...roundScore(score),
         reference: ref ? { style: ref.style, content: ref.content } : undefined,
@@ -135,8 +177,12 @@ try {
       else {
         const vs = ref ? `  (reference style ${ref.style.toFixed(4)}, content ${ref.content.toFixed(4)})` : '';
         console.log(
-          `${pair.padEnd(18)} ${row.size.padEnd(8)} ${row.seconds.toFixed(1).padStart(6)} s  ${String(row.iterations).padStart(5)} it [${perScale.join(',')}]  style ${row.style.toFixed(4)}  content ${row.content.toFixed(4)}${vs}`,
+          `${pair.padEnd(18)} ${row.size.padEnd(8)} ${row.seconds.toFixed(1).padStart(6)} s  ${String(row.iterations).padStart(5)} it [${perScale.join(',')}]  ${evaluations} evals  work ${row.work} Mpx (~${row.aloneSeconds} s alone)  style ${row.style.toFixed(4)}  content ${row.content.toFixed(4)}${vs}`,
         );
+        for (const c of atCheckpoints)
+          console.log(
+            `${''.padEnd(18)} at ${c.iteration}: work ${c.work} Mpx (~${c.aloneSeconds} s alone)  style ${c.style.toFixed(4)}  content ${c.content.toFixed(4)}  conv1_1 ${c.styleLayers.conv1_1}`,
+          );
         console.log(
           `${''.padEnd(18)} per layer: ${Object.entries(row.styleLayers)
             .map(([k, v]) => `${k} ${v.toFixed(4)}`)

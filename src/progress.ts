@@ -40,6 +40,8 @@ export type ProgressEvent =
       readonly iterations: number;
       /** Milliseconds this iteration took (all its evaluations). */
       readonly ms: number;
+      /** Network evaluations this iteration took (a line search may take several); absent where unknown. */
+      readonly evaluations?: number;
       /** Seconds since the run started. */
       readonly elapsed: number;
       /** Estimated seconds left, from the measured speed. */

@@ -332,6 +332,7 @@ class StylizerImpl implements Stylizer {
             iteration: i,
             iterations: iterations(k),
             ms,
+            evaluations: step.evaluations,
             elapsed: (performance.now() - started) / 1000,
             eta: clock.secondsLeft(k, i),
             ...lossValues(step.terms, opts),

@@ -125,6 +125,8 @@ describe('createStylizer()', () => {
         const { contentWeight, styleWeight, tvWeight } = PRESETS.quality;
         const recombined = contentWeight * e.content + styleWeight * e.style + tvWeight * e.tv;
         assert.ok(Math.abs(recombined - e.loss) <= 1e-4 * e.loss, `iteration ${e.iteration}: ${recombined} vs ${e.loss}`);
+        // Adam: one network evaluation per step (issue 18 counts work in evaluations).
+        assert.equal(e.evaluations, 1);
       }
     } finally {
       await stylizer.close();

@@ -73,7 +73,8 @@ export function checkJobStatus(value: unknown, id: string): JobStatus {
   if (status.attempts !== undefined && !Number.isInteger(status.attempts)) throw new BadRecordError('status.json: attempts must be an integer');
   if (status.progress !== undefined) {
     const progress = record(status.progress, 'progress');
-    if (!Object.values(progress).every((v) => typeof v === 'number')) throw new BadRecordError('status.json: progress must hold numbers');
+    // null: a number JSON cannot hold (an ETA not known yet is Infinity, written as null).
+    if (!Object.values(progress).every((v) => typeof v === 'number' || v === null)) throw new BadRecordError('status.json: progress must hold numbers');
   }
   return status as unknown as JobStatus;
 }

@@ -109,7 +109,9 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
     if (!isJobId(id)) throw new UnrecoverableError(`not a job id: ${JSON.stringify(id).slice(0, 60)}`);
     const refuse = async (why: string, status: RemoteJobStatus) => {
       const error = `refused: ${why}`;
-      await records.writeStatus({ ...status, status: 'failed', error, result: false, finishedAt: new Date().toISOString() }, attempt);
+      const failed: RemoteJobStatus = { ...status, status: 'failed', error, result: false, finishedAt: new Date().toISOString() };
+      await records.writeStatus(failed, attempt);
+      await store.writeStatus(failed).catch(() => {});
       log(`job ${id}: ${error}`);
       throw new UnrecoverableError(error);
     };
@@ -123,15 +125,13 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
     if (!record) throw new UnrecoverableError(`job ${id} has no record in Redis`);
     const spec = record.spec;
     let status: RemoteJobStatus = record.status;
-    if (!isTerminal(status.status)) {
-      try {
-        checkRunnable(spec, limits);
-      } catch (err) {
-        return refuse(firstLine(err), status);
-      }
-    }
     // Finished by an earlier attempt whose completion BullMQ did not take (its lock had expired): nothing to do.
     if (isTerminal(status.status)) return { alreadyFinished: true };
+    try {
+      checkRunnable(spec, limits);
+    } catch (err) {
+      return refuse(firstLine(err), status);
+    }
     const write = async (change: Partial<RemoteJobStatus>) => {
       status = { ...status, ...change };
       if (!(await records.writeStatus(status, attempt))) throw new UnrecoverableError(`job ${spec.id} was taken over by a later attempt`);

@@ -126,10 +126,24 @@ export interface WorkerProcess {
 
 /**
  * `style-transfer worker` as a child process, with one ONNX Runtime thread (tests share two cores).
- * `lockSeconds` (--lock-duration, default 30): how soon a killed worker's job is taken over.
+ * `lockSeconds` (--lock-duration, default 30): how soon a killed worker's job is taken over;
+ * `args`: more flags (--max-work …).
  */
-export function spawnWorker(redisUrl: string, dataDir: string, opts: { lockSeconds?: number } = {}): WorkerProcess {
-  const args = ['worker', '--redis', redisUrl, '--data-dir', dataDir, '--weights', sharedWeights, '--threads', '1', '--lock-duration', String(opts.lockSeconds ?? 30)];
+export function spawnWorker(redisUrl: string, dataDir: string, opts: { lockSeconds?: number; args?: string[] } = {}): WorkerProcess {
+  const args = [
+    'worker',
+    '--redis',
+    redisUrl,
+    '--data-dir',
+    dataDir,
+    '--weights',
+    sharedWeights,
+    '--threads',
+    '1',
+    '--lock-duration',
+    String(opts.lockSeconds ?? 30),
+    ...(opts.args ?? []),
+  ];
   const proc = spawn(process.execPath, [path.join(repoRoot, 'bin/style-transfer.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   proc.stderr!.on('data', (c) => (stderr += c));

@@ -75,7 +75,8 @@ describe('jobs on Redis (BullMQ) with worker processes', () => {
 
   it('runs 12 jobs on 2 workers, each exactly once, with events on every server', async () => {
     const dataDir = await tempDataDir();
-    const prefix = { redis: redis.url, dataDir };
+    // One browser queues all 12 at once: above the per-browser and per-address quotas of waiting jobs.
+    const prefix = { redis: redis.url, dataDir, limits: { maxQueuedPerBrowser: 12, maxQueuedPerAddress: 12 } };
     const serverA = await startTestServer(prefix);
     const serverB = await startTestServer(prefix);
     cleanup.push(

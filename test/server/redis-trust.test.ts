@@ -66,8 +66,8 @@ describe('Redis and the shared data dir are inputs (issue 19)', () => {
     cleanup.push(() => started.close());
     return started;
   }
-  function worker(): WorkerProcess {
-    const started = spawnWorker(redis.url, dataDir);
+  function worker(args: string[] = []): WorkerProcess {
+    const started = spawnWorker(redis.url, dataDir, { args });
     cleanup.push(() => started.kill());
     return started;
   }
@@ -101,6 +101,15 @@ describe('Redis and the shared data dir are inputs (issue 19)', () => {
     const states = await statesUntilEndOrRun(srv.url, fine.body.id);
     assert.ok(states.includes('running'), `the next job ran: ${states.join(', ')}`);
     await w.waitFor(new RegExp(`job ${fine.body.id}: done`));
+  });
+
+  it("a worker checks each job against its own limits (--max-work), not the server's (finding 2)", async () => {
+    const srv = await server();
+    const created = await postJob(srv.url, images, { ...SMALL_JOB, iterations: 400 });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    worker(['--max-work', '1']);
+    assert.deepEqual(await statesUntilEndOrRun(srv.url, created.body.id), ['queued', 'failed']);
+    assert.match((await getJson(`${srv.url}/api/jobs/${created.body.id}`)).body.error, /^refused: the job is too large: .*this server allows at most 1:/);
   });
 
   it('a server starts, and a running one keeps answering, with a malformed record in Redis (finding 10)', async () => {

@@ -104,7 +104,7 @@ function startWorkers(redisUrl: string, dataDir: string, count: number, threads:
 async function run(workers: number, threads: number) {
   const redis = await startRedis();
   const dataDir = await tempDataDir();
-  const server = await startServer({ port: 0, dataDir, redis: redis.url, limits: { maxQueuedJobs: 100 } });
+  const server = await startServer({ port: 0, dataDir, redis: redis.url, limits: { maxQueuedJobs: 100, maxQueuedPerBrowser: 100, maxQueuedPerAddress: 100 } });
   const procs = startWorkers(redis.url, dataDir, workers, threads);
   try {
     await Promise.all(procs.map((p) => p.ready));

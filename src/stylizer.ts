@@ -246,6 +246,15 @@ class StylizerImpl implements Stylizer {
       styleRaws = styleRaws.map((s) => toRaw(matchHistogram(toPlanar(s), contentPlanar)));
     }
 
+    // Colour first (issue 18): the start image is the content with the style's colour mean and
+    // covariance, so the optimiser does not spend the scales' iterations moving the colours.
+    let startRaw = initRaw;
+    if (opts.colourStart && opts.init === 'content' && opts.preserveColors === 'none') {
+      const main = opts.styleBlend.reduce((best, w, i) => (w > opts.styleBlend[best] ? i : best), 0);
+      const contentPlanar = toPlanar(await platform.resize(contentRaw, final.width, final.height));
+      startRaw = toRaw(matchHistogram(contentPlanar, toPlanar(styleRaws[main])));
+    }
+
     const resolved = await this.network(opts, emit, signal);
     const convention = resolved.net.convention;
     const weights = termWeights(opts);
@@ -297,7 +306,7 @@ class StylizerImpl implements Stylizer {
 
       const start = current
         ? upsampled(current, size, opts.upsampleDetail ? { now: toPlanar(contentScaled), before: toPlanar(previousContent!) } : undefined)
-        : await this.firstImage(opts, size, contentScaled, stylesScaled[0], initRaw);
+        : await this.firstImage(opts, size, contentScaled, stylesScaled[0], startRaw);
       previousContent = contentScaled;
       const toPixels = (v: Float32Array): PlanarImage => ({ data: deprocess(v, size.width * size.height, convention), ...size });
       const render = (v: Float32Array) => toRaw(finishColours(toPixels(v), contentScaled, opts));

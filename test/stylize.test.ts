@@ -121,10 +121,33 @@ describe('stylize()', () => {
   it("init 'style' and init from an image file start from that image", async () => {
     const fromStyle = await stylize({ ...base, iterations: 0, init: 'style' });
     const fromFile = await stylize({ ...base, iterations: 0, init: sharedImage('monet') });
-    const fromContent = await stylize({ ...base, iterations: 0 });
+    const fromContent = await stylize({ ...base, iterations: 0, colourStart: false });
     assert.deepEqual(fromStyle.image.data, fromFile.image.data); // the style image is monet.jpg
     assert.ok(meanAbsDiff(fromContent.image.data, fromContent.content.data) < 1, 'content init is the content');
     assert.ok(meanAbsDiff(fromStyle.image.data, fromContent.image.data) > 20);
+  });
+
+  it('colourStart starts from the content with the style colour mean and covariance', async () => {
+    const channelMeans = (img: RawImage) => {
+      const p = toPlanar(img);
+      const n = img.width * img.height;
+      return [0, 1, 2].map((c) => p.data.subarray(c * n, (c + 1) * n).reduce((a, v) => a + v, 0) / n);
+    };
+    const style = { ...base, style: sharedImage('matisse'), iterations: 0, colourStart: true };
+    const recoloured = await stylize(style);
+    const plain = await stylize({ ...style, colourStart: false });
+    const target = channelMeans(recoloured.styles[0]);
+    const got = channelMeans(recoloured.image);
+    const before = channelMeans(plain.image);
+    for (let c = 0; c < 3; c++) {
+      // The start's colour means are the style's (up to the clamp to 0..1 and resizing), not the photo's.
+      assert.ok(Math.abs(got[c] - target[c]) < 0.03, `channel ${c}: ${got[c]} vs the style's ${target[c]}`);
+      assert.ok(Math.abs(got[c] - target[c]) < Math.abs(before[c] - target[c]), `channel ${c}`);
+    }
+    // Off where it does not apply: another init, or colours kept from the photo.
+    const kept = await stylize({ ...style, preserveColors: 'luminance' });
+    assert.ok(meanAbsDiff(kept.image.data, plain.image.data) < 1);
+    assert.equal((await stylize({ ...base, preset: 'recipe', size: 32, iterations: 0 })).options.colourStart, false);
   });
 
   it("with a weights file, the file's recorded convention wins over the preset's default network", async () => {
@@ -139,7 +162,7 @@ describe('stylize()', () => {
   it("padding 'reflect' (quality's default) pads the image, the content and the style alike; the recipe keeps zero padding", async () => {
     // Content init, no iteration: the output is the content, so its content loss is exactly 0 only if
     // the content target was computed on the content padded the same way as the output.
-    const still = await stylize({ ...base, iterations: 0 });
+    const still = await stylize({ ...base, iterations: 0, colourStart: false });
     assert.equal(still.options.padding, 'reflect');
     assert.equal(still.loss.content, 0);
     const reflect = await stylize(base);

@@ -117,7 +117,7 @@ describe('createStylizer()', () => {
     const stylizer = await createStylizer({ weights: sharedWeights, threads: 1 });
     try {
       const events: Extract<ProgressEvent, { type: 'iteration' }>[] = [];
-      await stylizer.stylize({ ...job, optimizer: 'adam', learningRate: 2, onProgress: (e) => e.type === 'iteration' && events.push(e) });
+      await stylizer.stylize({ ...job, optimizer: 'adam', learningRate: 2, colourStart: false, onProgress: (e) => e.type === 'iteration' && events.push(e) });
       assert.equal(events[0].content, 0);
       assert.ok(events[1].content > 0);
       for (const e of events) {

@@ -106,15 +106,26 @@ describe('write failures do not take the server down (issue 9, finding 1)', () =
     const disk = await smallDisk();
     const dataDir = path.join(disk.dir, 'data');
     const options = { dataDir, minFreeBytes: 256 * 1024 };
+    let server: Awaited<ReturnType<typeof startTestServer>> | undefined;
     try {
-      let server = await startTestServer(options);
+      server = await startTestServer(options);
       const files = await inputs();
       const job = await postJob(server.url, files, LONG_JOB);
       assert.equal(job.status, 201, JSON.stringify(job.body));
       await untilPreview(server.url, job.body.id);
       const filler = await fill(disk.dir);
-
-      const failed = await waitForStatus(server.url, job.body.id, ['failed', 'done', 'cancelled']);
+      // Keep it full while the job runs: a preview written atomically frees the previous one's
+      // blocks when it replaces it, and a next preview of the same size fits in them, so a disk
+      // filled once could let the job run on (it did, under load).
+      let full = true;
+      const keepFull = (async () => {
+        while (full) {
+          await fill(disk.dir);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })();
+      const failed = await waitForStatus(server.url, job.body.id, ['failed', 'done', 'cancelled']).finally(() => (full = false));
+      await keepFull;
       assert.equal(failed.status, 'failed');
       assert.match(failed.error, /^cannot save (preview|result)\.png: the server's disk is full$/);
       assert.equal((await getJson(`${server.url}/api/config`)).status, 200, 'the server still answers');
@@ -124,6 +135,7 @@ describe('write failures do not take the server down (issue 9, finding 1)', () =
 
       // A restart on the still-full disk: the server starts, read-only.
       await server.close();
+      server = undefined;
       server = await startTestServer(options);
       const listed = await getJson(`${server.url}/api/jobs/${job.body.id}`);
       assert.equal(listed.status, 200);
@@ -135,8 +147,9 @@ describe('write failures do not take the server down (issue 9, finding 1)', () =
       const next = await postJob(server.url, files, SMALL_JOB);
       assert.equal(next.status, 201, JSON.stringify(next.body));
       assert.equal((await waitForStatus(server.url, next.body.id, ['done', 'failed'])).status, 'done');
-      await server.close();
     } finally {
+      // Closed on failure too: a server left open keeps the test process (and the suite) alive.
+      await server?.close();
       await disk.dispose();
     }
   });

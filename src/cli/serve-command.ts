@@ -4,9 +4,9 @@
  * end as `interrupted` with their last preview kept; waiting jobs are queued again next start).
  * The main CLI dispatches `style-transfer serve ...` here.
  */
-import { defaultDataDir } from '../server/data-dir.js';
-import { DEFAULT_LIMITS } from '../server/limits.js';
-import { checkRedisUrl, showUrl } from '../server/redis-jobs.js';
+import { defaultDataDir } from '../jobs/data-dir.js';
+import { DEFAULT_LIMITS } from '../jobs/limits.js';
+import { checkRedisUrl, showUrl } from '../queue/redis-jobs.js';
 import { UsageError } from './args.js';
 import { reportError } from './report.js';
 import { parseServiceFlags, untilStopped, type ServiceFlag } from './service.js';

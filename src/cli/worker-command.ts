@@ -3,9 +3,9 @@
  * run the jobs that `style-transfer serve --redis URL` queues, until SIGINT/SIGTERM. On a stop the
  * jobs it runs go back to the queue at once and resume from their last scale on another worker.
  */
-import { defaultDataDir } from '../server/data-dir.js';
-import { DEFAULT_LIMITS } from '../server/limits.js';
-import { showUrl } from '../server/redis-jobs.js';
+import { defaultDataDir } from '../jobs/data-dir.js';
+import { DEFAULT_LIMITS } from '../jobs/limits.js';
+import { showUrl } from '../queue/redis-jobs.js';
 import { startWorker, type WorkerOptions } from '../worker/worker.js';
 import { UsageError } from './args.js';
 import { reportError } from './report.js';

@@ -13,11 +13,11 @@ import type { Multipart } from '@fastify/multipart';
 import { ImageError } from '../errors.js';
 import { probeImageFile } from '../image/io.js';
 import { HttpError } from './http-error.js';
-import { parseJobOptions, type ParsedJobOptions } from './job-options.js';
+import { parseJobOptions, type ParsedJobOptions } from '../jobs/options.js';
 import { formatBytes } from '../format.js';
-import type { ServerLimits } from './limits.js';
-import { isDiskFull } from './store.js';
-import { StorageFullError } from './queue-errors.js';
+import type { ServerLimits } from '../jobs/limits.js';
+import { isDiskFull } from '../jobs/job-store.js';
+import { StorageFullError } from '../queue/errors.js';
 
 export interface UploadedImage {
   name: string;

@@ -1,6 +1,6 @@
 /**
  * The API's shapes as the page sees them. Kept free of server imports so the page type-checks
- * with the DOM library alone; the names match src/server/job.ts and src/server/queue.ts.
+ * with the DOM library alone; the names match src/jobs/job.ts and src/queue/local-queue.ts.
  */
 export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled' | 'interrupted';
 export const TERMINAL: ReadonlySet<JobState> = new Set(['done', 'failed', 'cancelled', 'interrupted']);

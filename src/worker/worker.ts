@@ -16,14 +16,14 @@
  */
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import { AbortError, firstLine, StyleTransferError } from '../errors.js';
-import { isTerminal, type JobEvent, type JobSpec } from '../server/job.js';
-import { isJobId } from '../server/ids.js';
-import { resolveLimits, type ServerLimits } from '../server/limits.js';
-import { BadRecordError, checkRunnable } from '../server/stored-job.js';
-import { connectRedis, DEFAULT_PREFIX, JobRecords, QUEUE_NAME, RedisKeys, type JobRecord, type RemoteJobStatus } from '../server/redis-jobs.js';
-import { JobStore } from '../server/store.js';
+import { isTerminal, type JobEvent, type JobSpec } from '../jobs/job.js';
+import { isJobId } from '../jobs/ids.js';
+import { resolveLimits, type ServerLimits } from '../jobs/limits.js';
+import { BadRecordError, checkRunnable } from '../jobs/stored-job.js';
+import { connectRedis, DEFAULT_PREFIX, JobRecords, QUEUE_NAME, RedisKeys, type JobRecord, type RemoteJobStatus } from '../queue/redis-jobs.js';
+import { JobStore } from '../jobs/job-store.js';
 import { createStylizer, type Stylizer } from '../stylize.js';
-import { executeJob, type StylizeFn } from './execute.js';
+import { executeJob, type StylizeFn } from '../jobs/execute.js';
 
 export interface WorkerOptions {
   redisUrl: string;

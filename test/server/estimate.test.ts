@@ -1,6 +1,6 @@
 /**
  * GET /api/estimate: the time a job would take on this server, from the speed of the newest job it
- * finished (src/server/estimate.ts), checked against the run cost computed here from the finished
+ * finished (src/jobs/estimate.ts), checked against the run cost computed here from the finished
  * job's own seconds; before any job it says it cannot tell, and a job the server would refuse is
  * refused here too, with the same message.
  */

@@ -9,10 +9,10 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { randomUUID } from 'node:crypto';
 import { AbortError } from '../../src/errors.js';
-import type { JobSpec, JobStatus } from '../../src/server/job.js';
-import { LocalJobQueue, type JobQueue, type RunJob } from '../../src/server/queue.js';
-import { JobFinishedError, QueueClosedError, QueueFullError } from '../../src/server/queue-errors.js';
-import { JobStore } from '../../src/server/store.js';
+import type { JobSpec, JobStatus } from '../../src/jobs/job.js';
+import { LocalJobQueue, type JobQueue, type RunJob } from '../../src/queue/local-queue.js';
+import { JobFinishedError, QueueClosedError, QueueFullError } from '../../src/queue/errors.js';
+import { JobStore } from '../../src/jobs/job-store.js';
 
 const spec = (): JobSpec => ({
   id: randomUUID(),

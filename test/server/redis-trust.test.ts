@@ -13,7 +13,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import sharp from 'sharp';
 import { normaliseOptions } from '../../src/options.js';
-import { plannedScales } from '../../src/worker/checkpoint.js';
+import { plannedScales } from '../../src/jobs/checkpoint.js';
 import { getJson, imageFile, postJob, readEvents, sharedImage, SMALL_JOB, startTestServer, tempDataDir, type FilePart, type TestServer } from './helpers.js';
 import { spawnWorker, startRedis, type TestRedis, type WorkerProcess } from './redis-helpers.js';
 

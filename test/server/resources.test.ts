@@ -14,8 +14,8 @@ import { describe, it } from 'node:test';
 import sharp from 'sharp';
 import { estimatePeakBytes } from '../../src/engine/memory.js';
 import { normaliseOptions } from '../../src/options.js';
-import { DEFAULT_LIMITS } from '../../src/server/limits.js';
-import { validateJobOptions } from '../../src/server/job-options.js';
+import { DEFAULT_LIMITS } from '../../src/jobs/limits.js';
+import { validateJobOptions } from '../../src/jobs/options.js';
 import { BROWSER_COOKIE, getJson, imageFile, postJob, SMALL_JOB, startTestServer, tempDataDir, waitForStatus, type FilePart } from './helpers.js';
 
 const MB = 1024 * 1024;

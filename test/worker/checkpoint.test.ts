@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { encodeImageBytes } from '../../src/image/io.js';
 import { normaliseOptions } from '../../src/options.js';
 import { stylize } from '../../src/stylize.js';
-import { plannedScales, resumeOptions, type Checkpoint } from '../../src/worker/checkpoint.js';
+import { plannedScales, resumeOptions, type Checkpoint } from '../../src/jobs/checkpoint.js';
 import { sharedImage, sharedWeights } from '../helpers.js';
 
 const DOG = { width: 1024, height: 768 }; // the shared dog.jpg

@@ -9,7 +9,7 @@
  */
 import { AbortError, firstLine, StyleTransferError } from '../errors.js';
 import { createStylizer } from '../stylize.js';
-import { executeJob, StorageError } from './job-runner.js';
+import { executeJob, StorageError } from '../jobs/run.js';
 import type { FromRunner, RunnerFailure, RunnerSettings, ToRunner } from './runner-protocol.js';
 
 const send = process.send?.bind(process);

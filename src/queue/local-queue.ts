@@ -10,12 +10,12 @@
  * message saying what could not be saved, and the queue goes on with the next one.
  */
 import { AbortError, firstLine, StyleTransferError } from '../errors.js';
-import { isTerminal, type JobEvent, type JobSpec, type JobStatus, type LossPoint } from './job.js';
-import { JobFinishedError, JobStateError, QueueClosedError, QueueFullError } from './queue-errors.js';
-import { readHistory } from './storage.js';
-import type { ServerLimits } from './limits.js';
-import { checkRunnable } from './stored-job.js';
-import { describeWriteError, type JobInputs, type JobStore, type StoredJob } from './store.js';
+import { isTerminal, type JobEvent, type JobSpec, type JobStatus, type LossPoint } from '../jobs/job.js';
+import { JobFinishedError, JobStateError, QueueClosedError, QueueFullError } from './errors.js';
+import { readHistory } from '../jobs/job-files.js';
+import type { ServerLimits } from '../jobs/limits.js';
+import { checkRunnable } from '../jobs/stored-job.js';
+import { describeWriteError, type JobInputs, type JobStore, type StoredJob } from '../jobs/job-store.js';
 
 /** A job as the API shows it: its status plus, while it waits, its place in the queue (1 = next). */
 export interface JobView extends JobStatus {

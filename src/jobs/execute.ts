@@ -1,5 +1,5 @@
 /**
- * Runs one job on a worker: the server's executeJob (src/server/job-runner.ts) with a worker's
+ * Runs one job on a worker: the server's executeJob (src/jobs/run.ts) with a worker's
  * extras. A checkpoint is saved after every finished scale and the loss history as it grows; when
  * the job comes with a checkpoint (its last worker died), only the remaining scales run
  * (checkpoint.ts). The Stylizer is passed in, so a worker can serve every job from one loaded
@@ -9,11 +9,11 @@ import type { RawImage } from '../image/image.js';
 import { decodeImageBytes, encodeImageBytes } from '../image/io.js';
 import type { StylizeOptions } from '../options.js';
 import type { StylizeResult } from '../stylize.js';
-import type { JobEvent, JobSpec, LossPoint } from '../server/job.js';
-import { executeJob as runJob } from '../server/job-runner.js';
-import { previewUrl } from '../server/queue.js';
-import { runnerJob } from '../server/runner-protocol.js';
-import { readHistory, type JobFiles } from '../server/storage.js';
+import type { JobEvent, JobSpec, LossPoint } from './job.js';
+import { executeJob as runJob } from './run.js';
+import { previewUrl } from '../queue/local-queue.js';
+import { runnerJob } from '../runner/runner-protocol.js';
+import { readHistory, type JobFiles } from './job-files.js';
 import { isCheckpoint, resumeOptions, type Checkpoint } from './checkpoint.js';
 
 export type StylizeFn = (options: StylizeOptions) => Promise<StylizeResult>;

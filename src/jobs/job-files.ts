@@ -8,7 +8,7 @@
  * it that a worker needs, so another one (an object store) would have a small surface to cover.
  */
 import type { LossPoint } from './job.js';
-import type { JobFile } from './store.js';
+import type { JobFile } from './job-store.js';
 
 export interface JobFiles {
   /** The file's bytes, or undefined when it does not exist. */

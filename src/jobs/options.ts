@@ -8,7 +8,7 @@ import { OptionError } from '../errors.js';
 import { fitLongSide, fitShortSide } from '../image/resize.js';
 import { normaliseOptions, OPTION_SPECS, type OptionSpec, type ResolvedOptions, type StylizeOptions } from '../options.js';
 import { planWork } from '../work.js';
-import { HttpError } from './http-error.js';
+import { HttpError } from '../server/http-error.js';
 import type { ServerLimits } from './limits.js';
 
 /** Keys a request may carry in its `options` JSON. `model` is left out: which network runs is fixed by the server's weights. */

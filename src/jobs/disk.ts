@@ -5,8 +5,8 @@
  */
 import { statfs } from 'node:fs/promises';
 import { formatBytes } from '../format.js';
-import { StorageFullError } from './queue-errors.js';
-import type { JobStore } from './store.js';
+import { StorageFullError } from '../queue/errors.js';
+import type { JobStore } from './job-store.js';
 
 export interface DiskPolicy {
   /** Bytes the jobs may use in all (uploads, previews, results); undefined: no quota. */

@@ -3,7 +3,7 @@
  * is created; JobStatus is rewritten (atomically) as the job moves through its states.
  */
 import type { IterationProgress, IterationWire, ProgressEvent } from '../progress.js';
-import type { RemoteOptions } from './job-options.js';
+import type { RemoteOptions } from './options.js';
 
 export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled' | 'interrupted';
 export const TERMINAL_STATES: ReadonlySet<JobState> = new Set(['done', 'failed', 'cancelled', 'interrupted']);

@@ -18,12 +18,12 @@ import type { RawImage } from '../image/image.js';
 import { encodeImageBytes } from '../image/io.js';
 import type { Stylizer } from '../stylizer.js';
 import { renderSheet, sheetPanels, sheetTitle } from '../render/sheet.js';
-import type { Checkpoint } from '../worker/checkpoint.js';
+import type { Checkpoint } from './checkpoint.js';
 import type { WireProgressEvent } from './job.js';
 import { PreviewWriter } from './preview.js';
-import type { RunnerJob, RunnerSettings } from './runner-protocol.js';
+import type { RunnerJob, RunnerSettings } from '../runner/runner-protocol.js';
 import { renderPartialSheet, SHEET_HEIGHT } from './sheets.js';
-import { describeWriteError, readOwnFile } from './store.js';
+import { describeWriteError, readOwnFile } from './job-store.js';
 
 /** Writing a job's file failed; the message names the file and the reason. */
 export class StorageError extends StyleTransferError {

@@ -14,7 +14,7 @@
  */
 import { normaliseOptions, type ResolvedOptions } from '../options.js';
 import { outputSize, planScales } from '../pipeline/plan.js';
-import type { RemoteOptions } from '../server/job-options.js';
+import type { RemoteOptions } from './options.js';
 
 export interface Checkpoint {
   /** Scales finished (1-based count); the image is the result of the last of them. */

@@ -11,7 +11,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { AbortError, RunError, StyleTransferError } from '../errors.js';
-import type { JobEvent } from './job.js';
+import type { JobEvent } from '../jobs/job.js';
 import type { FromRunner, RunnerFailure, RunnerJob, RunnerSettings, ToRunner } from './runner-protocol.js';
 
 export interface RunControl {

@@ -15,10 +15,10 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { firstLine } from '../errors.js';
-import { JobFinishedError, JobStateError, QueueClosedError, QueueFullError } from './queue-errors.js';
-import { isJobId } from './ids.js';
-import { isTerminal, type JobEvent, type JobSpec, type LossPoint } from './job.js';
-import { jobView, previewUrl, type JobListener, type JobQueue, type JobView } from './queue.js';
+import { JobFinishedError, JobStateError, QueueClosedError, QueueFullError } from './errors.js';
+import { isJobId } from '../jobs/ids.js';
+import { isTerminal, type JobEvent, type JobSpec, type LossPoint } from '../jobs/job.js';
+import { jobView, previewUrl, type JobListener, type JobQueue, type JobView } from './local-queue.js';
 import {
   connectRedis,
   DEFAULT_PREFIX,
@@ -33,9 +33,9 @@ import {
   type JobRecord,
   type RemoteJobStatus,
 } from './redis-jobs.js';
-import { readHistory } from './storage.js';
-import { checkJobStatus } from './stored-job.js';
-import type { JobInputs, JobStore } from './store.js';
+import { readHistory } from '../jobs/job-files.js';
+import { checkJobStatus } from '../jobs/stored-job.js';
+import type { JobInputs, JobStore } from '../jobs/job-store.js';
 
 export interface BullQueueOptions {
   redisUrl: string;

@@ -8,7 +8,7 @@
  */
 import { isJobId } from './ids.js';
 import { TERMINAL_STATES, type JobInput, type JobSpec, type JobStatus } from './job.js';
-import { parseJobOptions, validateJobOptions } from './job-options.js';
+import { parseJobOptions, validateJobOptions } from './options.js';
 import type { ServerLimits } from './limits.js';
 
 /** A stored record that cannot be used; the message says which field is wrong. */

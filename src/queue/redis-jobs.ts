@@ -14,8 +14,8 @@
  */
 import { Redis, type RedisOptions } from 'ioredis';
 import { StyleTransferError } from '../errors.js';
-import type { JobEvent, JobSpec, JobStatus } from './job.js';
-import { BadRecordError, parseStoredJob } from './stored-job.js';
+import type { JobEvent, JobSpec, JobStatus } from '../jobs/job.js';
+import { BadRecordError, parseStoredJob } from '../jobs/stored-job.js';
 
 export const DEFAULT_PREFIX = 'st';
 /** BullMQ queue name (its keys are <prefix>:jobs:…). */

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../fs/atomic.js';
 import { decodeImageBytes, encodeImageBytes } from '../image/io.js';
 import { renderSheet, sheetPanels } from '../render/sheet.js';
-import { readOwnFile } from './store.js';
+import { readOwnFile } from './job-store.js';
 
 /** Sheets are at most this tall: big enough to judge, small enough to download quickly. */
 export const SHEET_HEIGHT = 512;

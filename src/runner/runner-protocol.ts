@@ -4,8 +4,8 @@
  * folder and writes preview.png, result.png and sheet.png there itself; only events, small
  * numbers and messages cross.
  */
-import type { JobSpec, WireProgressEvent } from './job.js';
-import type { RemoteOptions } from './job-options.js';
+import type { JobSpec, WireProgressEvent } from '../jobs/job.js';
+import type { RemoteOptions } from '../jobs/options.js';
 
 /** Fixed for the life of a runner process (it keeps its weights and sessions between jobs). */
 export interface RunnerSettings {

@@ -8,7 +8,7 @@ import { OptionError } from '../errors.js';
 import { fitLongSide, fitShortSide } from '../image/resize.js';
 import { normaliseOptions, OPTION_SPECS, type OptionSpec, type ResolvedOptions, type StylizeOptions } from '../options.js';
 import { planWork } from '../work.js';
-import { HttpError } from '../server/http-error.js';
+import { JobRefusedError } from './errors.js';
 import type { ServerLimits } from './limits.js';
 
 /** Keys a request may carry in its `options` JSON. `model` is left out: which network runs is fixed by the server's weights. */
@@ -30,34 +30,34 @@ export function remoteOptionSpecs(): OptionSpec[] {
   return OPTION_SPECS.filter((s) => REMOTE_OPTION_KEYS.includes(s.key));
 }
 
-/** Parse the `options` form field (JSON). Throws HttpError 400 with a one-line message. */
+/** Parse the `options` form field (JSON). Throws JobRefusedError with a one-line message. */
 export function parseJobOptions(text: string | undefined, limits: ServerLimits): ParsedJobOptions {
   let raw: unknown = {};
   if (text !== undefined && text.trim() !== '') {
     try {
       raw = JSON.parse(text);
     } catch (err) {
-      throw new HttpError(400, `options is not valid JSON: ${(err as Error).message.split('\n')[0]}`);
+      throw new JobRefusedError(`options is not valid JSON: ${(err as Error).message.split('\n')[0]}`);
     }
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new HttpError(400, 'options must be a JSON object');
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new JobRefusedError('options must be a JSON object');
   const given = raw as Record<string, unknown>;
   const options: Record<string, unknown> = {};
   let previewEvery: number | undefined;
   for (const [key, value] of Object.entries(given)) {
     if (key === 'previewEvery') {
       if (!(Number.isInteger(value) && (value as number) >= 1 && (value as number) <= 10_000)) {
-        throw new HttpError(400, `option previewEvery: expected an integer between 1 and 10000, received ${JSON.stringify(value)}`);
+        throw new JobRefusedError(`option previewEvery: expected an integer between 1 and 10000, received ${JSON.stringify(value)}`);
       }
       previewEvery = value as number;
     } else if (REMOTE_OPTION_KEYS.includes(key)) {
       if (value !== undefined && value !== null) options[key] = value;
     } else {
-      throw new HttpError(400, `option ${key} cannot be set through the server; allowed: ${[...REMOTE_OPTION_KEYS, ...SERVER_KEYS].join(', ')}`);
+      throw new JobRefusedError(`option ${key} cannot be set through the server; allowed: ${[...REMOTE_OPTION_KEYS, ...SERVER_KEYS].join(', ')}`);
     }
   }
   if (options.init !== undefined && !INIT_NAMES.includes(options.init as string)) {
-    throw new HttpError(400, `option init: expected one of ${INIT_NAMES.join(', ')}, received ${JSON.stringify(options.init)}`);
+    throw new JobRefusedError(`option init: expected one of ${INIT_NAMES.join(', ')}, received ${JSON.stringify(options.init)}`);
   }
   return { options: options as RemoteOptions, previewEvery };
 }
@@ -72,32 +72,31 @@ export function validateJobOptions(options: RemoteOptions, content: { width: num
   try {
     resolved = normaliseOptions({ ...options, content: placeholder, style: Array.from({ length: styleCount }, () => placeholder) });
   } catch (err) {
-    if (err instanceof OptionError) throw new HttpError(400, err.message);
+    if (err instanceof OptionError) throw new JobRefusedError(err.message);
     throw err;
   }
   for (const key of ['iterations', 'scaleIterations'] as const) {
-    if (resolved[key] > limits.maxIterations) throw new HttpError(400, `option ${key}: at most ${limits.maxIterations} on this server, received ${resolved[key]}`);
+    if (resolved[key] > limits.maxIterations) throw new JobRefusedError(`option ${key}: at most ${limits.maxIterations} on this server, received ${resolved[key]}`);
   }
   const out = resolved.sizeSide === 'long' ? fitLongSide(content.width, content.height, resolved.size) : fitShortSide(content.width, content.height, resolved.size);
   const long = Math.max(out.width, out.height);
   if (long > limits.maxSize) {
-    throw new HttpError(400, `option size: the output would be ${out.width}x${out.height}; this server allows at most ${limits.maxSize} px on the longer side`);
+    throw new JobRefusedError(`option size: the output would be ${out.width}x${out.height}; this server allows at most ${limits.maxSize} px on the longer side`);
   }
   // The style image is resized to styleScale × the output's long side; keep it within twice the cap.
   if (!resolved.matchStyleShape && long * resolved.styleScale > 2 * limits.maxSize) {
-    throw new HttpError(400, `option styleScale: the style image would be ${Math.round(long * resolved.styleScale)} px; this server allows at most ${2 * limits.maxSize}`);
+    throw new JobRefusedError(`option styleScale: the style image would be ${Math.round(long * resolved.styleScale)} px; this server allows at most ${2 * limits.maxSize}`);
   }
   if (resolved.optimizer === 'lbfgs' && resolved.history > limits.maxHistory) {
-    throw new HttpError(400, `option history: at most ${limits.maxHistory} on this server, received ${resolved.history}`);
+    throw new JobRefusedError(`option history: at most ${limits.maxHistory} on this server, received ${resolved.history}`);
   }
   const plan = planWork(content, resolved);
   if (plan.scales.length > limits.maxScales) {
-    throw new HttpError(400, `options startSize/scaleRatio: the job would run ${plan.scales.length} scales; this server allows at most ${limits.maxScales}`);
+    throw new JobRefusedError(`options startSize/scaleRatio: the job would run ${plan.scales.length} scales; this server allows at most ${limits.maxScales}`);
   }
   const work = plan.pixelIterations / 1e6;
   if (work > limits.maxWork) {
-    throw new HttpError(
-      400,
+    throw new JobRefusedError(
       `the job is too large: ${Math.round(work)} megapixel-iterations (${plan.iterations} iterations over ${plan.scales.length} scales up to ${out.width}x${out.height}); ` +
         `this server allows at most ${limits.maxWork}: lower size, iterations or scaleIterations`,
     );

@@ -33,6 +33,7 @@ import { HttpError } from './http-error.js';
 import { isJobId, newJobId } from '../jobs/ids.js';
 import { parseJobOptions, REMOTE_OPTION_KEYS, remoteOptionSpecs, validateJobOptions } from '../jobs/options.js';
 import { estimateJob } from '../jobs/estimate.js';
+import { JobRefusedError } from '../jobs/errors.js';
 import { planWork } from '../work.js';
 import { isTerminal, type JobSpec } from '../jobs/job.js';
 import { resolveLimits, type ServerLimits } from '../jobs/limits.js';
@@ -516,7 +517,7 @@ function errorResponse(error: Error & { statusCode?: number; code?: string }): {
       error instanceof QueueFullError ? 429 : error instanceof QueueClosedError ? 503 : error instanceof StorageFullError ? 507 : error instanceof JobStateError ? 409 : 400;
     return { status, message: error.message, headers: status === 429 || status === 503 || status === 507 ? { 'Retry-After': String(RETRY_AFTER_SECONDS) } : undefined };
   }
-  if (error instanceof OptionError) return { status: 400, message: error.message };
+  if (error instanceof OptionError || error instanceof JobRefusedError) return { status: 400, message: error.message };
   if (error instanceof ImageError) return { status: 422, message: error.message };
   if (error instanceof StyleTransferError) return { status: 400, message: error.message };
   switch (error.code) {

@@ -84,13 +84,13 @@ describe('what a job may cost (issue 9, finding 3)', () => {
     const refuse = (options: object, pattern: RegExp) => assert.throws(() => validateJobOptions(options, landscape, 1, DEFAULT_LIMITS), pattern);
     refuse(
       { size: 1024, startSize: 16, scaleRatio: 1.05, scaleIterations: 2000, iterations: 2000 },
-      /^HttpError: options startSize\/scaleRatio: the job would run \d+ scales; this server allows at most 8$/,
+      /^JobRefusedError: options startSize\/scaleRatio: the job would run \d+ scales; this server allows at most 8$/,
     );
-    refuse({ size: 1024, history: 1000, iterations: 2000 }, /^HttpError: option history: expected an integer between 1 and 100, received 1000$/);
-    refuse({ size: 1024, history: 100 }, /^HttpError: option history: at most 50 on this server, received 100$/);
+    refuse({ size: 1024, history: 1000, iterations: 2000 }, /^JobRefusedError: option history: expected an integer between 1 and 100, received 1000$/);
+    refuse({ size: 1024, history: 100 }, /^JobRefusedError: option history: at most 50 on this server, received 100$/);
     refuse(
       { size: 1024, iterations: 2000 },
-      /^HttpError: the job is too large: 1412 megapixel-iterations \(2250 iterations over 6 scales up to 1024x673\); this server allows at most 242/,
+      /^JobRefusedError: the job is too large: 1412 megapixel-iterations \(2250 iterations over 6 scales up to 1024x673\); this server allows at most 242/,
     );
     assert.equal(validateJobOptions({ size: 1024 }, landscape, 1, DEFAULT_LIMITS).size, 1024);
   });

@@ -15,7 +15,7 @@ import { contentLossGraph } from '../losses/content.js';
 import { gramGraph, styleLossGraph, type StyleNormalisation } from '../losses/style.js';
 import { totalVariationGraph } from '../losses/total-variation.js';
 import { GraphBuilder } from './graph-builder.js';
-import { backwardGraph, forwardGraph } from './network-graph.js';
+import { backwardGraph, forwardGraph, type MaxPoolGradient } from './network-graph.js';
 
 export interface LossLayout {
   /** Layers whose features are matched to the content image (conv4_2 in the paper). */
@@ -50,11 +50,17 @@ function convByName(net: NetworkSpec, name: string): ConvLayer {
   return layer;
 }
 
-export function buildLossModel(net: NetworkSpec, weights: NetworkWeights, layout: LossLayout): Uint8Array {
+/** Choices in how the graph is written (same values either way) for runtimes that lack an operator. */
+export interface GraphOptions {
+  /** 'select' for onnxruntime-web's WebGPU EP, which has neither MaxUnpool nor MaxPool's indices output. */
+  readonly maxPoolGradient?: MaxPoolGradient;
+}
+
+export function buildLossModel(net: NetworkSpec, weights: NetworkWeights, layout: LossLayout, options: GraphOptions = {}): Uint8Array {
   const g = new GraphBuilder('style_transfer_loss');
   const image = g.input(names.image, [1, 3, 'H', 'W']);
   const layers = truncateTo(net, [...layout.contentLayers, ...layout.styleLayers]);
-  const forward = forwardGraph(g, image, layers, weights, layout.pooling, true);
+  const forward = forwardGraph(g, image, layers, weights, layout.pooling, true, options.maxPoolGradient);
 
   const terms: string[] = [];
   const contributions = new Map<string, string[]>();

@@ -10,6 +10,9 @@
  *                  Where(a > 0, ∂a, 0) took 7.2 %.
  * - max pool 2x2:  MaxUnpool(∂p, indices of the forward MaxPool, shape of the pool's input): routes
  *   each gradient to the arg-max; odd sizes work because the output shape is given explicitly.
+ *   Or (`maxPoolGradient: 'select'`, for runtimes without MaxUnpool or MaxPool's indices output, such
+ *   as onnxruntime-web's WebGPU EP): the same routing from the four strided views of each window,
+ *   see selectMaxGradient.
  * - avg pool 2x2:  each input of a window gets ¼ of its gradient: nearest 2x upsampling of ∂p/4, then
  *   zero padding of the row/column a floor-mode pool drops on odd sizes.
  * Bias gradients are never needed: the network is frozen.
@@ -42,6 +45,9 @@ export function flipTransposeKernel(weight: Float32Array, outChannels: number, i
   return out;
 }
 
+/** How the max-pool gradient is routed: MaxPool's indices + MaxUnpool, or selection from the window views. */
+export type MaxPoolGradient = 'indices' | 'select';
+
 const CONV_ATTRS = { kernel_shape: [3, 3], pads: [1, 1, 1, 1], strides: [1, 1] };
 const POOL_ATTRS = { kernel_shape: [2, 2], strides: [2, 2] };
 
@@ -49,7 +55,15 @@ const POOL_ATTRS = { kernel_shape: [2, 2], strides: [2, 2] };
  * Emit the forward pass through `layers`. With `withBackward`, also store the flipped kernels and
  * max-pool indices the backward pass needs.
  */
-export function forwardGraph(g: GraphBuilder, image: string, layers: readonly Layer[], weights: NetworkWeights, pooling: Pooling, withBackward: boolean): ForwardPass {
+export function forwardGraph(
+  g: GraphBuilder,
+  image: string,
+  layers: readonly Layer[],
+  weights: NetworkWeights,
+  pooling: Pooling,
+  withBackward: boolean,
+  maxPoolGradient: MaxPoolGradient = 'indices',
+): ForwardPass {
   const features = new Map<string, string>();
   const tape: TapeEntry[] = [];
   let x = image;
@@ -68,12 +82,14 @@ export function forwardGraph(g: GraphBuilder, image: string, layers: readonly La
       }
       x = a;
     } else if (pooling === 'max') {
-      if (withBackward) {
+      if (withBackward && maxPoolGradient === 'indices') {
         const [p, indices] = g.opN('MaxPool', [x], [g.fresh('maxpool'), g.fresh('argmax')], POOL_ATTRS);
         tape.push({ kind: 'pool', pooling, input: x, output: p, indices });
         x = p;
       } else {
-        x = g.op('MaxPool', [x], POOL_ATTRS);
+        const p = g.op('MaxPool', [x], POOL_ATTRS);
+        if (withBackward) tape.push({ kind: 'pool', pooling, input: x, output: p });
+        x = p;
       }
     } else {
       const p = g.op('AveragePool', [x], POOL_ATTRS);
@@ -87,6 +103,38 @@ export function forwardGraph(g: GraphBuilder, image: string, layers: readonly La
 /** [a > 0] as a float tensor of 0s and 1s: the ReLU's derivative, from its output a. */
 function reluMask(g: GraphBuilder, activation: string): string {
   return g.op('Cast', [g.op('Greater', [activation, g.scalar(0)])], { to: DataType.FLOAT });
+}
+
+/** Past any image side: a Slice end that means "to the end". */
+const TO_END = 2 ** 31 - 1;
+
+/**
+ * MaxUnpool's routing without indices: each window's gradient goes to its first maximum in scan
+ * order ((0,0), (0,1), (1,0), (1,1)), which is the arg-max ONNX Runtime's MaxPool records on ties.
+ * The four views x[:, :, a::2, b::2] hold each window's elements (floor mode: end −1 for offset 0
+ * and "to the end" for offset 1 both drop a trailing odd row/column); view k takes what is left of
+ * the gradient where it equals the pool's output, and the last view the rest (x − x·1 = 0 and
+ * x − x·0 = x exactly, so no value changes). DepthToSpace (DCR) interleaves the four parts back to
+ * 2h×2w, and a zero row/column restores an odd input size, as MaxUnpool's output shape does.
+ */
+function selectMaxGradient(g: GraphBuilder, input: string, pooled: string, grad: string, inputShape: string): string {
+  const parts: string[] = [];
+  let rest = grad;
+  for (const [a, b] of [
+    [0, 0],
+    [0, 1],
+    [1, 0],
+  ]) {
+    const view = g.op('Slice', [input, g.ints([a, b]), g.ints([a === 0 ? -1 : TO_END, b === 0 ? -1 : TO_END]), g.ints([2, 3]), g.ints([2, 2])]);
+    const hit = g.op('Cast', [g.op('Equal', [view, pooled])], { to: DataType.FLOAT });
+    const part = g.mul(rest, hit);
+    parts.push(part);
+    rest = g.sub(rest, part);
+  }
+  parts.push(rest);
+  const up = g.op('DepthToSpace', [g.op('Concat', parts, { axis: 1 })], { blocksize: 2, mode: 'DCR' });
+  const missing = g.sub(inputShape, g.op('Shape', [up])); // [0, 0, H mod 2, W mod 2]
+  return g.op('Pad', [up, g.op('Concat', [g.ints([0, 0, 0, 0]), missing], { axis: 0 })]);
 }
 
 /**
@@ -119,7 +167,7 @@ export function backwardGraph(g: GraphBuilder, forward: ForwardPass, contributio
         const below = forward.tape[k - 1];
         const applyMask = below?.kind === 'conv' && below.output === entry.input;
         const routed = applyMask ? g.mul(grad, reluMask(g, entry.output)) : grad;
-        grad = g.op('MaxUnpool', [routed, entry.indices!, inputShape], POOL_ATTRS);
+        grad = entry.indices ? g.op('MaxUnpool', [routed, entry.indices, inputShape], POOL_ATTRS) : selectMaxGradient(g, entry.input, entry.output, routed, inputShape);
         masked = applyMask;
       } else {
         const quarter = g.mul(grad, g.scalar(0.25));

@@ -8,7 +8,7 @@
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import type { NetworkWeights } from '../model/conv-weights.js';
 import type { NetworkSpec } from '../model/vgg19.js';
-import { buildLossModel, buildTargetModel, names, type LossLayout } from './loss-graph.js';
+import { buildLossModel, buildTargetModel, names, type GraphOptions, type LossLayout } from './loss-graph.js';
 
 /** The part of onnxruntime-common's API the engine uses (onnxruntime-node and onnxruntime-web both provide it). */
 export interface OrtRuntime {
@@ -22,6 +22,8 @@ export interface EngineBackend {
   readonly sessionOptions: InferenceSession.SessionOptions;
   /** Options of the loss session only, over `sessionOptions` (its memory arena; profiling, see bench/profile.ts). */
   readonly lossSessionOptions?: InferenceSession.SessionOptions;
+  /** How the loss graph is written for this runtime (see GraphOptions; default: as for onnxruntime-node). */
+  readonly graph?: GraphOptions;
 }
 
 /** Targets for the loss: content features [1,C,h,w] and Gram matrices [C,C], by layer. */
@@ -56,7 +58,7 @@ export class StyleEngine {
   static async create(backend: EngineBackend, net: NetworkSpec, weights: NetworkWeights, layout: LossLayout): Promise<StyleEngine> {
     const { ort, sessionOptions } = backend;
     const [lossSession, targetSession] = await Promise.all([
-      ort.InferenceSession.create(buildLossModel(net, weights, layout), { ...sessionOptions, ...backend.lossSessionOptions }),
+      ort.InferenceSession.create(buildLossModel(net, weights, layout, backend.graph), { ...sessionOptions, ...backend.lossSessionOptions }),
       ort.InferenceSession.create(buildTargetModel(net, weights, layout), sessionOptions),
     ]);
     return new StyleEngine(layout, ort, lossSession, targetSession);

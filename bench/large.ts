@@ -15,7 +15,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { planScaleMemory } from '../src/engine/budget.js';
+import { planScaleMemory } from '../src/engine/memory.js';
 import { StyleEngine } from '../src/engine/session.js';
 import { TiledEngine, type TilingChoice } from '../src/engine/tiled-engine.js';
 import { toPlanar } from '../src/image/image.js';

@@ -1,6 +1,6 @@
 /**
  * Peak RSS of the untiled loss-and-gradient evaluation per image size, with and without ORT's
- * memory arena: what src/engine/budget.ts's GRAPH_BYTES_PER_PIXEL (lean) and
+ * memory arena: what src/engine/memory.ts's GRAPH_BYTES_PER_PIXEL (lean) and
  * ARENA_GRAPH_BYTES_PER_PIXEL (arena) stand for. Each (size, mode) runs in a fresh process, since
  * peak RSS is a process's high-water mark, and evaluates `--runs` times after one warm-up (the
  * arena keeps growing while allocations land in new places).

@@ -7,11 +7,14 @@ export { createStylizerOn } from './stylizer.js';
 export type { Platform, WeightsRequest } from './platform.js';
 export {
   normaliseOptions,
+  resolveTuning,
   OPTION_SPECS,
   PRESETS,
   DEFAULT_PRESET,
   type StylizeOptions,
   type ResolvedOptions,
+  type TuningOptions,
+  type ResolvedTuning,
   type Tuning,
   type PresetName,
   type OptimizerName,
@@ -23,4 +26,5 @@ export type { ProgressEvent, LossValues } from './progress.js';
 export type { RawImage, PlanarImage } from './image/image.js';
 export { decodeImage, decodeImageBytes, encodeImage, encodeImageBytes } from './image/io.js';
 export { StyleTransferError, OptionError, ImageError, WeightsError, DownloadError, RunError, AbortError } from './errors.js';
-export { estimatePeakBytes } from './engine/memory.js';
+export { estimatePeakBytes, type MemoryExtras } from './engine/memory.js';
+export { planJob, type JobPlan } from './pipeline/plan.js';

@@ -123,6 +123,13 @@ export interface StylizeOptions extends Partial<Tuning> {
   onProgress?: (event: ProgressEvent) => void;
   /** Cancels the run; stylize() then rejects with an AbortError carrying the last image. */
   signal?: AbortSignal;
+  /**
+   * Resume a run at one of its scales: plan the scales as for the whole run, skip those before
+   * `scale` (numbered from 1, as progress events number them; at least 2), and start that one from
+   * `image`, the previous scale's result, upsampled as between scales. Events keep the whole run's
+   * scale numbers. (A worker that takes over a job from its checkpoint uses it: src/jobs/checkpoint.ts.)
+   */
+  startAt?: { readonly scale: number; readonly image: ImageSource };
 }
 
 export interface ResolvedOptions extends Tuning {
@@ -142,6 +149,7 @@ export interface ResolvedOptions extends Tuning {
   maxPixels: number;
   memory: string | number | undefined;
   tile: number | undefined;
+  startAt: { readonly scale: number; readonly image: ImageSource } | undefined;
 }
 
 export const STYLE_LAYERS = ['conv1_1', 'conv2_1', 'conv3_1', 'conv4_1', 'conv5_1'];
@@ -253,7 +261,7 @@ const TYPICAL_SCALE_ITERATIONS: Record<PresetName, number> = {
 };
 
 /** The typical iteration count of an earlier scale of a run with these options (see TYPICAL_SCALE_ITERATIONS). */
-export function typicalScaleIterations(opts: ResolvedOptions): number {
+export function typicalScaleIterations(opts: Pick<ResolvedTuning, 'preset'>): number {
   return TYPICAL_SCALE_ITERATIONS[opts.preset];
 }
 
@@ -408,13 +416,56 @@ function isImageSource(x: unknown): x is ImageSource {
   return (typeof x === 'string' && x !== '') || x instanceof Uint8Array || (typeof x === 'object' && x !== null && 'data' in x && 'width' in x && 'height' in x);
 }
 
-const KNOWN_KEYS = new Set([...OPTION_SPECS.map((s) => s.key), 'content', 'style', 'onProgress', 'signal']);
+const KNOWN_KEYS = new Set([...OPTION_SPECS.map((s) => s.key), 'content', 'style', 'onProgress', 'signal', 'startAt']);
+/** The keys of a job's settings: everything but its images and callbacks (resolveTuning). */
+const TUNING_KEYS = new Set(OPTION_SPECS.map((s) => s.key));
+
+/**
+ * A job's options without its images and callbacks: what a server, a queue or an estimate holds
+ * before (or instead of) the pictures themselves. resolveTuning() resolves them from sizes alone.
+ */
+export type TuningOptions = Omit<StylizeOptions, 'content' | 'style' | 'onProgress' | 'signal' | 'startAt'>;
+
+/** Every value of a job resolved and checked, except its images: what planning a job needs (pipeline/plan.ts planJob). */
+export type ResolvedTuning = Omit<ResolvedOptions, 'content' | 'styles' | 'startAt'>;
+
+/**
+ * Validate a job's options and fill every default from the preset, for `styleCount` style images,
+ * without the images: the same checks and the same values as normaliseOptions(), for callers that
+ * know only sizes (the server's option whitelist, the estimate, the limits, a resumed job).
+ */
+export function resolveTuning(options: TuningOptions, styleCount = 1): ResolvedTuning {
+  return resolveSettings(options, TUNING_KEYS, styleCount, () => {});
+}
 
 /** Validate options and fill every default from the preset. Throws OptionError naming the first bad option. */
 export function normaliseOptions(options: StylizeOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw new OptionError('options', 'an object', options);
+  const styles = (Array.isArray(options.style) ? [...options.style] : options.style === undefined ? [] : [options.style]) as ImageSource[];
+  const settings = resolveSettings(options, KNOWN_KEYS, styles.length, () => {
+    if (!isImageSource(options.content)) throw new OptionError('content', 'an image path, bytes or pixels', options.content);
+    if (styles.length === 0) throw new OptionError('style', 'at least one style image', options.style);
+    styles.forEach((s) => {
+      if (!isImageSource(s)) throw new OptionError('style', 'image paths, bytes or pixels', s);
+    });
+  });
+  const startAt = options.startAt;
+  if (startAt !== undefined) {
+    const ok = typeof startAt === 'object' && startAt !== null && Number.isInteger(startAt.scale) && startAt.scale >= 2 && isImageSource(startAt.image);
+    if (!ok) throw new OptionError('startAt', "{ scale, image }: a scale number from 2 on and the previous scale's result", startAt);
+  }
+  return { ...settings, content: options.content, styles, startAt };
+}
+
+/**
+ * The checks and defaults shared by normaliseOptions() and resolveTuning(), in the order a user
+ * meets them: unknown keys, each value, then (`checkImages`) the images, then what depends on the
+ * number of styles and on the layers.
+ */
+function resolveSettings(options: TuningOptions, known: ReadonlySet<string>, styleCount: number, checkImages: () => void): ResolvedTuning {
+  if (typeof options !== 'object' || options === null) throw new OptionError('options', 'an object', options);
   for (const key of Object.keys(options)) {
-    if (!KNOWN_KEYS.has(key)) throw new OptionError(key, `a known option (${[...KNOWN_KEYS].join(', ')})`, key);
+    if (!known.has(key)) throw new OptionError(key, `a known option (${[...known].join(', ')})`, key);
   }
   const given = options as unknown as Record<string, unknown>;
   for (const spec of OPTION_SPECS) if (given[spec.key] !== undefined && spec.key !== 'init' && spec.key !== 'memory') check(spec, given[spec.key]);
@@ -429,14 +480,9 @@ export function normaliseOptions(options: StylizeOptions): ResolvedOptions {
     if (given[key] !== undefined) (tuning as unknown as Record<string, unknown>)[key] = Array.isArray(given[key]) ? [...(given[key] as unknown[])] : given[key];
   }
 
-  if (!isImageSource(options.content)) throw new OptionError('content', 'an image path, bytes or pixels', options.content);
-  const styles = (Array.isArray(options.style) ? [...options.style] : options.style === undefined ? [] : [options.style]) as ImageSource[];
-  if (styles.length === 0) throw new OptionError('style', 'at least one style image', options.style);
-  styles.forEach((s) => {
-    if (!isImageSource(s)) throw new OptionError('style', 'image paths, bytes or pixels', s);
-  });
-  const styleBlend = options.styleBlend ? [...options.styleBlend] : styles.map(() => 1);
-  if (styleBlend.length !== styles.length) throw new OptionError('styleBlend', `${styles.length} weights (one per style image)`, styleBlend);
+  checkImages();
+  const styleBlend = options.styleBlend ? [...options.styleBlend] : Array.from({ length: styleCount }, () => 1);
+  if (styleBlend.length !== styleCount) throw new OptionError('styleBlend', `${styleCount} weights (one per style image)`, styleBlend);
   if (!(styleBlend.reduce((a, b) => a + b, 0) > 0)) throw new OptionError('styleBlend', 'weights with a positive sum', styleBlend);
   if (tuning.styleLayerWeights.length !== tuning.styleLayers.length) {
     throw new OptionError('styleLayerWeights', `${tuning.styleLayers.length} weights (one per style layer: ${tuning.styleLayers.join(', ')})`, tuning.styleLayerWeights);
@@ -452,8 +498,6 @@ export function normaliseOptions(options: StylizeOptions): ResolvedOptions {
     ...tuning,
     preset,
     modelGiven: options.model !== undefined,
-    content: options.content,
-    styles,
     styleBlend,
     init,
     seed: options.seed ?? 0,
@@ -476,7 +520,7 @@ interface Size {
  * resized for each scale. `styles[k][i]` is style image i's size at scale k. Throws an OptionError
  * naming the option that made an image too small (size, startSize or styleScale).
  */
-export function checkImageSizes(opts: ResolvedOptions, scales: readonly Size[], styles: readonly (readonly Size[])[]): void {
+export function checkImageSizes(opts: ResolvedTuning, scales: readonly Size[], styles: readonly (readonly Size[])[]): void {
   const layers = [...opts.contentLayers, ...opts.styleLayers];
   const min = minimumSide(layers);
   const deepest = VGG19_CONV_NAMES.filter((l) => layers.includes(l)).pop();

@@ -1,10 +1,11 @@
 /**
  * What the pipeline needs from the platform it runs on, and nothing more: the ONNX Runtime backend,
- * image decoding and high-quality resizing, the weights, and the memory check. The Node
+ * image decoding and high-quality resizing, the weights, and the facts about memory (a budget, or
+ * a check). Platform facts (free memory, environment variables) reach the core only through here. The Node
  * implementation (onnxruntime-node, sharp, the file cache) is src/node/platform.ts; the browser's
  * (onnxruntime-web, canvas, Cache Storage) lives with the web page. The core imports only types.
  */
-import type { MemoryExtras } from './engine/memory-estimate.js';
+import type { MemoryExtras } from './engine/memory.js';
 import type { EngineBackend } from './engine/session.js';
 import type { RawImage } from './image/image.js';
 import type { ResolvedWeights } from './model/conv-weights.js';
@@ -31,7 +32,7 @@ export interface Platform {
   /**
    * The ONNX Runtime backend for sessions with this many intra-op threads (undefined: the platform's
    * default). `lean`: the untiled loss session without a memory arena, for a scale that fits the
-   * memory budget only that way (engine/budget.ts); a platform without an arena ignores it.
+   * memory budget only that way (engine/memory.ts); a platform without an arena ignores it.
    */
   backend(threads: number | undefined, lean?: boolean): EngineBackend;
   /** Decodes an image source to 8-bit RGB; `role` names it in errors ("content image"). */
@@ -39,13 +40,16 @@ export interface Platform {
   /** High-quality resize of an input image to exactly width×height. */
   resize(img: RawImage, width: number, height: number): Promise<RawImage>;
   resolveWeights(request: WeightsRequest): Promise<ResolvedWeights>;
-  /** Throws a RunError when a run at this output size (with these optimiser and image extras) would not fit in memory. */
-  checkMemory(width: number, height: number, extras?: MemoryExtras): void;
   /**
    * The memory budget in bytes: the `memory` option, else the platform's default (Node:
    * STYLE_TRANSFER_MEMORY_LIMIT, else most of the free memory). With it, scales that would not fit
-   * untiled run exactly in tiles (src/engine/budget.ts) and checkMemory is not used; without it,
+   * untiled run exactly in tiles (src/engine/memory.ts) and checkMemory is not used; without it,
    * only `tile` tiles.
    */
   memoryBudget?(memory: string | number | undefined): number;
+  /**
+   * For a platform without a memory budget (the browser): throws a RunError when an untiled run at
+   * this output size (with these optimiser and image extras, see estimatePeakBytes) would not fit.
+   */
+  checkMemory?(width: number, height: number, extras?: MemoryExtras): void;
 }

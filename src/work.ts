@@ -4,12 +4,14 @@
  * pixels, so this is the run's time up to a machine constant). The server caps what a remote user
  * may ask for with it; the geometry is the pipeline's own (pipeline/plan.ts).
  */
-import type { ResolvedOptions } from './options.js';
+import type { ResolvedTuning } from './options.js';
 import { iterationCost, SCALE_SETUP_ITERATIONS } from './pipeline/eta.js';
 import { borderPadding } from './pipeline/objective.js';
-import { iterationsAt, outputSize, planScales, type Size } from './pipeline/plan.js';
+import { planJob, type Size } from './pipeline/plan.js';
 
 export interface WorkPlan {
+  /** The output size. */
+  output: Size;
   /** Sizes optimised at, coarse to fine. */
   scales: Size[];
   /** Iterations at each scale. */
@@ -20,16 +22,15 @@ export interface WorkPlan {
   pixelIterations: number;
 }
 
-export function planWork(content: Size, opts: ResolvedOptions): WorkPlan {
-  const scales = planScales(content, outputSize(content, opts), opts);
-  const perScale = scales.map((_, k) => iterationsAt(k, scales, opts));
+export function planWork(content: Size, opts: ResolvedTuning): WorkPlan {
+  const { output, scales, iterations: perScale } = planJob(content, opts);
   let iterations = 0;
   let pixelIterations = 0;
   scales.forEach((s, k) => {
     iterations += perScale[k];
     pixelIterations += s.width * s.height * perScale[k];
   });
-  return { scales, perScale, iterations, pixelIterations };
+  return { output, scales, perScale, iterations, pixelIterations };
 }
 
 /**
@@ -38,7 +39,7 @@ export function planWork(content: Size, opts: ResolvedOptions): WorkPlan {
  * border margin). A machine's time per unit, measured on one run, times this predicts another run's
  * time there (tiled scales, which also recompute halos, take longer than this says).
  */
-export function runCost(plan: WorkPlan, opts: Pick<ResolvedOptions, 'padding'>): number {
+export function runCost(plan: WorkPlan, opts: Pick<ResolvedTuning, 'padding'>): number {
   const margin = borderPadding(opts)?.margin ?? 0;
   return plan.scales.reduce((sum, s, k) => sum + (plan.perScale[k] + SCALE_SETUP_ITERATIONS) * iterationCost((s.width + 2 * margin) * (s.height + 2 * margin)), 0);
 }

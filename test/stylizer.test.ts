@@ -4,7 +4,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { estimateUntiledBytes } from '../src/engine/budget.js';
+import { estimateUntiledBytes } from '../src/engine/memory.js';
 import { PRESETS } from '../src/options.js';
 import { createStylizer, createStylizerOn, stylize, StyleTransferError, type ProgressEvent, type StylizeOptions } from '../src/index.js';
 import { nodePlatform } from '../src/node/platform.js';

@@ -4,6 +4,7 @@
  * end as `interrupted` with their last preview kept; waiting jobs are queued again next start).
  * The main CLI dispatches `style-transfer serve ...` here.
  */
+import { parseBytes } from '../bytes.js';
 import { defaultDataDir } from '../jobs/data-dir.js';
 import { DEFAULT_LIMITS } from '../jobs/limits.js';
 import { checkRedisUrl, showUrl } from '../queue/redis-jobs.js';
@@ -137,9 +138,9 @@ function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]
 
 /** "10G", "500M", "2048" (bytes) → bytes; powers of 1024. */
 function parseSize(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$/i.exec(text.trim());
-  if (!m || !(Number(m[1]) > 0)) throw new UsageError('--max-data-size', 'a size such as 500M or 10G', text);
-  return Math.round(Number(m[1]) * 1024 ** ' KMGT'.indexOf((m[2] || ' ').toUpperCase()));
+  const bytes = parseBytes(text);
+  if (bytes === undefined) throw new UsageError('--max-data-size', 'a size such as 500M or 10G', text);
+  return Math.round(bytes);
 }
 
 export async function runServeCommand(args: string[], io: CommandOutput, options: ServeCommandOptions = {}): Promise<number> {

@@ -5,7 +5,7 @@
  * follows the machine, its load, and any worker machines, with no calibration run; a server that
  * has finished no job yet says it cannot tell.
  */
-import { normaliseOptions } from '../options.js';
+import { resolveTuning } from '../options.js';
 import { planWork, runCost, type WorkPlan } from '../work.js';
 import type { JobView } from '../queue/local-queue.js';
 
@@ -23,8 +23,7 @@ export function measuredSpeed(jobs: readonly JobView[]): { msPerUnit: number; jo
   done.sort((a, b) => (Date.parse(b.finishedAt ?? b.createdAt) || 0) - (Date.parse(a.finishedAt ?? a.createdAt) || 0));
   for (const job of done) {
     try {
-      const placeholder = new Uint8Array(1);
-      const opts = normaliseOptions({ ...job.options, content: placeholder, style: job.styles.map(() => placeholder) });
+      const opts = resolveTuning(job.options, job.styles.length);
       const cost = runCost(planWork(job.content, opts), opts);
       if (cost > 0) return { msPerUnit: (job.seconds! * 1000) / cost, job };
     } catch {

@@ -2,7 +2,7 @@
  * What a remote user may ask of the server. The library's own limits are sized for a trusted local
  * user; these are tighter so that one request cannot exhaust the machine's memory, disk or time.
  */
-import { normaliseOptions } from '../options.js';
+import { resolveTuning } from '../options.js';
 import { planWork } from '../work.js';
 
 export interface ServerLimits {
@@ -31,7 +31,7 @@ export interface ServerLimits {
 }
 
 /** The default preset's work on a 512×512 picture, in megapixel-iterations (README's table of limits). */
-export const DEFAULT_JOB_WORK = planWork({ width: 512, height: 512 }, normaliseOptions({ content: 'x', style: 'x' })).pixelIterations / 1e6;
+export const DEFAULT_JOB_WORK = planWork({ width: 512, height: 512 }, resolveTuning({})).pixelIterations / 1e6;
 
 export const DEFAULT_LIMITS: Readonly<ServerLimits> = {
   maxFileBytes: 20 * 1024 * 1024,

@@ -5,8 +5,7 @@
  * the library's own normaliseOptions(), so the web app accepts exactly what the CLI accepts.
  */
 import { OptionError } from '../errors.js';
-import { fitLongSide, fitShortSide } from '../image/resize.js';
-import { normaliseOptions, OPTION_SPECS, type OptionSpec, type ResolvedOptions, type StylizeOptions } from '../options.js';
+import { OPTION_SPECS, resolveTuning, type OptionSpec, type ResolvedTuning, type StylizeOptions } from '../options.js';
 import { planWork } from '../work.js';
 import { JobRefusedError } from './errors.js';
 import type { ServerLimits } from './limits.js';
@@ -63,14 +62,13 @@ export function parseJobOptions(text: string | undefined, limits: ServerLimits):
 }
 
 /**
- * Validate the options against the library (with placeholder images) and the server's caps, for a
- * content image of the given size and the given number of styles. Returns the resolved options.
+ * Validate the options against the library (its own checks, from sizes alone) and the server's caps,
+ * for a content image of the given size and the given number of styles. Returns the resolved options.
  */
-export function validateJobOptions(options: RemoteOptions, content: { width: number; height: number }, styleCount: number, limits: ServerLimits): ResolvedOptions {
-  const placeholder = new Uint8Array(1);
-  let resolved: ResolvedOptions;
+export function validateJobOptions(options: RemoteOptions, content: { width: number; height: number }, styleCount: number, limits: ServerLimits): ResolvedTuning {
+  let resolved: ResolvedTuning;
   try {
-    resolved = normaliseOptions({ ...options, content: placeholder, style: Array.from({ length: styleCount }, () => placeholder) });
+    resolved = resolveTuning(options, styleCount);
   } catch (err) {
     if (err instanceof OptionError) throw new JobRefusedError(err.message);
     throw err;
@@ -78,7 +76,8 @@ export function validateJobOptions(options: RemoteOptions, content: { width: num
   for (const key of ['iterations', 'scaleIterations'] as const) {
     if (resolved[key] > limits.maxIterations) throw new JobRefusedError(`option ${key}: at most ${limits.maxIterations} on this server, received ${resolved[key]}`);
   }
-  const out = resolved.sizeSide === 'long' ? fitLongSide(content.width, content.height, resolved.size) : fitShortSide(content.width, content.height, resolved.size);
+  const plan = planWork(content, resolved);
+  const out = plan.output;
   const long = Math.max(out.width, out.height);
   if (long > limits.maxSize) {
     throw new JobRefusedError(`option size: the output would be ${out.width}x${out.height}; this server allows at most ${limits.maxSize} px on the longer side`);
@@ -90,7 +89,6 @@ export function validateJobOptions(options: RemoteOptions, content: { width: num
   if (resolved.optimizer === 'lbfgs' && resolved.history > limits.maxHistory) {
     throw new JobRefusedError(`option history: at most ${limits.maxHistory} on this server, received ${resolved.history}`);
   }
-  const plan = planWork(content, resolved);
   if (plan.scales.length > limits.maxScales) {
     throw new JobRefusedError(`options startSize/scaleRatio: the job would run ${plan.scales.length} scales; this server allows at most ${limits.maxScales}`);
   }

@@ -18,7 +18,7 @@ export interface NodeBackendOptions {
    * evaluation maps its tensors afresh and page-faults on them: on an AMD Zen 5 that was 51 s of
    * system time per 128 s of user time at 512² and a 3.5x slower evaluation; on a Xeon 5–10 %.
    * The arena keeps those pages, at a price in peak RSS that the memory planner counts
-   * (engine/budget.ts: ARENA_GRAPH_BYTES_PER_PIXEL); the planner turns it off (lean) for a scale
+   * (engine/memory.ts: ARENA_GRAPH_BYTES_PER_PIXEL); the planner turns it off (lean) for a scale
    * that fits the budget only without it. The target session (run once per scale) and the tiled engine's sessions never use
    * the arena: they would keep their memory while the loss session runs.
    */

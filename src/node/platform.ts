@@ -1,8 +1,8 @@
 /**
- * The pipeline's platform in Node: onnxruntime-node, sharp, the weights cache on disk, os memory.
+ * The pipeline's platform in Node: onnxruntime-node, sharp, the weights cache on disk, and the memory
+ * budget from the `memory` option, STYLE_TRANSFER_MEMORY_LIMIT or the free memory (memory-budget.ts).
  */
 import { memoryBudget } from './memory-budget.js';
-import { checkMemory } from '../engine/memory.js';
 import { resizeRaw } from '../image/resize.js';
 import { loadImageSource } from '../image/source.js';
 import { resolveWeights } from '../model/resolve.js';
@@ -14,6 +14,5 @@ export const nodePlatform: Platform = {
   loadImage: loadImageSource,
   resize: resizeRaw,
   resolveWeights: (r) => resolveWeights({ model: r.model, fallbackModel: r.fallbackModel, weights: r.weights, upTo: r.upTo, signal: r.signal, onProgress: r.onProgress }),
-  checkMemory: (width, height, extras) => checkMemory(width, height, process.env, extras),
   memoryBudget: (memory) => memoryBudget(memory),
 };

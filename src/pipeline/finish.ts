@@ -1,18 +1,18 @@
 /** Post-processing of a scale's result: clamping to the pixel range and putting the colours back. */
 import { combineLuminance, luminance } from '../image/colour.js';
 import { toPlanar, type PlanarImage, type RawImage } from '../image/image.js';
-import type { ResolvedOptions } from '../options.js';
+import type { ResolvedTuning } from '../options.js';
 
 /**
  * Colour preservation, part 1 (Gatys et al. 2016, "Preserving Color in Neural Artistic Style
  * Transfer"): with 'luminance' the network sees grey images.
  */
-export function forNetwork(img: PlanarImage, opts: ResolvedOptions): PlanarImage {
+export function forNetwork(img: PlanarImage, opts: ResolvedTuning): PlanarImage {
   return opts.preserveColors === 'luminance' ? luminance(img) : img;
 }
 
 /** Colour preservation, part 2: with 'luminance' the network saw grey images; put the content's colours back. */
-export function finishColours(result: PlanarImage, content: RawImage, opts: ResolvedOptions): PlanarImage {
+export function finishColours(result: PlanarImage, content: RawImage, opts: ResolvedTuning): PlanarImage {
   if (opts.preserveColors !== 'luminance') return result;
   return combineLuminance(result, toPlanar(content), { clamp: true });
 }

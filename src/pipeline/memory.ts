@@ -3,17 +3,17 @@
  * graph would not fit in the memory budget (or `tile` asks for it), with the L-BFGS history that
  * fits, and what an iteration costs relative to an untiled one (for the ETA).
  */
-import { planScaleMemory } from '../engine/budget.js';
+import { planScaleMemory } from '../engine/memory.js';
 import type { TilingChoice } from '../engine/tiled-engine.js';
 import { planTiles, planTilesWithin, tileGeometry, type TileGeometry } from '../engine/tiling.js';
 import { truncateTo, VGG19_LAYERS } from '../model/vgg19.js';
-import type { ResolvedOptions } from '../options.js';
+import type { ResolvedTuning } from '../options.js';
 import { iterationsAt, type Size } from './plan.js';
 
 export type ScaleEngine =
   | {
       readonly tiled: false;
-      /** Without the memory arena (engine/budget.ts): only that fits the budget. */
+      /** Without the memory arena (engine/memory.ts): only that fits the budget. */
       readonly lean: boolean;
       readonly history: number;
       readonly float32Work: false;
@@ -23,7 +23,7 @@ export type ScaleEngine =
       readonly tiled: true;
       readonly tiling: TilingChoice;
       readonly history: number;
-      /** L-BFGS without its float64 work vector, to leave the tiles more memory (engine/budget.ts). */
+      /** L-BFGS without its float64 work vector, to leave the tiles more memory (engine/memory.ts). */
       readonly float32Work: boolean;
       /** Σ crop pixels of both passes, relative to one untiled evaluation: a forward pass is about half of forward + backward. */
       readonly cost: number;
@@ -33,7 +33,7 @@ export type ScaleEngine =
 /** A forward pass's share of a forward + backward evaluation (measured ~0.5 at 256², ENGINE-NOTES). */
 const FORWARD_SHARE = 0.5;
 
-export function lossGeometry(opts: Pick<ResolvedOptions, 'contentLayers' | 'styleLayers'>): TileGeometry {
+export function lossGeometry(opts: Pick<ResolvedTuning, 'contentLayers' | 'styleLayers'>): TileGeometry {
   const layers = [...opts.contentLayers, ...opts.styleLayers];
   return tileGeometry(truncateTo({ layers: VGG19_LAYERS }, layers), layers);
 }
@@ -43,7 +43,7 @@ export function lossGeometry(opts: Pick<ResolvedOptions, 'contentLayers' | 'styl
  * `tile` is given. Throws the budget's RunError (with a size that fits) before anything is loaded.
  */
 /** `margin`: pixels the network sees beyond each scale on each axis (the padding). */
-export function planScaleEngines(scales: readonly Size[], opts: ResolvedOptions, budget: number | undefined, margin = 0): ScaleEngine[] {
+export function planScaleEngines(scales: readonly Size[], opts: ResolvedTuning, budget: number | undefined, margin = 0): ScaleEngine[] {
   const geometry = lossGeometry(opts);
   // Largest first, so that a refusal names the output size and suggests one that fits.
   const plans = [...scales].reverse().map(({ width, height }, r): ScaleEngine => {

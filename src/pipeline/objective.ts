@@ -6,7 +6,7 @@
 import { DEFAULT_MARGIN, withPadding, type Padding } from '../engine/padding.js';
 import type { LossEvaluator } from '../engine/evaluator.js';
 import type { LossTerms, Targets, TermWeights } from '../engine/session.js';
-import type { ResolvedOptions } from '../options.js';
+import type { ResolvedTuning } from '../options.js';
 import type { Evaluate } from '../optim/types.js';
 import type { LossValues } from '../progress.js';
 import type { Size } from './plan.js';
@@ -34,12 +34,12 @@ export function createObjective(engine: LossEvaluator, size: Size, targets: Targ
 }
 
 /** The input-level padding of the options: a 16 px mirrored margin for 'reflect', none for 'zero' (the convolutions' own zero padding). */
-export function borderPadding(opts: Pick<ResolvedOptions, 'padding'>): Padding | undefined {
+export function borderPadding(opts: Pick<ResolvedTuning, 'padding'>): Padding | undefined {
   return opts.padding === 'reflect' ? { margin: DEFAULT_MARGIN, mode: 'reflect' } : undefined;
 }
 
 /** α for each content layer, β·wₗ for each style layer, and the TV weight, from the options. */
-export function termWeights(opts: ResolvedOptions): TermWeights {
+export function termWeights(opts: ResolvedTuning): TermWeights {
   return {
     content: new Map(opts.contentLayers.map((l) => [l, opts.contentWeight])),
     style: new Map(opts.styleLayers.map((l, i) => [l, opts.styleWeight * opts.styleLayerWeights[i]])),
@@ -48,7 +48,7 @@ export function termWeights(opts: ResolvedOptions): TermWeights {
 }
 
 /** Summaries of one evaluation's terms: total, content, Σ wₗ·styleₗ (β left out), tv. */
-export function lossValues(terms: LossTerms, opts: ResolvedOptions): LossValues {
+export function lossValues(terms: LossTerms, opts: ResolvedTuning): LossValues {
   let content = 0;
   for (const v of terms.content.values()) content += v;
   let style = 0;

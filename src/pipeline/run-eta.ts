@@ -4,13 +4,13 @@
  * its expected iterations follow the stopping rule. Shared by the run and by `bench:eta --replay`,
  * which replays a finished run's iteration times through the same estimator.
  */
-import { typicalScaleIterations, type ResolvedOptions } from '../options.js';
+import { typicalScaleIterations, type ResolvedTuning } from '../options.js';
 import { EtaEstimator } from './eta.js';
 import type { ScaleEngine } from './memory.js';
 import { iterationsAt, type Size } from './plan.js';
 
 /** `margin`: the border pixels the network sees on each side of a scale. */
-export function createRunEta(scales: readonly Size[], engines: readonly ScaleEngine[], margin: number, opts: ResolvedOptions): EtaEstimator {
+export function createRunEta(scales: readonly Size[], engines: readonly ScaleEngine[], margin: number, opts: ResolvedTuning): EtaEstimator {
   const finalScale = scales.length - 1;
   return new EtaEstimator(
     scales.map((s, k) => {

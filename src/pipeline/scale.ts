@@ -6,7 +6,7 @@
 import type { LossTerms } from '../engine/session.js';
 import { AbortError, RunError } from '../errors.js';
 import type { RawImage } from '../image/image.js';
-import type { ResolvedOptions } from '../options.js';
+import type { ResolvedTuning } from '../options.js';
 import { createAdam } from '../optim/adam.js';
 import { createLbfgs } from '../optim/lbfgs.js';
 import type { Optimizer, StepResult } from '../optim/types.js';
@@ -24,11 +24,11 @@ export interface ScaleRun {
   readonly minIterations: number;
   /** L-BFGS's inverse-Hessian scale to start from (a warm start), if any. */
   readonly initialGamma?: number;
-  /** L-BFGS's direction in float32 without a float64 work vector (when memory decides, see engine/budget.ts). */
+  /** L-BFGS's direction in float32 without a float64 work vector (when memory decides, see engine/memory.ts). */
   readonly float32Work?: boolean;
   /** 1-based index of this scale, for messages. */
   readonly scale: number;
-  readonly opts: ResolvedOptions;
+  readonly opts: ResolvedTuning;
   readonly signal?: AbortSignal;
   /** Renders a point (network input space) as the picture a user would get from it. */
   readonly render: (x: Float32Array) => RawImage;

@@ -1,12 +1,12 @@
 /**
- * How large a run the browser can take. The same peak-memory estimate as in Node
- * (src/engine/memory.ts) is compared with a browser budget: the engine's tensors live in one
+ * How large a run the browser can take. The peak-memory estimate of an untiled run by Node's memory
+ * model (src/engine/memory.ts estimatePeakBytes) is compared with a browser budget: the engine's tensors live in one
  * wasm32 memory, which cannot grow past 4 GiB, and a tab usually gets less than the machine has.
  * We take three quarters of the wasm32 limit (growing a linear memory needs a contiguous block, and
  * copies of the model and of the images sit outside it too), and at most half of what
  * navigator.deviceMemory reports (a rounded-down hint Chrome gives, capped at 8 GB).
  */
-import { estimatePeakBytes, type MemoryExtras } from '../engine/memory-estimate.js';
+import { estimatePeakBytes, type MemoryExtras } from '../engine/memory.js';
 
 const WASM32_BYTES = 4 * 2 ** 30;
 

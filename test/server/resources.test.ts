@@ -106,7 +106,8 @@ describe('what a job may cost (issue 9, finding 3)', () => {
     assert.ok(estimatePeakBytes(1024, 768, { history: 1000 }) > 17.5 * 2 ** 30, 'the audit’s 17.6 GiB of history shows');
     assert.equal(estimatePeakBytes(1024, 768, { inputPixels: 40e6, stylePixels: 1e6 }) - plain, 3 * 40e6 + 15 * 1e6);
     // The mirrored border margin enlarges the network's tensors on every side, not the optimiser's state.
-    assert.equal(estimatePeakBytes(1024, 768, { margin: 16 }), estimatePeakBytes(1056, 800));
+    const margin = estimatePeakBytes(1024, 768, { margin: 16 });
+    assert.ok(margin > plain && margin < estimatePeakBytes(1056, 800));
     assert.equal(estimatePeakBytes(1024, 768, { margin: 16, history: 40 }) - estimatePeakBytes(1024, 768, { margin: 16 }), 2 * 20 * 3 * 1024 * 768 * 4);
   });
 });

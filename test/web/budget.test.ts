@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { estimatePeakBytes } from '../../src/engine/memory-estimate.js';
+import { estimatePeakBytes } from '../../src/engine/memory.js';
 import { browserBudgetBytes, budgetMessage, fitsBudget, largestLongSide } from '../../src/web/budget.js';
 
 const GiB = 2 ** 30;
@@ -22,16 +22,16 @@ describe('browser memory budget', () => {
       assert.ok(!fitsBudget(long + 16, Math.round((long + 16) / aspect), budget), `${long + 16} does not`);
       assert.ok(estimatePeakBytes(long, Math.round(long / aspect)) <= budget);
     }
-    // A square 1024² run (≈2.8 GiB by the estimate) fits 3 GiB; with 2 GiB it does not.
-    assert.ok(fitsBudget(1024, 1024, 3 * GiB));
-    assert.ok(!fitsBudget(1024, 1024, 2 * GiB));
+    // A square 896² run (≈3.0 GiB by the estimate, the planner's untiled model) fits 3 GiB; with 2 GiB it does not.
+    assert.ok(fitsBudget(896, 896, 3 * GiB));
+    assert.ok(!fitsBudget(896, 896, 2 * GiB));
   });
 
   it('explains a refusal in one line with a size that fits', () => {
     const message = budgetMessage(2000, 1500, 2 * GiB);
     assert.equal(
       message,
-      `a 2000x1500 run needs about 5.8 GiB, more than this browser can give it (2.0 GiB); choose ${largestLongSide(4 / 3, 2 * GiB)} px or less, or run it on the server`,
+      `a 2000x1500 run needs about 9.1 GiB, more than this browser can give it (2.0 GiB); choose ${largestLongSide(4 / 3, 2 * GiB)} px or less, or run it on the server`,
     );
     assert.ok(!message.includes('\n'));
   });

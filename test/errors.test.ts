@@ -2,18 +2,20 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { cliMessage } from '../src/cli/report.js';
-import { checkMemory } from '../src/engine/memory.js';
+import { planScaleMemory } from '../src/engine/memory.js';
 import { RunError, StyleTransferError } from '../src/errors.js';
 
 describe('error hints', () => {
-  it('a run too big for memory names the size option; the library and the CLI each spell it their way', () => {
+  it('a run too big for the memory budget, even in tiles, names the size option and a size that fits', () => {
+    // The planner's refusal (src/engine/memory.ts), which a Node run meets before anything is loaded.
+    const vgg = { alignment: 16, halo: 80, levels: new Map([['conv5_1', 4]]) };
     assert.throws(
-      () => checkMemory(4096, 3072, { STYLE_TRANSFER_MEMORY_LIMIT: '2G' }),
+      () => planScaleMemory(4096, 3072, 2 * 2 ** 30, { optimizer: 'lbfgs', history: 20 }, vgg),
       (err: RunError) => {
+        assert.ok(err instanceof RunError);
         assert.equal(err.option, 'size');
-        assert.match(err.message, /^a 4096x3072 run needs about [\d.]+ GiB of memory but only 2\.0 GiB is available; try \{ size: \d+ \} or smaller$/);
-        assert.doesNotMatch(err.message, /--/, 'no CLI flag in a library message');
-        assert.match(cliMessage(err), /^a 4096x3072 run needs .*; try --size \d+ or smaller$/);
+        assert.match(err.message, /^a 4096x3072 run needs more than the 2\.0 GiB memory budget, even in tiles; try --size \d+ or smaller, or a larger --memory$/);
+        assert.equal(cliMessage(err), err.message);
         return true;
       },
     );

@@ -1,11 +1,18 @@
-/** The memory budget and the per-scale choice between the untiled graph and tiles (src/engine/budget.ts). */
+/**
+ * The memory model (src/engine/memory.ts): the budget from the platform's facts, the per-scale
+ * choice between the untiled graph (with or without the arena) and tiles, and the public estimate,
+ * which is the same model.
+ */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseBytes } from '../../src/bytes.js';
-import { estimateTiledBytes, estimateUntiledBytes, planScaleMemory } from '../../src/engine/budget.js';
+import { estimatePeakBytes, estimateTiledBytes, estimateUntiledBytes, planScaleMemory } from '../../src/engine/memory.js';
+import { createStylizerOn, type ProgressEvent } from '../../src/index.js';
 import { memoryBudget } from '../../src/node/memory-budget.js';
+import { nodePlatform } from '../../src/node/platform.js';
 import { planTilesWithin } from '../../src/engine/tiling.js';
 import { OptionError, RunError } from '../../src/errors.js';
+import { sharedImage, sharedWeights } from '../helpers.js';
 
 const GIB = 2 ** 30;
 const vgg = { alignment: 16, halo: 80, levels: new Map([['conv5_1', 4]]) };
@@ -20,17 +27,82 @@ describe('memory budget', () => {
     for (const bad of ['', 'lots', '4X', '-1G', '0', 'G4']) assert.equal(parseBytes(bad), undefined, bad);
   });
 
-  it('the option wins over STYLE_TRANSFER_MEMORY_LIMIT, which wins over the free memory', () => {
-    assert.equal(memoryBudget('4G', { STYLE_TRANSFER_MEMORY_LIMIT: '2G' }), 4 * GIB);
-    assert.equal(memoryBudget(123456789, {}), 123456789);
-    assert.equal(memoryBudget(undefined, { STYLE_TRANSFER_MEMORY_LIMIT: '2G' }), 2 * GIB);
-    const free = memoryBudget(undefined, {});
-    assert.ok(free > 0 && free < 2 ** 50);
+  it('the option wins over STYLE_TRANSFER_MEMORY_LIMIT, which wins over 85 % of the available memory', () => {
+    const available = () => 10 * GIB;
+    assert.equal(memoryBudget('4G', { STYLE_TRANSFER_MEMORY_LIMIT: '2G' }, available), 4 * GIB);
+    assert.equal(memoryBudget(123456789, {}, available), 123456789);
+    assert.equal(memoryBudget(undefined, { STYLE_TRANSFER_MEMORY_LIMIT: '2G' }, available), 2 * GIB);
+    assert.equal(memoryBudget(undefined, {}, available), 8.5 * GIB);
     assert.throws(
-      () => memoryBudget('four gigs', {}),
+      () => memoryBudget('four gigs', {}, available),
       (e: unknown) => e instanceof OptionError && /memory/.test(e.message),
     );
-    assert.throws(() => memoryBudget(undefined, { STYLE_TRANSFER_MEMORY_LIMIT: 'x' }), OptionError);
+    assert.throws(() => memoryBudget(undefined, { STYLE_TRANSFER_MEMORY_LIMIT: 'x' }, available), OptionError);
+  });
+
+  it("a run follows the platform's free memory: the arena when it fits, lean when only that fits, tiles below", async () => {
+    // The Node platform, with the free memory it reports replaced by a given figure.
+    let free = 0;
+    const leanBuilds: boolean[] = [];
+    const stylizer = createStylizerOn(
+      {
+        ...nodePlatform,
+        memoryBudget: (memory) => memoryBudget(memory, {}, () => free),
+        backend: (threads, lean) => (leanBuilds.push(lean ?? false), nodePlatform.backend(threads, lean)),
+      },
+      { weights: sharedWeights, threads: 1 },
+    );
+    const job = { content: sharedImage('dog'), style: sharedImage('monet'), size: 64, scaleIterations: 0, iterations: 1, optimizer: 'adam' as const, padding: 'zero' as const };
+    const state = { optimizer: 'adam' as const, history: 20 };
+    const pixels = 64 * 48;
+    const fast = estimateUntiledBytes(pixels, state);
+    const lean = estimateUntiledBytes(pixels, state, true);
+    const tilesOf = async (freeBytes: number, size = 64, iterations = 1) => {
+      free = freeBytes;
+      const events: ProgressEvent[] = [];
+      await stylizer.stylize({ ...job, size, iterations, onProgress: (e) => events.push(e) });
+      const scale = events.find((e) => e.type === 'scale');
+      return scale?.type === 'scale' ? scale.tiles : undefined;
+    };
+    try {
+      assert.equal(await tilesOf(fast / 0.85 + 1), 1);
+      assert.deepEqual(leanBuilds, [false], 'the arena: one untiled engine with it');
+      assert.equal(await tilesOf((fast + lean) / 2 / 0.85), 1);
+      assert.deepEqual(leanBuilds, [false, true], 'lean: an engine without the arena');
+      // Tiles pay for their own sessions, so they are the choice only for a picture whose untiled
+      // graph outweighs them: 640x480 with a byte less than its lean graph needs (targets and the
+      // final loss only, no iterations, to keep the test short).
+      const tiles = await tilesOf((estimateUntiledBytes(640 * 480, state, true) - 1) / 0.85, 640, 0);
+      assert.ok(tiles !== undefined && tiles > 1, `${tiles} tiles`);
+    } finally {
+      await stylizer.close();
+    }
+  });
+});
+
+describe('estimatePeakBytes', () => {
+  it('is the planner’s model: an untiled scale fits a budget exactly when its estimate (without the arena) does', () => {
+    for (const [w, h, margin] of [
+      [512, 384, 16],
+      [1024, 768, 0],
+      [1536, 1152, 16],
+    ]) {
+      const need = estimatePeakBytes(w, h, { margin });
+      assert.equal(planScaleMemory(w, h, need, lbfgs, vgg, undefined, 2 * margin).tiled, false, `${w}x${h} at its estimate`);
+      assert.equal(planScaleMemory(w, h, need - 1, lbfgs, vgg, undefined, 2 * margin).tiled, true, `${w}x${h} below it`);
+      assert.ok(estimatePeakBytes(w, h, { margin, arena: true }) > need, 'the arena keeps more');
+    }
+  });
+
+  it('counts the L-BFGS history given (the default preset’s when none is), the images, and the margin for the network only', () => {
+    const plain = estimatePeakBytes(1024, 768);
+    assert.equal(estimatePeakBytes(1024, 768, { history: 20 }), plain, 'the default preset keeps 20 pairs');
+    assert.equal(estimatePeakBytes(1024, 768, { history: 100 }) - plain, 2 * 80 * 3 * 1024 * 768 * 4, 'two float32 vectors per pair');
+    assert.ok(estimatePeakBytes(1024, 768, { optimizer: 'adam' }) < plain, 'Adam keeps three vectors');
+    assert.equal(estimatePeakBytes(1024, 768, { inputPixels: 40e6, stylePixels: 1e6 }) - plain, 3 * 40e6 + 15 * 1e6);
+    const margin = estimatePeakBytes(1024, 768, { margin: 16 });
+    assert.ok(margin > plain && margin < estimatePeakBytes(1056, 800), 'a margin enlarges the tensors, not the optimiser');
+    assert.equal(estimatePeakBytes(1024, 768, { margin: 16, history: 40 }) - margin, 2 * 20 * 3 * 1024 * 768 * 4);
   });
 });
 

@@ -3,7 +3,7 @@
  * onnxruntime-web in Chromium) so both time exactly the same work: the full Gatys loss and its
  * gradient at size², median of `runs` after one warm-up. Plain TypeScript, no platform import.
  */
-import type { StyleEngine } from '../src/engine/session.js';
+import type { StyleEngine } from '../src/engine/style-engine.js';
 
 export const BENCH_LAYOUT = {
   contentLayers: ['conv4_2'],

@@ -32,9 +32,9 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { StyleEngine } from '../src/engine/session.js';
+import { StyleEngine } from '../src/engine/style-engine.js';
 import { nodeBackend } from '../src/node/ort-backend.js';
-import { readWeightsFile, extractConvWeights } from '../src/model/weights.js';
+import { readWeightsFile, extractConvWeights } from '../src/model/weights-file.js';
 import { truncateTo, vgg19, type Layer } from '../src/model/vgg19.js';
 
 const { values } = parseArgs({
@@ -131,7 +131,7 @@ function measurePeak(binary: string | undefined): number | undefined {
 async function baselineEngine(dir: string, options: { threads?: number; memoryArena?: boolean }): Promise<StyleEngine> {
   const url = (file: string) => pathToFileURL(path.resolve(dir, file)).href;
   type Create = (...args: unknown[]) => Promise<StyleEngine>;
-  const { StyleEngine: Engine } = (await import(url('src/engine/session.ts'))) as { StyleEngine: { create: Create } };
+  const { StyleEngine: Engine } = (await import(url('src/engine/style-engine.ts'))) as { StyleEngine: { create: Create } };
   if (!existsSync(path.resolve(dir, 'src/node/ort-backend.ts'))) return Engine.create(net, weights, layout, options);
   const { nodeBackend: backend } = (await import(url('src/node/ort-backend.ts'))) as { nodeBackend: typeof nodeBackend };
   return Engine.create(backend(options), net, weights, layout);

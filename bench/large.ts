@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { planScaleMemory } from '../src/engine/memory.js';
-import { StyleEngine } from '../src/engine/session.js';
+import { StyleEngine } from '../src/engine/style-engine.js';
 import { TiledEngine, type TilingChoice } from '../src/engine/tiled-engine.js';
 import { toPlanar } from '../src/image/image.js';
 import { loadImageSource } from '../src/image/source.js';

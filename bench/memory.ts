@@ -13,9 +13,9 @@
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { StyleEngine } from '../src/engine/session.js';
+import { StyleEngine } from '../src/engine/style-engine.js';
 import { nodeBackend } from '../src/node/ort-backend.js';
-import { extractConvWeights, readWeightsFile } from '../src/model/weights.js';
+import { extractConvWeights, readWeightsFile } from '../src/model/weights-file.js';
 import { vgg19 } from '../src/model/vgg19.js';
 import { BENCH_LAYOUT } from './engine-measure.js';
 import { weightsPath } from './paths.js';

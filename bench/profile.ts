@@ -13,9 +13,9 @@ import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { StyleEngine } from '../src/engine/session.js';
+import { StyleEngine } from '../src/engine/style-engine.js';
 import { nodeBackend } from '../src/node/ort-backend.js';
-import { readWeightsFile, extractConvWeights } from '../src/model/weights.js';
+import { readWeightsFile, extractConvWeights } from '../src/model/weights-file.js';
 import { vgg19 } from '../src/model/vgg19.js';
 
 const { values } = parseArgs({

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildLossModel, buildTargetModel } from '../src/engine/loss-graph.js';
-import { StyleEngine } from '../src/engine/session.js';
+import { StyleEngine } from '../src/engine/style-engine.js';
 import { resolveWeights } from '../src/model/resolve.js';
 import { convsUpTo } from '../src/model/vgg19.js';
 import { nodeBackend } from '../src/node/ort-backend.js';

@@ -10,7 +10,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { sheetPanels, sheetTitle, writeSheet } from '../src/render/sheet.js';
-import { StyleEngine } from '../src/engine/session.js';
+import { StyleEngine } from '../src/engine/style-engine.js';
 import { nodeBackend } from '../src/node/ort-backend.js';
 import { toPlanar, type RawImage } from '../src/image/image.js';
 import { encodeImage } from '../src/image/io.js';

@@ -16,7 +16,7 @@
  * Both are independent of any loss weight, so presets with different α, β and normalisations are
  * compared on one scale.
  */
-import { StyleEngine } from '../src/engine/session.js';
+import { StyleEngine } from '../src/engine/style-engine.js';
 import { toPlanar, type RawImage } from '../src/image/image.js';
 import { fitShortSide, resizeRaw } from '../src/image/resize.js';
 import { preprocess } from '../src/model/convention.js';

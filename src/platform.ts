@@ -6,7 +6,7 @@
  * (onnxruntime-web, canvas, Cache Storage) lives with the web page. The core imports only types.
  */
 import type { MemoryExtras } from './engine/memory.js';
-import type { EngineBackend } from './engine/session.js';
+import type { EngineBackend } from './engine/style-engine.js';
 import type { RawImage } from './image/image.js';
 import type { ResolvedWeights } from './model/conv-weights.js';
 import type { ImageSource } from './options.js';

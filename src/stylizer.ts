@@ -11,7 +11,8 @@
  * per scale: targets, start image, optimise (pipeline/scale.ts) → the output's loss → result.
  */
 import type { LossEvaluator } from './engine/evaluator.js';
-import { StyleEngine, type LossTerms, type Targets } from './engine/session.js';
+import { StyleEngine } from './engine/style-engine.js';
+import type { LossTerms, Targets } from './engine/loss-terms.js';
 import { TiledEngine } from './engine/tiled-engine.js';
 import { AbortError, OptionError, StyleTransferError } from './errors.js';
 import { toPlanar, toRaw, type PlanarImage, type RawImage } from './image/image.js';

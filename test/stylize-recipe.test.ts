@@ -11,7 +11,7 @@ import { stylize } from '../src/stylize.js';
 import { toPlanar, type RawImage } from '../src/image/image.js';
 import { referenceLoss, referenceTargets, volume } from './reference/reference.js';
 import { preprocess } from '../src/model/convention.js';
-import { extractConvWeights, readWeightsFile } from '../src/model/weights.js';
+import { extractConvWeights, readWeightsFile } from '../src/model/weights-file.js';
 import { truncateTo, vgg19 } from '../src/model/vgg19.js';
 import { PRESETS } from '../src/options.js';
 import type { ProgressEvent } from '../src/progress.js';

@@ -1,6 +1,6 @@
 /** The browser side of bench:web: the project's engine on onnxruntime-web (wasm, threads when isolated), timed like the Node side. */
 import * as ort from 'onnxruntime-web';
-import { StyleEngine } from '../../src/engine/session.js';
+import { StyleEngine } from '../../src/engine/style-engine.js';
 import { extractConvWeights } from '../../src/model/conv-weights.js';
 import { conventionFromMetadata } from '../../src/model/convention.js';
 import { parseSafetensors } from '../../src/model/safetensors.js';

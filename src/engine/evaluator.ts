@@ -4,7 +4,7 @@
  * whole graph would not fit in memory. Both take the image the network sees (planar [3,H,W], in
  * the network's input space) and give the same results up to float summation order.
  */
-import type { LossTerms, Targets, TermWeights } from './session.js';
+import type { LossTerms, Targets, TermWeights } from './loss-terms.js';
 
 export interface LossEvaluator {
   targets(image: Float32Array, width: number, height: number, which?: { content?: boolean; style?: boolean }): Promise<Targets>;

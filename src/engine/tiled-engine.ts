@@ -16,7 +16,8 @@ import type { NetworkWeights } from '../model/conv-weights.js';
 import { truncateTo, type ConvLayer, type NetworkSpec } from '../model/vgg19.js';
 import type { LossEvaluator } from './evaluator.js';
 import type { LossLayout } from './loss-graph.js';
-import type { EngineBackend, LossTerms, Targets, TermWeights } from './session.js';
+import type { EngineBackend } from './style-engine.js';
+import type { LossTerms, Targets, TermWeights } from './loss-terms.js';
 import { buildTileGradientModel, buildTileSumsModel, tileNames } from './tile-graph.js';
 import { globalLevelWindow, levelWindow, planTiles, planTilesWithin, tileGeometry, type Tile, type TileGeometry, type TilePlan } from './tiling.js';
 

@@ -24,7 +24,7 @@ import { isSafetensors, parseSafetensors, serializeSafetensors } from './safeten
 import type { NamedTensor, TensorMap } from './tensors.js';
 import { expectedHash, urlFileName, variantUrl, type ModelVariant } from './registry.js';
 import { convLayers, vgg19 } from './vgg19.js';
-import { extractConvWeights } from './weights.js';
+import { extractConvWeights } from './weights-file.js';
 import { writeFileAtomic } from '../fs/atomic.js';
 
 export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {

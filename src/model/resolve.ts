@@ -9,7 +9,7 @@ import type { DownloadProgress } from './download.js';
 import { conventionForModel, DEFAULT_MODEL, findVariant, MODEL_REGISTRY, modelNames, type ModelVariant } from './registry.js';
 import { vgg19 } from './vgg19.js';
 import { extractConvWeights, type ResolvedWeights } from './conv-weights.js';
-import { parseWeightsBytes, readWeightsFile } from './weights.js';
+import { parseWeightsBytes, readWeightsFile } from './weights-file.js';
 
 export type { ResolvedWeights };
 

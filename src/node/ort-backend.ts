@@ -3,7 +3,7 @@
  */
 import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
-import type { EngineBackend } from '../engine/session.js';
+import type { EngineBackend } from '../engine/style-engine.js';
 
 // ONNX Runtime's own log lines (coloured, timestamped) must never reach a user: every failure
 // already surfaces as a rejected promise that the caller turns into one line. 'error' is not

@@ -5,7 +5,7 @@
  */
 import { DEFAULT_MARGIN, withPadding, type Padding } from '../engine/padding.js';
 import type { LossEvaluator } from '../engine/evaluator.js';
-import type { LossTerms, Targets, TermWeights } from '../engine/session.js';
+import type { LossTerms, Targets, TermWeights } from '../engine/loss-terms.js';
 import type { ResolvedTuning } from '../options.js';
 import type { Evaluate } from '../optim/types.js';
 import type { LossValues } from '../progress.js';

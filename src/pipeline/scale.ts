@@ -3,7 +3,7 @@
  * `iterations` steps (fewer when the stopping rule says the scale has settled), reporting each
  * accepted step, keeping the last good image if the loss diverges or the run is cancelled.
  */
-import type { LossTerms } from '../engine/session.js';
+import type { LossTerms } from '../engine/loss-terms.js';
 import { AbortError, RunError } from '../errors.js';
 import type { RawImage } from '../image/image.js';
 import type { ResolvedTuning } from '../options.js';

@@ -1,7 +1,7 @@
 /** The loss's targets at one scale: the content image's features and the styles' blended Gram matrices. */
 import { padImage, paddedSize, type Padding } from '../engine/padding.js';
 import type { LossEvaluator } from '../engine/evaluator.js';
-import type { Targets } from '../engine/session.js';
+import type { Targets } from '../engine/loss-terms.js';
 import type { Size } from './plan.js';
 
 export interface NetworkInput extends Size {

@@ -21,7 +21,7 @@ import { cacheDir, sha256File, variantStatus } from '../model/cache.js';
 import { extractConvWeights } from '../model/conv-weights.js';
 import { DEFAULT_MODEL, findVariant } from '../model/registry.js';
 import { vgg19 } from '../model/vgg19.js';
-import { parseWeightsBytes } from '../model/weights.js';
+import { parseWeightsBytes } from '../model/weights-file.js';
 import { HttpError } from './http-error.js';
 
 /** What `weights.json` says (src/web/weights.ts reads it). */

@@ -9,7 +9,8 @@ import { DEFAULT_MARGIN } from '../engine/padding.js';
 import { browserBudgetBytes, largestLongSide } from './budget.js';
 import type { JobEvent, OptionSpec, ServerConfig } from './types';
 import type { Backend, FromWorker, RunRequest } from './worker-protocol.js';
-import { formatMegabytes, isStored, loadManifest, type WeightsManifest } from './weights.js';
+import { formatBytes } from '../format.js';
+import { isStored, loadManifest, type WeightsManifest } from './weights.js';
 
 /** How the page shows a local run: the same views a server job drives. */
 export interface LocalRunView {
@@ -93,16 +94,16 @@ export class BrowserMode {
   /** A short note for the start button: what the first run will download. */
   get startNote(): string {
     if (this.file || this.stored || !this.manifest) return '';
-    return ` (downloads ${formatMegabytes(this.manifest.bytes)} once)`;
+    return ` (downloads ${formatBytes(this.manifest.bytes)} once)`;
   }
 
   private render(problem?: string): void {
     const { status } = this.ui;
     if (problem) status.textContent = problem;
-    else if (this.file) status.textContent = `Network: ${this.file.name} (${formatMegabytes(this.file.size)}), checked before use.`;
+    else if (this.file) status.textContent = `Network: ${this.file.name} (${formatBytes(this.file.size)}), checked before use.`;
     else if (this.stored) status.textContent = `Network: ${this.manifest!.name}, stored in this browser.`;
     else if (this.manifest)
-      status.textContent = `The network (${this.manifest.name}, ${formatMegabytes(this.manifest.bytes)}) is downloaded once, on the first run, and kept by this browser.`;
+      status.textContent = `The network (${this.manifest.name}, ${formatBytes(this.manifest.bytes)}) is downloaded once, on the first run, and kept by this browser.`;
     else status.textContent = 'This site serves no network: choose the weights file (.safetensors, made by `style-transfer weights download`).';
     this.ui.bar.parentElement!.hidden = true;
     this.ui.onChange();
@@ -173,7 +174,7 @@ export class BrowserMode {
         const bar = this.ui.bar;
         bar.parentElement!.hidden = false;
         bar.style.width = `${m.total ? Math.min(100, (100 * m.received) / m.total) : 0}%`;
-        this.ui.status.textContent = `Downloading the network: ${formatMegabytes(m.received)}${m.total ? ` of ${formatMegabytes(m.total)}` : ''}…`;
+        this.ui.status.textContent = `Downloading the network: ${formatBytes(m.received)}${m.total ? ` of ${formatBytes(m.total)}` : ''}…`;
         view.event({ type: 'download', url: m.url, received: m.received, total: m.total });
         break;
       }

@@ -10,7 +10,7 @@
  */
 import * as ort from 'onnxruntime-web';
 import type { InferenceSession } from 'onnxruntime-common';
-import type { EngineBackend, OrtRuntime } from '../engine/session.js';
+import type { EngineBackend, OrtRuntime } from '../engine/style-engine.js';
 import { ImageError, RunError, WeightsError } from '../errors.js';
 import type { RawImage } from '../image/image.js';
 import { resizeLanczos } from '../image/lanczos.js';

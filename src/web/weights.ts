@@ -135,5 +135,3 @@ async function verify(bytes: Uint8Array, expected: string, what: string): Promis
   return actual;
 }
 
-/** "76.4 MiB": the size helper every message uses. */
-export { formatBytes as formatMegabytes } from '../format.js';

@@ -4,7 +4,7 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { StyleEngine } from '../../src/engine/session.js';
+import { StyleEngine } from '../../src/engine/style-engine.js';
 import { nodeBackend } from '../../src/node/ort-backend.js';
 import { referenceLoss, volume, type ReferenceLayout } from '../reference/reference.js';
 import type { Pooling } from '../../src/model/vgg19.js';

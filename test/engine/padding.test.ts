@@ -6,7 +6,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { foldGradient, padImage, sourceIndex, withPadding, type PaddingMode } from '../../src/engine/padding.js';
-import { StyleEngine } from '../../src/engine/session.js';
+import { StyleEngine } from '../../src/engine/style-engine.js';
 import { nodeBackend } from '../../src/node/ort-backend.js';
 import { referenceLoss, referenceTargets, volume, type ReferenceLayout } from '../reference/reference.js';
 import { gaussian, maxRelativeError, relativeError, seededRandom } from '../helpers.js';

@@ -7,13 +7,14 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
-import { StyleEngine, type Targets, type TermWeights } from '../../src/engine/session.js';
+import { StyleEngine } from '../../src/engine/style-engine.js';
+import type { Targets, TermWeights } from '../../src/engine/loss-terms.js';
 import { TiledEngine } from '../../src/engine/tiled-engine.js';
 import { nodeBackend } from '../../src/node/ort-backend.js';
 import { axisCuts, levelWindow, planTiles, planTilesWithin, tileGeometry } from '../../src/engine/tiling.js';
 import type { LossLayout } from '../../src/engine/loss-graph.js';
 import { preprocess } from '../../src/model/convention.js';
-import { readWeightsFile, extractConvWeights } from '../../src/model/weights.js';
+import { readWeightsFile, extractConvWeights } from '../../src/model/weights-file.js';
 import { truncateTo, vgg19, VGG19_LAYERS, type NetworkSpec, type Pooling } from '../../src/model/vgg19.js';
 import type { StyleNormalisation } from '../../src/losses/style.js';
 import { gaussian, maxRelativeError, relativeError, seededRandom, sharedImage, sharedWeights } from '../helpers.js';

@@ -4,8 +4,8 @@
  */
 import { CAFFE_RGB_CONVENTION } from '../../src/model/convention.js';
 import type { Layer, NetworkSpec } from '../../src/model/vgg19.js';
-import type { NetworkWeights } from '../../src/model/weights.js';
-import type { TermWeights } from '../../src/engine/session.js';
+import type { NetworkWeights } from '../../src/model/weights-file.js';
+import type { TermWeights } from '../../src/engine/loss-terms.js';
 import { gaussian, seededRandom } from '../helpers.js';
 
 export const tinyLayers: Layer[] = [

@@ -5,11 +5,12 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
-import { StyleEngine, type Targets } from '../../src/engine/session.js';
+import { StyleEngine } from '../../src/engine/style-engine.js';
+import type { Targets } from '../../src/engine/loss-terms.js';
 import { nodeBackend } from '../../src/node/ort-backend.js';
 import { referenceLoss, referenceTargets, volume, type ReferenceLayout } from '../reference/reference.js';
 import { preprocess } from '../../src/model/convention.js';
-import { readWeightsFile, extractConvWeights, type NetworkWeights } from '../../src/model/weights.js';
+import { readWeightsFile, extractConvWeights, type NetworkWeights } from '../../src/model/weights-file.js';
 import { truncateTo, vgg19, type NetworkSpec } from '../../src/model/vgg19.js';
 import { maxRelativeError, relativeError, sharedImage, sharedWeights } from '../helpers.js';
 

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { WeightsError } from '../../src/errors.js';
 import { parsePth } from '../../src/model/pth.js';
 import { parseSafetensors, serializeSafetensors } from '../../src/model/safetensors.js';
-import { parseWeightsBytes } from '../../src/model/weights.js';
+import { parseWeightsBytes } from '../../src/model/weights-file.js';
 import { PickleBuilder } from './pickle-builder.js';
 import { buildZip, deflateBomb } from './zip-builder.js';
 

@@ -7,7 +7,7 @@ import { zipSync } from 'fflate';
 import { WeightsError } from '../../src/errors.js';
 import { isPth, parsePth } from '../../src/model/pth.js';
 import { parseSafetensors } from '../../src/model/safetensors.js';
-import { parseWeightsBytes } from '../../src/model/weights.js';
+import { parseWeightsBytes } from '../../src/model/weights-file.js';
 import { PickleBuilder } from './pickle-builder.js';
 
 const shared = (p: string) => new URL(`../../../shared/weights/${p}`, import.meta.url);

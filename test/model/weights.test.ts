@@ -8,7 +8,7 @@ import { CAFFE_RGB_CONVENTION } from '../../src/model/convention.js';
 import { parseSafetensors, serializeSafetensors } from '../../src/model/safetensors.js';
 import type { NamedTensor } from '../../src/model/tensors.js';
 import { vgg19 } from '../../src/model/vgg19.js';
-import { extractConvWeights, readWeightsFile } from '../../src/model/weights.js';
+import { extractConvWeights, readWeightsFile } from '../../src/model/weights-file.js';
 
 let dir = '';
 before(async () => {

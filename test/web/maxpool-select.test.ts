@@ -8,8 +8,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { StyleEngine, type EngineBackend, type Targets } from '../../src/engine/session.js';
-import { extractConvWeights, readWeightsFile } from '../../src/model/weights.js';
+import { StyleEngine, type EngineBackend } from '../../src/engine/style-engine.js';
+import type { Targets } from '../../src/engine/loss-terms.js';
+import { extractConvWeights, readWeightsFile } from '../../src/model/weights-file.js';
 import { vgg19, type NetworkSpec } from '../../src/model/vgg19.js';
 import type { NetworkWeights } from '../../src/model/conv-weights.js';
 import { nodeBackend } from '../../src/node/ort-backend.js';

@@ -8,10 +8,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
-import { StyleEngine, type LossTerms, type Targets } from '../../src/engine/session.js';
+import { StyleEngine } from '../../src/engine/style-engine.js';
+import type { LossTerms, Targets } from '../../src/engine/loss-terms.js';
 import { referenceLoss, referenceTargets, volume, type ReferenceLayout } from '../reference/reference.js';
 import { preprocess } from '../../src/model/convention.js';
-import { extractConvWeights, readWeightsFile } from '../../src/model/weights.js';
+import { extractConvWeights, readWeightsFile } from '../../src/model/weights-file.js';
 import { truncateTo, vgg19, type NetworkSpec } from '../../src/model/vgg19.js';
 import { nodeBackend } from '../../src/node/ort-backend.js';
 import { engineBackend } from '../../src/web/platform.js';

@@ -1,6 +1,7 @@
 /**
- * Runs the engine's ONNX models on ONNX Runtime. One session per model is created once and reused
- * for every iteration and every image size (the graphs have symbolic H and W).
+ * The style engine: runs the loss-and-gradient and the target models on ONNX Runtime. One session
+ * per model is created once and reused for every iteration and every image size (the graphs have
+ * symbolic H and W).
  *
  * The runtime is injected (an `OrtRuntime`: onnxruntime-node in Node, onnxruntime-web in the
  * browser; both implement onnxruntime-common's API), so this module imports no platform package.
@@ -9,6 +10,7 @@ import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import type { NetworkWeights } from '../model/conv-weights.js';
 import type { NetworkSpec } from '../model/vgg19.js';
 import { buildLossModel, buildTargetModel, names, type GraphOptions, type LossLayout } from './loss-graph.js';
+import type { LossTerms, Targets, TermWeights } from './loss-terms.js';
 
 /** The part of onnxruntime-common's API the engine uses (onnxruntime-node and onnxruntime-web both provide it). */
 export interface OrtRuntime {
@@ -24,27 +26,6 @@ export interface EngineBackend {
   readonly lossSessionOptions?: InferenceSession.SessionOptions;
   /** How the loss graph is written for this runtime (see GraphOptions; default: as for onnxruntime-node). */
   readonly graph?: GraphOptions;
-}
-
-/** Targets for the loss: content features [1,C,h,w] and Gram matrices [C,C], by layer. */
-export interface Targets {
-  readonly content: ReadonlyMap<string, { readonly data: Float32Array; readonly dims: readonly number[] }>;
-  readonly gram: ReadonlyMap<string, Float32Array>;
-}
-
-/** Weights of each term: total = Σ content[l]·contentₗ + Σ style[l]·styleₗ + tv·TV. */
-export interface TermWeights {
-  readonly content: ReadonlyMap<string, number>;
-  readonly style: ReadonlyMap<string, number>;
-  readonly tv: number;
-}
-
-/** The loss terms of one evaluation (unweighted per layer, plus the weighted total). */
-export interface LossTerms {
-  readonly total: number;
-  readonly content: ReadonlyMap<string, number>;
-  readonly style: ReadonlyMap<string, number>;
-  readonly tv: number;
 }
 
 export class StyleEngine {

@@ -1,7 +1,14 @@
-/** stylize() as a library: events, result, cancellation, colour preservation, style blending, init. */
-import { describe, it } from 'node:test';
+/**
+ * stylize() as a library: events, result, cancellation, colour preservation, style blending, init.
+ *
+ * The first case runs the top-level stylize() (create a Stylizer, run, close); the others share one
+ * Stylizer, as a server does, so that the network is read and its sessions built once per distinct
+ * network and layout instead of once per call. A job on a Stylizer takes the same options and gives
+ * the same result as stylize() (stylizer.test.ts checks that reuse changes no byte).
+ */
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { AbortError, OptionError, stylize, type ProgressEvent, type StylizeOptions } from '../src/index.js';
+import { AbortError, createStylizer, OptionError, stylize, type ProgressEvent, type Stylizer, type StylizeOptions } from '../src/index.js';
 import { toPlanar, type RawImage } from '../src/image/image.js';
 import { sharedImage, sharedWeights } from './helpers.js';
 
@@ -34,6 +41,14 @@ const meanAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
 };
 
 describe('stylize()', () => {
+  let stylizer: Stylizer;
+  before(async () => {
+    stylizer = await createStylizer({ weights: sharedWeights });
+  });
+  after(async () => stylizer?.close());
+  /** One job on the shared Stylizer. */
+  const run = (options: StylizeOptions) => stylizer.stylize(options);
+
   it('emits loading, scale, iteration and done events in order and returns a typed result', async () => {
     const events: ProgressEvent[] = [];
     const result = await stylize({ ...base, size: 96, startSize: 64, scaleIterations: 3, iterations: 4, onProgress: (e) => events.push(e) });
@@ -62,7 +77,7 @@ describe('stylize()', () => {
   it('an AbortSignal stops the run with an AbortError carrying the current image', async () => {
     const controller = new AbortController();
     let seen = 0;
-    const run = stylize({
+    const job = run({
       ...base,
       iterations: 1000,
       signal: controller.signal,
@@ -70,7 +85,7 @@ describe('stylize()', () => {
         if (e.type === 'iteration' && ++seen === 2) controller.abort();
       },
     });
-    await assert.rejects(run, (err: unknown) => {
+    await assert.rejects(job, (err: unknown) => {
       assert.ok(err instanceof AbortError);
       assert.deepEqual([err.partial?.width, err.partial?.height], [64, 48]);
       return true;
@@ -79,8 +94,8 @@ describe('stylize()', () => {
   });
 
   it("preserveColors 'luminance' keeps the content's chroma; without it the colours change", async () => {
-    const plain = await stylize({ ...base, iterations: 10 });
-    const kept = await stylize({ ...base, iterations: 10, preserveColors: 'luminance' });
+    const plain = await run({ ...base, iterations: 10 });
+    const kept = await run({ ...base, iterations: 10, preserveColors: 'luminance' });
     const content = kept.content;
     const keptDiff = meanAbsDiff(chroma(kept.image), chroma(content));
     const plainDiff = meanAbsDiff(chroma(plain.image), chroma(content));
@@ -89,7 +104,7 @@ describe('stylize()', () => {
   });
 
   it("preserveColors 'histogram' gives the style image the content's colour statistics", async () => {
-    const result = await stylize({ ...base, iterations: 1, preserveColors: 'histogram' });
+    const result = await run({ ...base, iterations: 1, preserveColors: 'histogram' });
     const mean = (img: RawImage) =>
       [0, 1, 2].map(
         (c) =>
@@ -106,11 +121,11 @@ describe('stylize()', () => {
 
   it('blends several styles: weights [1, 0] and [0, 1] reproduce each style alone, byte for byte', async () => {
     const two = { ...base, style: [sharedImage('monet'), sharedImage('matisse')] };
-    const monet = await stylize({ ...base, style: sharedImage('monet') });
-    const matisse = await stylize({ ...base, style: sharedImage('matisse') });
-    const first = await stylize({ ...two, styleBlend: [1, 0] });
-    const second = await stylize({ ...two, styleBlend: [0, 1] });
-    const even = await stylize(two);
+    const monet = await run({ ...base, style: sharedImage('monet') });
+    const matisse = await run({ ...base, style: sharedImage('matisse') });
+    const first = await run({ ...two, styleBlend: [1, 0] });
+    const second = await run({ ...two, styleBlend: [0, 1] });
+    const even = await run(two);
     assert.deepEqual(first.image.data, monet.image.data);
     assert.deepEqual(second.image.data, matisse.image.data);
     assert.notDeepEqual(even.image.data, monet.image.data);
@@ -119,9 +134,9 @@ describe('stylize()', () => {
   });
 
   it("init 'style' and init from an image file start from that image", async () => {
-    const fromStyle = await stylize({ ...base, iterations: 0, init: 'style' });
-    const fromFile = await stylize({ ...base, iterations: 0, init: sharedImage('monet') });
-    const fromContent = await stylize({ ...base, iterations: 0, colourStart: false });
+    const fromStyle = await run({ ...base, iterations: 0, init: 'style' });
+    const fromFile = await run({ ...base, iterations: 0, init: sharedImage('monet') });
+    const fromContent = await run({ ...base, iterations: 0, colourStart: false });
     assert.deepEqual(fromStyle.image.data, fromFile.image.data); // the style image is monet.jpg
     assert.ok(meanAbsDiff(fromContent.image.data, fromContent.content.data) < 1, 'content init is the content');
     assert.ok(meanAbsDiff(fromStyle.image.data, fromContent.image.data) > 20);
@@ -134,8 +149,8 @@ describe('stylize()', () => {
       return [0, 1, 2].map((c) => p.data.subarray(c * n, (c + 1) * n).reduce((a, v) => a + v, 0) / n);
     };
     const style = { ...base, style: sharedImage('matisse'), iterations: 0, colourStart: true };
-    const recoloured = await stylize(style);
-    const plain = await stylize({ ...style, colourStart: false });
+    const recoloured = await run(style);
+    const plain = await run({ ...style, colourStart: false });
     const target = channelMeans(recoloured.styles[0]);
     const got = channelMeans(recoloured.image);
     const before = channelMeans(plain.image);
@@ -145,16 +160,16 @@ describe('stylize()', () => {
       assert.ok(Math.abs(got[c] - target[c]) < Math.abs(before[c] - target[c]), `channel ${c}`);
     }
     // Off where it does not apply: another init, or colours kept from the photo.
-    const kept = await stylize({ ...style, preserveColors: 'luminance' });
+    const kept = await run({ ...style, preserveColors: 'luminance' });
     assert.ok(meanAbsDiff(kept.image.data, plain.image.data) < 1);
-    assert.equal((await stylize({ ...base, preset: 'recipe', size: 32, iterations: 0 })).options.colourStart, false);
+    assert.equal((await run({ ...base, preset: 'recipe', size: 32, iterations: 0 })).options.colourStart, false);
   });
 
   it("with a weights file, the file's recorded convention wins over the preset's default network", async () => {
     // The shared file records RGB, 0..255, minus the mean; the quality preset's network (vgg19-caffe) is BGR.
-    const implicit = await stylize({ ...base });
-    const rgb = await stylize({ ...base, model: 'vgg19-caffe-rgb' });
-    const bgr = await stylize({ ...base, model: 'vgg19-caffe' });
+    const implicit = await run({ ...base });
+    const rgb = await run({ ...base, model: 'vgg19-caffe-rgb' });
+    const bgr = await run({ ...base, model: 'vgg19-caffe' });
     assert.deepEqual(implicit.image.data, rgb.image.data);
     assert.notDeepEqual(implicit.image.data, bgr.image.data);
   });
@@ -162,22 +177,23 @@ describe('stylize()', () => {
   it("padding 'reflect' (quality's default) pads the image, the content and the style alike; the recipe keeps zero padding", async () => {
     // Content init, no iteration: the output is the content, so its content loss is exactly 0 only if
     // the content target was computed on the content padded the same way as the output.
-    const still = await stylize({ ...base, iterations: 0, colourStart: false });
+    const still = await run({ ...base, iterations: 0, colourStart: false });
     assert.equal(still.options.padding, 'reflect');
     assert.equal(still.loss.content, 0);
-    const reflect = await stylize(base);
-    const zero = await stylize({ ...base, padding: 'zero' });
+    const reflect = await run(base);
+    const zero = await run({ ...base, padding: 'zero' });
     assert.deepEqual([reflect.width, reflect.height, reflect.image.data.length], [zero.width, zero.height, zero.width * zero.height * 3]);
     assert.notDeepEqual(reflect.image.data, zero.image.data);
-    assert.equal((await stylize({ ...base, preset: 'recipe', size: 32, iterations: 0 })).options.padding, 'zero');
-    await assert.rejects(stylize({ ...base, padding: 'mirror' as never }), { message: 'option padding: expected one of reflect, zero, received "mirror"' });
+    assert.equal((await run({ ...base, preset: 'recipe', size: 32, iterations: 0 })).options.padding, 'zero');
+    await assert.rejects(run({ ...base, padding: 'mirror' as never }), { message: 'option padding: expected one of reflect, zero, received "mirror"' });
   });
 
   it('rejects bad options with an OptionError naming the option', async () => {
+    // The top-level stylize() and a Stylizer's job validate alike.
     await assert.rejects(stylize({ ...base, size: -1 }), { name: 'OptionError', message: 'option size: expected an integer between 16 and 65536, received -1' });
-    await assert.rejects(stylize({ ...base, style: [] }), OptionError);
-    await assert.rejects(stylize({ ...base, styleBlend: [1, 2] }), { message: /option styleBlend: expected 1 weights/ });
-    await assert.rejects(stylize({ ...base, preset: 'fast' as never }), { message: 'option preset: expected one of quality, best, recipe, received "fast"' });
-    await assert.rejects(stylize({ ...base, bogus: 1 } as never), { message: /^option bogus: expected a known option/ });
+    await assert.rejects(run({ ...base, style: [] }), OptionError);
+    await assert.rejects(run({ ...base, styleBlend: [1, 2] }), { message: /option styleBlend: expected 1 weights/ });
+    await assert.rejects(run({ ...base, preset: 'fast' as never }), { message: 'option preset: expected one of quality, best, recipe, received "fast"' });
+    await assert.rejects(run({ ...base, bogus: 1 } as never), { message: /^option bogus: expected a known option/ });
   });
 });

@@ -1,7 +1,7 @@
 /**
  * Bad input to the command, run in-process through runCli (the same code path as the binary, minus
  * process start-up): one line on stderr, the right exit code, nothing written, no input touched.
- * cli.test.ts keeps a few of these as spawned smoke tests of the real process.
+ * cli.test.ts runs one of them through the real process, a smoke test of its exit code.
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,28 +9,10 @@ import { createHash } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { runCli } from '../../src/cli/main.js';
-import { sharedImage, sharedWeights } from '../helpers.js';
+import { sharedImage } from '../helpers.js';
 import { PickleBuilder } from '../model/pickle-builder.js';
 import { buildZip } from '../model/zip-builder.js';
-
-/** Runs the command in this process with captured output; `env` is applied for the call only. */
-async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const sink = (append: (s: string) => void) => ({ write: (chunk: string | Uint8Array) => (append(String(chunk)), true) }) as unknown as NodeJS.WritableStream;
-  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, env);
-  try {
-    const code = await runCli(args, { stdout: sink((s) => (stdout += s)), stderr: sink((s) => (stderr += s)) });
-    return { code, stdout, stderr };
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
-}
+import { cliInProcess as cli } from './run.js';
 
 const sha = async (file: string) =>
   createHash('sha256')
@@ -45,7 +27,6 @@ describe('style-transfer CLI: bad input', () => {
   const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
   before(async () => {
-    process.env.STYLE_TRANSFER_WEIGHTS = sharedWeights;
     dir = await mkdtemp(path.join(tmpdir(), 'st-cli-bad-'));
     content = path.join(dir, 'dog.jpg');
     style = path.join(dir, 'matisse.jpg');

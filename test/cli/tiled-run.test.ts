@@ -1,6 +1,6 @@
 /**
- * A whole CLI run with forced tiles (`--tile`) makes the same picture as the untiled run, and a
- * memory budget too small for the untiled graph tiles the run by itself.
+ * A whole CLI run (in-process, through runCli) with forced tiles (`--tile`) makes the same picture
+ * as the untiled run, and a memory budget too small for the untiled graph tiles the run by itself.
  *
  * The runs use Adam: its step is a smooth function of the gradient, so float summation noise stays
  * noise. L-BFGS's first line search compares losses that differ by ~1e-6 relative after a tiny
@@ -10,30 +10,12 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { repoRoot, sharedImage, sharedWeights } from '../helpers.js';
-
-const bin = path.join(repoRoot, 'bin/style-transfer.js');
-
-function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], {
-      cwd: repoRoot,
-      env: { ...process.env, STYLE_TRANSFER_WEIGHTS: sharedWeights, STYLE_TRANSFER_HOME: path.join(tmpdir(), 'st-cli-test-home'), ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+import { sharedImage } from '../helpers.js';
+import { cliInProcess as run } from './run.js';
 
 const events = (stdout: string) =>
   stdout
@@ -52,10 +34,8 @@ describe('CLI with tiles', () => {
   after(async () => rm(dir, { recursive: true, force: true }));
 
   it('--tile 96 gives the untiled picture within float noise (Adam, 192x144: 224x176 with its reflect margin, in 6 tiles)', async () => {
-    const [untiled, tiled] = await Promise.all([
-      run([content, style, '-o', path.join(dir, 'untiled.png'), ...common]),
-      run([content, style, '-o', path.join(dir, 'tiled.png'), ...common, '--tile', '96']),
-    ]);
+    const untiled = await run([content, style, '-o', path.join(dir, 'untiled.png'), ...common]);
+    const tiled = await run([content, style, '-o', path.join(dir, 'tiled.png'), ...common, '--tile', '96']);
     assert.equal(untiled.code, 0, untiled.stderr);
     assert.equal(tiled.code, 0, tiled.stderr);
     assert.deepEqual(
@@ -86,7 +66,7 @@ describe('CLI with tiles', () => {
   it('a memory budget too small for the untiled graph tiles the run; one too small for tiles is refused with a size that fits', async () => {
     const out = path.join(dir, 'budget.png');
     // Untiled, 640x480 (672x512 with its margin) needs ~1.57 GiB with the one L-BFGS pair a run of
-    // no iterations is planned with (engine/budget.ts).
+    // no iterations is planned with (engine/memory.ts).
     const r = await run([content, style, '-o', out, '--size', '640', '--scale-iterations', '0', '--iterations', '0', '--memory', '1.5G', '--json']);
     assert.equal(r.code, 0, r.stderr);
     const scale = events(r.stdout).find((e) => e.type === 'scale')!;

@@ -5,7 +5,7 @@
  */
 import { statfs } from 'node:fs/promises';
 import { formatBytes } from '../format.js';
-import { StorageFullError } from '../queue/errors.js';
+import { StorageFullError } from './errors.js';
 import type { JobStore } from './job-store.js';
 
 export interface DiskPolicy {

@@ -7,7 +7,7 @@
  */
 import { resolveTuning } from '../options.js';
 import { planWork, runCost, type WorkPlan } from '../work.js';
-import type { JobView } from '../queue/local-queue.js';
+import type { JobView } from './events.js';
 
 export interface JobEstimate {
   /** Seconds the job would take; null before this server has finished a job. */

@@ -4,10 +4,11 @@
  * worker sees (a shared volume), because images never travel through Redis: a job's record there
  * holds its id, options and progress only.
  *
- * JobStore (one folder per job under <dataDir>/jobs/) is the implementation; this is the part of
- * it that a worker needs, so another one (an object store) would have a small surface to cover.
+ * JobStore (job-store.ts: one folder per job under <dataDir>/jobs/) is the implementation; this is
+ * the part of it that a resumable run (resume.ts) and the queues' history reads need, so another
+ * one (an object store) would have a small surface to cover.
  */
-import type { LossPoint } from './job.js';
+import type { LossPoint } from './events.js';
 import type { JobFile } from './job-store.js';
 
 export interface JobFiles {

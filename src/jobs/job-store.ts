@@ -26,8 +26,9 @@ import { firstLine } from '../errors.js';
 import { writeFileAtomic } from '../fs/atomic.js';
 import { DataDirError } from './data-dir.js';
 import { isJobId } from './ids.js';
-import type { JobSpec, JobStatus } from './job.js';
-import { StorageFullError } from '../queue/errors.js';
+import type { JobStatus } from './events.js';
+import type { JobSpec } from './job.js';
+import { StorageFullError } from './errors.js';
 import { CONTENT_FILE, parseStoredJob, styleFile } from './stored-job.js';
 
 /** The files a job folder may hold that the API serves or the server writes. */

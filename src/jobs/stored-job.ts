@@ -7,7 +7,8 @@
  * the names the server itself gives (content.img, style-1.img, …).
  */
 import { isJobId } from './ids.js';
-import { TERMINAL_STATES, type JobInput, type JobSpec, type JobStatus } from './job.js';
+import { TERMINAL_STATES, type JobStatus } from './events.js';
+import type { JobInput, JobSpec } from './job.js';
 import { parseJobOptions, validateJobOptions } from './options.js';
 import type { ServerLimits } from './limits.js';
 

@@ -17,8 +17,9 @@ import type { Redis } from 'ioredis';
 import { firstLine } from '../errors.js';
 import { JobFinishedError, JobStateError, QueueClosedError, QueueFullError } from './errors.js';
 import { isJobId } from '../jobs/ids.js';
-import { isTerminal, type JobEvent, type JobSpec, type LossPoint } from '../jobs/job.js';
-import { jobView, previewUrl, type JobListener, type JobQueue, type JobView } from './local-queue.js';
+import { isTerminal, iterationUpdate, previewUrl, type JobEvent, type JobView, type LossPoint } from '../jobs/events.js';
+import type { JobSpec } from '../jobs/job.js';
+import { jobView, type JobListener, type JobQueue } from './queue.js';
 import {
   connectRedis,
   DEFAULT_PREFIX,
@@ -278,9 +279,9 @@ export class BullJobQueue implements JobQueue {
     const event = message.event;
     if (!event) return;
     if (event.type === 'iteration') {
-      const { scale, scales, iteration, iterations, width, height, loss, content, style, tv, elapsed, eta } = event;
-      entry.status = { ...entry.status, progress: { scale, scales, iteration, iterations, width, height, loss, elapsed, eta } };
-      entry.live.push({ scale, iteration, loss, content, style, tv });
+      const { progress, point } = iterationUpdate(event);
+      entry.status = { ...entry.status, progress };
+      entry.live.push(point);
       if (entry.live.length > MAX_LIVE_POINTS) entry.live.splice(0, entry.live.length - MAX_LIVE_POINTS);
     } else if (event.type === 'preview') {
       entry.status = { ...entry.status, previewVersion: Math.max(entry.status.previewVersion, event.version) };

@@ -1,6 +1,7 @@
 /**
- * What a job queue (in-process today, Redis later) throws when it refuses a request. The queue knows
- * nothing of HTTP; the server maps each of these to a status code (server.ts errorResponse).
+ * What a job queue (embedded or Redis) throws when it refuses a request. The queue knows nothing
+ * of HTTP; the server maps each of these to a status code (src/server/http-error.ts). A full disk
+ * is src/jobs/errors.ts's StorageFullError.
  */
 export class QueueError extends Error {
   constructor(message: string) {
@@ -20,6 +21,3 @@ export class JobStateError extends QueueError {}
 
 /** The job has already finished, so it cannot be cancelled (HTTP 409). */
 export class JobFinishedError extends JobStateError {}
-
-/** The data directory is full, or over its quota: no new job can be stored (HTTP 507). */
-export class StorageFullError extends QueueError {}

@@ -1,67 +1,21 @@
 /**
- * The job queue: jobs wait in arrival order and at most `concurrency` of them run at once. Waiting
- * jobs are told their position; subscribers hear every state change and progress event.
- *
- * JobQueue is the whole surface the HTTP layer uses, so a distributed queue (jobs in a database,
- * workers on other machines) could replace LocalJobQueue without touching the routes. Its errors
- * are the classes of queue-errors.ts, which the server maps to status codes.
+ * The embedded queue (the server runs its jobs itself, in runner processes): jobs wait in arrival
+ * order and at most `concurrency` of them run at once. Waiting jobs are told their position;
+ * subscribers hear every state change and progress event. The server's data dir holds each job's
+ * files and state (JobStore), so waiting jobs survive a restart.
  *
  * A failed write (a full disk, a job folder removed by hand) never escapes: the job fails with a
  * message saying what could not be saved, and the queue goes on with the next one.
  */
 import { AbortError, firstLine, StyleTransferError } from '../errors.js';
-import { isTerminal, type JobEvent, type JobSpec, type JobStatus, type LossPoint } from '../jobs/job.js';
+import { isTerminal, iterationUpdate, previewUrl, type JobEvent, type JobStatus, type JobView, type LossPoint } from '../jobs/events.js';
+import type { JobSpec } from '../jobs/job.js';
+import { jobView, type JobListener, type JobQueue } from './queue.js';
 import { JobFinishedError, JobStateError, QueueClosedError, QueueFullError } from './errors.js';
 import { readHistory } from '../jobs/job-files.js';
 import type { ServerLimits } from '../jobs/limits.js';
 import { checkRunnable } from '../jobs/stored-job.js';
 import { describeWriteError, type JobInputs, type JobStore, type StoredJob } from '../jobs/job-store.js';
-
-/** A job as the API shows it: its status plus, while it waits, its place in the queue (1 = next). */
-export interface JobView extends JobStatus {
-  position?: number;
-  options: JobSpec['options'];
-  content: { name: string; width: number; height: number };
-  styles: { name: string; width: number; height: number }[];
-}
-
-/** What the API shows of a job: its status, its queue position while queued, its options and its inputs' names and sizes. */
-export function jobView(spec: JobSpec, status: JobStatus, position: number | undefined): JobView {
-  const strip = (i: { name: string; width: number; height: number }) => ({ name: i.name, width: i.width, height: i.height });
-  return {
-    ...status,
-    ...(status.status === 'queued' && position !== undefined ? { position } : {}),
-    options: spec.options,
-    content: strip(spec.content),
-    styles: spec.styles.map(strip),
-  };
-}
-
-export type JobListener = (event: JobEvent) => void;
-
-export interface JobQueue {
-  /**
-   * Store the inputs and queue the job. `inputs` are uploaded files the queue takes over (moves
-   * into the job's storage). Throws QueueFullError, QueueClosedError, or StorageFullError (disk full).
-   */
-  enqueue(spec: JobSpec, inputs: JobInputs): Promise<JobView>;
-  get(id: string): JobView | undefined;
-  /** Cancel a waiting or running job; resolves once it has stopped. Throws JobFinishedError when it already finished. */
-  cancel(id: string): Promise<JobView | undefined>;
-  /** Delete a finished job and all its files. Throws JobStateError while it waits or runs; false for an unknown job. */
-  remove(id: string): Promise<boolean>;
-  /**
-   * Listen to a job: the listener first hears its current state (loss history, latest preview,
-   * then status), then every event. Returns the unsubscribe function, or undefined for an unknown job.
-   */
-  subscribe(id: string, listener: JobListener): Promise<(() => void) | undefined>;
-  /** Jobs newest first: all of them, or those whose spec has the given owner. */
-  list(filter?: { owner?: string }): JobView[];
-  /** Whether another job would be accepted now. */
-  hasRoom(): boolean;
-  /** Stop taking jobs and stop the running ones (they end `interrupted`); waiting ones stay queued in storage. */
-  close(): Promise<void>;
-}
 
 /** Runs one job to its end: resolves with its duration, rejects with AbortError when cancelled. */
 export type RunJob = (spec: JobSpec, ctx: { signal: AbortSignal; emit: (event: JobEvent) => void }) => Promise<{ seconds: number }>;
@@ -334,10 +288,10 @@ export class LocalJobQueue implements JobQueue {
 
   private onJobEvent(entry: Entry, event: JobEvent): void {
     if (event.type === 'iteration') {
-      const { scale, scales, iteration, iterations, width, height, loss, content, style, tv, elapsed, eta } = event;
-      entry.status.progress = { scale, scales, iteration, iterations, width, height, loss, elapsed, eta };
+      const { progress, point } = iterationUpdate(event);
+      entry.status.progress = progress;
       const history = entry.history ?? (entry.history = []);
-      history.push({ scale, iteration, loss, content, style, tv });
+      history.push(point);
       // Halve the resolution of the chart's past rather than grow without bound.
       if (history.length > MAX_HISTORY) entry.history = history.filter((_, i) => i % 2 === 0 || i === history.length - 1);
     } else if (event.type === 'preview') {
@@ -387,8 +341,4 @@ export class LocalJobQueue implements JobQueue {
   private view(entry: Entry): JobView {
     return jobView(entry.spec, entry.status, entry.position);
   }
-}
-
-export function previewUrl(id: string, version: number): string {
-  return `/api/jobs/${id}/preview?v=${version}`;
 }

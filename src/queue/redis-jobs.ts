@@ -1,7 +1,7 @@
 /**
  * What servers and workers share through Redis when jobs run on BullMQ: the connection, the key
  * names, the job records and the two channels. Only ids, options and progress travel here; images
- * stay on the shared data directory (storage.ts).
+ * stay on the shared data directory (src/jobs/job-files.ts).
  *
  *   <prefix>:jobs:*          BullMQ's queue "jobs" (dispatch, locks, stalled-job recovery)
  *   <prefix>:record:<id>     hash: spec (JobSpec JSON), status (JobStatus JSON), attempt, cancel
@@ -14,7 +14,8 @@
  */
 import { Redis, type RedisOptions } from 'ioredis';
 import { StyleTransferError } from '../errors.js';
-import type { JobEvent, JobSpec, JobStatus } from '../jobs/job.js';
+import type { JobEvent, JobStatus } from '../jobs/events.js';
+import type { JobSpec } from '../jobs/job.js';
 import { BadRecordError, parseStoredJob } from '../jobs/stored-job.js';
 
 export const DEFAULT_PREFIX = 'st';

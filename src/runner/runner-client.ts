@@ -1,7 +1,7 @@
 /**
- * The parent side of runner processes. A RunnerProcess forks runner-process.ts once and keeps it
- * for job after job (so a runner that keeps its network loaded pays the load once); a RunnerPool
- * holds one per concurrent job and is the queue's RunJob. The server's event loop only relays
+ * The parent side of runner processes, used by the server's embedded queue. A RunnerProcess forks
+ * runner-process.ts once and keeps it for job after job (so a runner that keeps its network loaded
+ * pays the load once); a RunnerPool holds one per concurrent job and runs the queue's jobs. The server's event loop only relays
  * small messages, so HTTP, server-sent events and uploads stay responsive while jobs run.
  *
  * A runner that dies (a crash, the kernel's OOM killer) fails the job it was running with a
@@ -11,14 +11,13 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { AbortError, RunError, StyleTransferError } from '../errors.js';
-import type { JobEvent } from '../jobs/job.js';
-import type { FromRunner, RunnerFailure, RunnerJob, RunnerSettings, ToRunner } from './runner-protocol.js';
+import { previewUrl, type JobEvent } from '../jobs/events.js';
+import type { JobRun } from '../jobs/execute.js';
+import type { FromRunner, RunnerFailure, RunnerSettings, ToRunner } from './runner-protocol.js';
 
 export interface RunControl {
   signal: AbortSignal;
   emit: (event: JobEvent) => void;
-  /** The URL a preview frame of this job is served at (the server's routes decide it). */
-  previewUrl?: (version: number) => string;
 }
 
 export interface RunnerOptions extends RunnerSettings {
@@ -61,7 +60,7 @@ export class RunnerProcess {
   }
 
   /** Run one job in the runner; resolves with its duration, rejects with AbortError when cancelled, else with the job's error. */
-  async run(job: RunnerJob, control: RunControl): Promise<{ seconds: number }> {
+  async run(job: JobRun, control: RunControl): Promise<{ seconds: number }> {
     if (this.current) throw new Error('this runner is already running a job');
     if (this.closed) throw new AbortError('the runner is closed');
     const child = await this.start();
@@ -74,7 +73,7 @@ export class RunnerProcess {
         if (child.connected) child.send(message);
       };
       const cancel = () => {
-        send({ type: 'cancel', id: job.id });
+        send({ type: 'cancel', id: job.spec.id });
         // A runner stuck in native code (or ignoring us) is killed; the job then ends as cancelled.
         stopTimer ??= setTimeout(() => child.kill('SIGKILL'), this.opts.stopGraceMs ?? 30_000);
       };
@@ -87,10 +86,10 @@ export class RunnerProcess {
       const stoppedError = () =>
         timedOut ? new RunError(`the job ran past this server's time limit of ${limit} s and was stopped`, 'ERR_TIME_LIMIT') : new AbortError('the run was cancelled');
       this.current = {
-        id: job.id,
+        id: job.spec.id,
         onMessage: (message) => {
           if (message.type === 'event') control.emit(message.event);
-          else if (message.type === 'preview') control.emit({ type: 'preview', url: control.previewUrl?.(message.version) ?? '', version: message.version });
+          else if (message.type === 'preview') control.emit({ type: 'preview', url: previewUrl(job.spec.id, message.version), version: message.version });
           else if (message.type === 'done') {
             settle();
             resolve({ seconds: message.seconds });
@@ -123,8 +122,8 @@ export class RunnerProcess {
     clearTimeout(timer);
   }
 
-  private failureError(job: RunnerJob, failure: RunnerFailure): Error {
-    if (failure.kind === 'internal') this.opts.log?.(`job ${job.id} failed in its runner: ${failure.stack ?? failure.message}`);
+  private failureError(job: JobRun, failure: RunnerFailure): Error {
+    if (failure.kind === 'internal') this.opts.log?.(`job ${job.spec.id} failed in its runner: ${failure.stack ?? failure.message}`);
     const message = failure.kind === 'internal' ? `internal error: ${failure.message}` : failure.message;
     return new RunnerFailedError(message, failure.code ?? (failure.kind === 'storage' ? 'ERR_STORAGE' : 'ERR_RUNNER'));
   }
@@ -167,7 +166,7 @@ export class RunnerPool {
     private readonly opts: RunnerOptions,
   ) {}
 
-  async run(job: RunnerJob, control: RunControl): Promise<{ seconds: number }> {
+  async run(job: JobRun, control: RunControl): Promise<{ seconds: number }> {
     const runner = this.idle.pop() ?? this.create();
     try {
       return await runner.run(job, control);

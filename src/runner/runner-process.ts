@@ -1,15 +1,18 @@
 /**
- * The runner process: the server (or a worker) forks this module and sends it jobs over IPC
- * (runner-protocol.ts); it runs them one at a time with executeJob, off the server's event loop,
- * on one Stylizer kept for the life of the process (the weights are read and the sessions built
- * by the first job only), and reports events, preview versions and the outcome. A crash or an out-of-memory kill here
- * fails only the job it was running: the server sees the exit and lives on.
+ * The runner process: the server's embedded queue forks this module (one per concurrent job) and
+ * sends it jobs over IPC (runner-protocol.ts); it runs them one at a time with executeJob
+ * (src/jobs/execute.ts), off the server's event loop, on one Stylizer kept for the life of the
+ * process (the weights are read and the sessions built by the first job only), and reports events,
+ * preview versions and the outcome. A crash or an out-of-memory kill here fails only the job it
+ * was running: the server sees the exit and lives on. (A Redis worker needs none of this: it is a
+ * process of its own, and runs executeJob on its own Stylizer.)
  *
  * Started by RunnerProcess (runner-client.ts) with its settings as JSON in argv[2].
  */
 import { AbortError, firstLine, StyleTransferError } from '../errors.js';
 import { createStylizer } from '../stylize.js';
-import { executeJob, StorageError } from '../jobs/run.js';
+import { StorageError } from '../jobs/errors.js';
+import { executeJob } from '../jobs/execute.js';
 import type { FromRunner, RunnerFailure, RunnerSettings, ToRunner } from './runner-protocol.js';
 
 const send = process.send?.bind(process);
@@ -31,24 +34,24 @@ process.on('message', (message: ToRunner) => {
     process.disconnect();
   } else if (message.type === 'run') {
     if (running) {
-      post({ type: 'failed', id: message.job.id, failure: { kind: 'internal', message: 'the runner is busy with another job' } });
+      post({ type: 'failed', id: message.job.spec.id, failure: { kind: 'internal', message: 'the runner is busy with another job' } });
       return;
     }
     const job = message.job;
     const controller = new AbortController();
-    running = { id: job.id, controller };
+    running = { id: job.spec.id, controller };
     executeJob(stylizer, job, settings, {
       signal: controller.signal,
-      onEvent: (event) => post({ type: 'event', id: job.id, event }),
-      onPreview: (version) => post({ type: 'preview', id: job.id, version }),
+      onEvent: (event) => post({ type: 'event', id: job.spec.id, event }),
+      onPreview: (version) => post({ type: 'preview', id: job.spec.id, version }),
     }).then(
       ({ seconds }) => {
         running = undefined;
-        post({ type: 'done', id: job.id, seconds });
+        post({ type: 'done', id: job.spec.id, seconds });
       },
       (err: unknown) => {
         running = undefined;
-        post({ type: 'failed', id: job.id, failure: describeFailure(err) });
+        post({ type: 'failed', id: job.spec.id, failure: describeFailure(err) });
       },
     );
   }

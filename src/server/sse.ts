@@ -4,8 +4,8 @@
  * 15 s keeps proxies from closing an idle connection during a long L-BFGS step.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { isTerminal, type JobEvent } from '../jobs/job.js';
-import type { JobListener } from '../queue/local-queue.js';
+import { isTerminal, type JobEvent } from '../jobs/events.js';
+import type { JobListener } from '../queue/queue.js';
 
 const HEARTBEAT_MS = 15_000;
 

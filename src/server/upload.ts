@@ -17,7 +17,7 @@ import { parseJobOptions, type ParsedJobOptions } from '../jobs/options.js';
 import { formatBytes } from '../format.js';
 import type { ServerLimits } from '../jobs/limits.js';
 import { isDiskFull } from '../jobs/job-store.js';
-import { StorageFullError } from '../queue/errors.js';
+import { StorageFullError } from '../jobs/errors.js';
 
 export interface UploadedImage {
   name: string;

@@ -2,7 +2,7 @@
  * Messages between the page and the worker that runs the optimisation in the browser. Images and
  * weights travel as Blobs/Files (structured clone; nothing is uploaded anywhere).
  */
-import type { IterationWire } from '../progress.js';
+import type { IterationWire, ProgressEvent } from '../progress.js';
 import type { WeightsManifest } from './weights.js';
 
 export type Backend = 'webgpu' | 'wasm';
@@ -28,7 +28,7 @@ export type IterationMessage = IterationWire;
 
 export type FromWorker =
   | { readonly type: 'backend'; readonly backend: Backend; readonly threads: number; readonly isolated: boolean }
-  | { readonly type: 'loading'; readonly stage: string; readonly message: string }
+  | Extract<ProgressEvent, { type: 'loading' }>
   | { readonly type: 'download'; readonly url: string; readonly received: number; readonly total?: number }
   | { readonly type: 'scale'; readonly scale: number; readonly scales: number; readonly width: number; readonly height: number; readonly iterations: number }
   | IterationMessage

@@ -9,8 +9,10 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { randomUUID } from 'node:crypto';
 import { AbortError } from '../../src/errors.js';
-import type { JobSpec, JobStatus } from '../../src/jobs/job.js';
-import { LocalJobQueue, type JobQueue, type RunJob } from '../../src/queue/local-queue.js';
+import type { JobStatus } from '../../src/jobs/events.js';
+import type { JobSpec } from '../../src/jobs/job.js';
+import { LocalJobQueue, type RunJob } from '../../src/queue/local-queue.js';
+import type { JobQueue } from '../../src/queue/queue.js';
 import { JobFinishedError, QueueClosedError, QueueFullError } from '../../src/queue/errors.js';
 import { JobStore } from '../../src/jobs/job-store.js';
 

@@ -8,7 +8,8 @@ import { OPTION_SPECS, PRESETS } from '../options.js';
 import { DEFAULT_MARGIN } from '../engine/padding.js';
 import { browserBudgetBytes, largestLongSide } from './budget.js';
 import type { JobEvent, OptionSpec, ServerConfig } from './types';
-import type { Backend, FromWorker, RunRequest } from './worker-protocol.js';
+import { adapterName, probeWebGpu, type WebGpuProbe } from './webgpu.js';
+import type { FromWorker, RunRequest } from './worker-protocol.js';
 import { formatBytes } from '../format.js';
 import { isStored, loadManifest, type WeightsManifest } from './weights.js';
 
@@ -43,6 +44,8 @@ interface PanelElements {
   bar: HTMLElement;
   file: HTMLInputElement;
   engine: HTMLElement;
+  /** "GPU (WebGPU)" or "CPU (WebAssembly)": offered when the browser grants an adapter, and chosen then. */
+  engineSelect: HTMLSelectElement;
   /** Called when what a run would need changes (stored, picked): the page updates its start button. */
   onChange: () => void;
 }
@@ -59,7 +62,7 @@ export class BrowserMode {
   private constructor(
     private readonly ui: PanelElements,
     private readonly manifest: WeightsManifest | undefined,
-    private readonly backend: Backend | undefined,
+    private readonly gpu: WebGpuProbe,
   ) {
     const memory = (navigator as Navigator & { deviceMemory?: number }).deviceMemory;
     this.maxSize = largestLongSide(1, browserBudgetBytes(memory), { margin: DEFAULT_MARGIN }); // the quality preset's mirrored border
@@ -68,7 +71,6 @@ export class BrowserMode {
   /** Read the site's weights manifest (`weights.json`, or `?weights=URL`) and whether the network is already stored. */
   static async create(ui: PanelElements): Promise<BrowserMode> {
     const params = new URLSearchParams(location.search);
-    const backend = params.get('backend');
     let manifest: WeightsManifest | undefined;
     let problem: string | undefined;
     try {
@@ -76,7 +78,8 @@ export class BrowserMode {
     } catch (err) {
       problem = (err as Error).message;
     }
-    const mode = new BrowserMode(ui, manifest, backend === 'wasm' || backend === 'webgpu' ? backend : undefined);
+    const mode = new BrowserMode(ui, manifest, await probeWebGpu());
+    mode.offerEngines(params.get('backend'));
     mode.stored = manifest ? await isStored(manifest.sha256) : false;
     ui.file.addEventListener('change', () => {
       mode.file = ui.file.files?.[0];
@@ -84,6 +87,22 @@ export class BrowserMode {
     });
     mode.render(problem);
     return mode;
+  }
+
+  /** The engine choice: WebGPU when the browser grants an adapter (the default then; `?backend=wasm` picks wasm), else wasm only, saying why. */
+  private offerEngines(requested: string | null): void {
+    const { engineSelect, engine } = this.ui;
+    const gpuOption = engineSelect.querySelector<HTMLOptionElement>('option[value="webgpu"]')!;
+    if (this.gpu.ok) {
+      gpuOption.disabled = false;
+      gpuOption.textContent = `GPU (WebGPU): ${adapterName(this.gpu.adapter)}`;
+      engineSelect.value = requested === 'wasm' ? 'wasm' : 'webgpu';
+      engine.textContent = '';
+    } else {
+      gpuOption.disabled = true;
+      engineSelect.value = 'wasm';
+      engine.textContent = `No GPU engine: ${this.gpu.reason}.`;
+    }
   }
 
   /** Whether a run can start: a network is stored, served, or picked. */
@@ -121,7 +140,7 @@ export class BrowserMode {
       options: rest,
       previewEvery: typeof previewEvery === 'number' ? previewEvery : undefined,
       weights: { manifest: this.manifest, file: this.file },
-      backend: this.backend,
+      backend: this.ui.engineSelect.value === 'webgpu' ? 'webgpu' : 'wasm',
     };
     this.worker.postMessage(request);
   }
@@ -163,12 +182,8 @@ export class BrowserMode {
     if (!view) return;
     switch (m.type) {
       case 'backend':
-        this.ui.engine.textContent =
-          m.backend === 'webgpu'
-            ? 'Engine: WebGPU.'
-            : m.threads > 1
-              ? `Engine: WebAssembly, ${m.threads} threads.`
-              : `Engine: WebAssembly, 1 thread${m.isolated ? '' : ' (this page is not cross-origin isolated, so the browser allows no threads; see the README)'}.`;
+        this.ui.engine.textContent = engineText(m);
+        this.ui.engine.dataset.backend = m.backend;
         break;
       case 'download': {
         const bar = this.ui.bar;
@@ -206,4 +221,14 @@ export class BrowserMode {
       }
     }
   }
+}
+
+/** "Engine: WebGPU on google swiftshader." / "Engine: WebAssembly, 2 threads (WebGPU: <why not>)." */
+function engineText(m: Extract<FromWorker, { type: 'backend' }>): string {
+  if (m.backend === 'webgpu') return `Engine: WebGPU on ${m.adapter ? adapterName(m.adapter) : 'an unnamed adapter'}.`;
+  const wasm =
+    m.threads > 1
+      ? `Engine: WebAssembly, ${m.threads} threads`
+      : `Engine: WebAssembly, 1 thread${m.isolated ? '' : ' (this page is not cross-origin isolated, so the browser allows no threads; see the README)'}`;
+  return m.fallback ? `${wasm}; not WebGPU: ${m.fallback}.` : `${wasm}.`;
 }

@@ -534,6 +534,7 @@ async function main(): Promise<void> {
       bar: $('weights-bar'),
       file: $<HTMLInputElement>('weights-input'),
       engine: $('engine-status'),
+      engineSelect: $<HTMLSelectElement>('engine-select'),
       onChange: () => updateStart(),
     });
   } catch (err) {

@@ -4,9 +4,13 @@
  * sharp's, weights from bytes the page fetched (or the user picked) instead of a cache folder, and a
  * memory budget instead of the OS's free memory.
  *
- * The session backend: WebGPU when navigator.gpu gives an adapter; otherwise wasm, with one thread
- * per core (up to 8) when the page is cross-origin isolated (wasm threads need SharedArrayBuffer,
- * which needs COOP/COEP), and a single thread when it is not.
+ * Two session backends. WebGPU: onnxruntime-web's WebGPU build (`onnxruntime-web/webgpu`, its own
+ * wasm with the WebGPU execution provider, loaded only when it runs), the graph written without
+ * MaxUnpool (`maxPoolGradient: 'select'`) so that it runs on the GPU whole; only shape arithmetic
+ * stays on the CPU. wasm: the default build's CPU provider, with one thread per core (up to 8) when
+ * the page is cross-origin isolated (wasm threads need SharedArrayBuffer, which needs COOP/COEP),
+ * and a single thread when it is not. Whatever WebGPU cannot do for a job (a buffer limit, a failing
+ * session) surfaces as WebGpuUnavailable, and the worker runs the job on wasm instead, saying why.
  */
 import * as ort from 'onnxruntime-web';
 import type { InferenceSession } from 'onnxruntime-common';
@@ -23,6 +27,7 @@ import type { Platform, WeightsRequest } from '../platform.js';
 import { createStylizerOn, type Stylizer } from '../stylizer.js';
 import { browserBudgetBytes, budgetMessage, fitsBudget } from './budget.js';
 import { decodeImageBlob } from './codec.js';
+import { gpuSizeProblem, type AdapterLimits } from './webgpu.js';
 import type { Backend } from './worker-protocol.js';
 
 /** Beyond ~8 wasm threads the convolutions stop scaling and the rest of the machine starves. */
@@ -30,7 +35,7 @@ const MAX_THREADS = 8;
 
 export interface BrowserEngine {
   readonly backend: Backend;
-  /** wasm threads (1 when the page is not cross-origin isolated). */
+  /** wasm threads (1 when the page is not cross-origin isolated, and on WebGPU). */
   readonly threads: number;
   readonly stylizer: Stylizer;
   /**
@@ -42,37 +47,58 @@ export interface BrowserEngine {
 
 export type WeightsLoader = (onProgress: ((e: { received: number; total: number | undefined }) => void) | undefined, signal: AbortSignal | undefined) => Promise<Uint8Array>;
 
-async function hasWebGpu(): Promise<boolean> {
-  const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
-  if (!gpu) return false;
-  try {
-    return (await gpu.requestAdapter()) != null;
-  } catch {
-    return false;
+/**
+ * WebGPU cannot run this job: the adapter's buffers are too small for its size (`limit`: the
+ * engine itself is fine for smaller jobs), or onnxruntime's WebGPU session failed (`engine`: an
+ * operator or kernel it lacks, a lost device). The message is one line for the page.
+ */
+export class WebGpuUnavailable extends Error {
+  override name = 'WebGpuUnavailable';
+  constructor(
+    message: string,
+    readonly kind: 'limit' | 'engine',
+  ) {
+    super(message);
   }
+}
+
+type OrtWeb = typeof ort;
+let webgpuOrt: Promise<OrtWeb> | undefined;
+
+/** onnxruntime-web's WebGPU build, loaded on first use (the wasm-only page never downloads it). */
+function loadWebGpuOrt(): Promise<OrtWeb> {
+  return (webgpuOrt ??= import('onnxruntime-web/webgpu') as Promise<OrtWeb>);
 }
 
 function wasmThreads(): number {
   return self.crossOriginIsolated ? Math.max(1, Math.min(navigator.hardwareConcurrency || 1, MAX_THREADS)) : 1;
 }
 
-/** Choose the backend and set up onnxruntime-web for this worker (once, before the first session). `forced` picks the backend (tests, benchmarks). */
-export async function configureOrt(forced?: Backend): Promise<{ backend: Backend; threads: number }> {
-  const backend = forced ?? ((await hasWebGpu()) ? 'webgpu' : 'wasm');
+/** Set up onnxruntime-web for this worker and backend (once, before its first session). */
+export async function configureOrt(backend: Backend): Promise<{ ort: OrtWeb; threads: number }> {
+  if (backend === 'webgpu') {
+    const gpuOrt = await loadWebGpuOrt();
+    // Only shape arithmetic runs on the CPU: no thread pool (its workers would only cost memory).
+    gpuOrt.env.wasm.numThreads = 1;
+    gpuOrt.env.wasm.proxy = false;
+    // The adapter the page probed and names (webgpu.ts asks for high performance too).
+    gpuOrt.env.webgpu.powerPreference = 'high-performance';
+    return { ort: gpuOrt, threads: 1 };
+  }
   const threads = wasmThreads();
   ort.env.wasm.numThreads = threads;
   // This already runs in a worker: ORT's proxy worker would only copy every tensor once more.
   ort.env.wasm.proxy = false;
-  return { backend, threads };
+  return { ort, threads };
 }
 
-/** onnxruntime-web set up for this worker, and a Stylizer on it. */
-export async function createBrowserEngine(forced?: Backend): Promise<BrowserEngine> {
-  const { backend, threads } = await configureOrt(forced);
+/** onnxruntime-web set up for this worker and backend, and a Stylizer on it. `gpuLimits`: the adapter's, checked against each job's size. */
+export async function createBrowserEngine(backend: Backend, gpuLimits?: AdapterLimits): Promise<BrowserEngine> {
+  const configured = await configureOrt(backend);
   const loaders = new Map<string, WeightsLoader>();
   const memory = (navigator as Navigator & { deviceMemory?: number }).deviceMemory;
-  const platform = browserPlatform(backend, loaders, browserBudgetBytes(memory));
-  return { backend, threads, stylizer: createStylizerOn(platform), setWeights: (key, load) => loaders.set(key, load) };
+  const platform = browserPlatform(engineBackend(backend, configured.ort), loaders, browserBudgetBytes(memory), backend === 'webgpu' ? gpuLimits : undefined);
+  return { backend, threads: configured.threads, stylizer: createStylizerOn(platform), setWeights: (key, load) => loaders.set(key, load) };
 }
 
 /**
@@ -91,45 +117,73 @@ function yieldToEventLoop(): Promise<void> {
   });
 }
 
-/** onnxruntime-web whose sessions let the worker's event loop run before every run(). */
-const yieldingOrt: OrtRuntime = {
-  Tensor: ort.Tensor as unknown as OrtRuntime['Tensor'],
-  InferenceSession: {
-    async create(model, options) {
-      const session = await ort.InferenceSession.create(model, options);
-      const run = session.run.bind(session) as (...args: unknown[]) => Promise<InferenceSession.ReturnType>;
-      (session as unknown as { run: typeof run }).run = async (...args) => {
-        await yieldToEventLoop();
-        return run(...args);
-      };
-      return session as unknown as InferenceSession;
-    },
-  },
-};
+/** The first line of an onnxruntime error, for the page. */
+function firstLine(err: unknown): string {
+  return String((err as Error)?.message ?? err).split('\n')[0];
+}
 
-export function engineBackend(backend: Backend): EngineBackend {
+/**
+ * onnxruntime-web whose sessions let the worker's event loop run before every run(). On WebGPU,
+ * sessions are also created one at a time (its EP refuses a second creation while one is under
+ * way: "another WebGPU EP inference session is being created"), and a failure of onnxruntime's
+ * becomes WebGpuUnavailable, so the worker can run the job on wasm instead.
+ */
+function yieldingOrt(runtime: OrtWeb, backend: Backend): OrtRuntime {
+  let creating: Promise<unknown> = Promise.resolve();
+  const gpuError = (what: string) => (err: unknown) => {
+    throw new WebGpuUnavailable(`onnxruntime's WebGPU ${what} failed: ${firstLine(err)}`, 'engine');
+  };
   return {
-    ort: yieldingOrt,
-    sessionOptions: {
-      // Named explicitly: with onnxruntime-node loaded in the same process (tests), a create()
-      // without providers would silently pick the Node binding (they share onnxruntime-common).
-      // WebGPU falls back to wasm for the operators it lacks (MaxUnpool).
-      executionProviders: backend === 'webgpu' ? ['webgpu', 'wasm'] : ['wasm'],
-      graphOptimizationLevel: 'all',
-      enableCpuMemArena: false,
-      executionMode: 'sequential',
+    Tensor: runtime.Tensor as unknown as OrtRuntime['Tensor'],
+    InferenceSession: {
+      async create(model, options) {
+        let session: Awaited<ReturnType<OrtWeb['InferenceSession']['create']>>;
+        if (backend === 'webgpu') {
+          const created = creating.then(() => runtime.InferenceSession.create(model, options));
+          creating = created.catch(() => undefined);
+          session = await created.catch(gpuError('session'));
+        } else {
+          session = await runtime.InferenceSession.create(model, options);
+        }
+        const run = session.run.bind(session) as (...args: unknown[]) => Promise<InferenceSession.ReturnType>;
+        (session as unknown as { run: typeof run }).run = async (...args) => {
+          await yieldToEventLoop();
+          return backend === 'webgpu' ? run(...args).catch(gpuError('run')) : run(...args);
+        };
+        return session as unknown as InferenceSession;
+      },
     },
   };
 }
 
-function browserPlatform(backend: Backend, loaders: ReadonlyMap<string, WeightsLoader>, budget: number): Platform {
+/** The engine's backend on onnxruntime-web (`runtime`: the build configureOrt returned; wasm's by default). */
+export function engineBackend(backend: Backend, runtime: OrtWeb = ort): EngineBackend {
   return {
-    backend: () => engineBackend(backend),
+    ort: yieldingOrt(runtime, backend),
+    sessionOptions: {
+      // Named explicitly: with onnxruntime-node loaded in the same process (tests), a create()
+      // without providers would silently pick the Node binding (they share onnxruntime-common).
+      // On WebGPU, onnxruntime adds its CPU provider for what must run there (shape arithmetic).
+      executionProviders: [backend],
+      graphOptimizationLevel: 'all',
+      enableCpuMemArena: false,
+      executionMode: 'sequential',
+    },
+    // WebGPU has neither MaxUnpool nor MaxPool's indices output (a session with them fails at run).
+    graph: backend === 'webgpu' ? { maxPoolGradient: 'select' } : undefined,
+  };
+}
+
+function browserPlatform(engine: EngineBackend, loaders: ReadonlyMap<string, WeightsLoader>, budget: number, gpuLimits: AdapterLimits | undefined): Platform {
+  return {
+    backend: () => engine,
     loadImage: (source, role, maxPixels) => loadImage(source, role, maxPixels),
     resize: async (img, width, height) => resizeLanczos(img, width, height),
     resolveWeights: async (request) => resolveWeights(request, loaders),
     checkMemory: (width, height, extras) => {
       if (!fitsBudget(width, height, budget, extras)) throw new RunError(budgetMessage(width, height, budget, extras), 'ERR_MEMORY');
+      const problem = gpuLimits && gpuSizeProblem(width, height, gpuLimits);
+      if (problem) throw new WebGpuUnavailable(problem, 'limit');
     },
   };
 }

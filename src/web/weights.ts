@@ -134,4 +134,3 @@ async function verify(bytes: Uint8Array, expected: string, what: string): Promis
   }
   return actual;
 }
-

@@ -3,6 +3,7 @@
  * weights travel as Blobs/Files (structured clone; nothing is uploaded anywhere).
  */
 import type { IterationWire, ProgressEvent } from '../progress.js';
+import type { AdapterSummary } from './webgpu.js';
 import type { WeightsManifest } from './weights.js';
 
 export type Backend = 'webgpu' | 'wasm';
@@ -17,7 +18,7 @@ export interface RunRequest {
   readonly previewEvery?: number;
   /** Where the network comes from: the site's manifest, and/or a file the user picked. */
   readonly weights: { readonly manifest?: WeightsManifest; readonly file?: File };
-  /** Force a backend (tests, benchmarks); default: WebGPU when an adapter exists, else wasm. */
+  /** The engine the page chose: WebGPU (when an adapter exists; the default then) or wasm. WebGPU falls back to wasm, saying why. */
   readonly backend?: Backend;
 }
 
@@ -27,7 +28,16 @@ export type ToWorker = RunRequest | { readonly type: 'cancel' };
 export type IterationMessage = IterationWire;
 
 export type FromWorker =
-  | { readonly type: 'backend'; readonly backend: Backend; readonly threads: number; readonly isolated: boolean }
+  | {
+      readonly type: 'backend';
+      readonly backend: Backend;
+      readonly threads: number;
+      readonly isolated: boolean;
+      /** The WebGPU adapter the job runs on. */
+      readonly adapter?: AdapterSummary;
+      /** Why WebGPU was asked for but wasm runs the job (one line). */
+      readonly fallback?: string;
+    }
   | Extract<ProgressEvent, { type: 'loading' }>
   | { readonly type: 'download'; readonly url: string; readonly received: number; readonly total?: number }
   | { readonly type: 'scale'; readonly scale: number; readonly scales: number; readonly width: number; readonly height: number; readonly iterations: number }

@@ -7,8 +7,9 @@
 import { AbortError, RunError } from '../errors.js';
 import type { RawImage } from '../image/image.js';
 import { decodeImageBlob, encodeImage } from './codec.js';
-import { createBrowserEngine, type BrowserEngine, type WeightsLoader } from './platform.js';
-import type { FromWorker, RunRequest, ToWorker } from './worker-protocol.js';
+import { createBrowserEngine, WebGpuUnavailable, type BrowserEngine, type WeightsLoader } from './platform.js';
+import { probeWebGpu, type AdapterLimits, type AdapterSummary, type WebGpuProbe } from './webgpu.js';
+import type { Backend, FromWorker, RunRequest, ToWorker } from './worker-protocol.js';
 import { downloadWeights, readStored, weightsFromFile } from './weights.js';
 
 // onnxruntime-web starts its wasm threads from this same script under the name 'em-pthread':
@@ -20,7 +21,9 @@ const post = (message: FromWorker) => (self as unknown as Worker).postMessage(me
 /** Pictures with more pixels than this are refused (the server's limit). */
 const MAX_PIXELS = 40_000_000;
 
-let engine: Promise<BrowserEngine> | undefined;
+/** One engine per backend, kept between runs (the network and its sessions load once). */
+const engines = new Map<Backend, Promise<BrowserEngine>>();
+let gpu: Promise<WebGpuProbe> | undefined;
 let controller: AbortController | undefined;
 
 if (!isThreadHelper) {
@@ -42,49 +45,84 @@ function weightsSource(weights: RunRequest['weights']): { key: string; load: Wei
   };
 }
 
+function engineFor(backend: Backend, limits?: AdapterLimits): Promise<BrowserEngine> {
+  let engine = engines.get(backend);
+  if (!engine) {
+    engine = createBrowserEngine(backend, limits);
+    engines.set(backend, engine);
+    engine.catch(() => engines.delete(backend));
+  }
+  return engine;
+}
+
+/** WebGPU unless the page asked for wasm or this worker gets no adapter (then wasm, with the reason). */
+async function chooseBackend(requested: Backend | undefined): Promise<{ backend: Backend; adapter?: AdapterSummary; limits?: AdapterLimits; fallback?: string }> {
+  if (requested === 'wasm') return { backend: 'wasm' };
+  const probe = await (gpu ??= probeWebGpu());
+  return probe.ok ? { backend: 'webgpu', adapter: probe.adapter, limits: probe.limits } : { backend: 'wasm', fallback: probe.reason };
+}
+
 async function run(request: RunRequest): Promise<void> {
   controller = new AbortController();
   const signal = controller.signal;
-  let lastPreview = 0;
-  let latest: (() => RawImage) | undefined;
+  const latest: { preview?: () => RawImage } = {};
   try {
-    engine ??= createBrowserEngine(request.backend);
-    const browser = await engine;
-    post({ type: 'backend', backend: browser.backend, threads: browser.threads, isolated: self.crossOriginIsolated });
-
-    post({ type: 'loading', stage: 'images', message: 'reading the images' });
-    const content = await decodeImageBlob(request.content, request.content.name, 'content image', MAX_PIXELS);
-    const styles = await Promise.all(request.styles.map((s, i) => decodeImageBlob(s, s.name, request.styles.length > 1 ? `style image ${i + 1}` : 'style image', MAX_PIXELS)));
-    const weights = weightsSource(request.weights);
-    browser.setWeights(weights.key, weights.load);
-    const result = await browser.stylizer.stylize({
-      ...request.options,
-      content,
-      style: styles,
-      weights: weights.key,
-      signal,
-      onProgress: (e) => {
-        if (e.type === 'iteration') {
-          const { preview, type, ...values } = e;
-          latest = preview;
-          post({ type, ...values });
-          const now = performance.now();
-          const due = request.previewEvery ? e.iteration % request.previewEvery === 0 : now - lastPreview >= 1000;
-          if (due) {
-            lastPreview = now;
-            void encodeImage(preview()).then((image) => post({ type: 'preview', image }));
-          }
-        } else if (e.type === 'loading' || e.type === 'scale' || e.type === 'download') post(e);
-      },
-    });
-    const image = await encodeImage(result.image);
-    post({ type: 'done', image, width: result.width, height: result.height, seconds: result.seconds, iterations: result.iterations, loss: result.loss.loss });
+    const choice = await chooseBackend(request.backend);
+    try {
+      await runOn(choice.backend, request, signal, latest, choice);
+    } catch (err) {
+      if (!(err instanceof WebGpuUnavailable) || signal.aborted) throw err;
+      // The job runs again from the start on wasm; an engine that failed is made afresh next time.
+      if (err.kind === 'engine') engines.delete('webgpu');
+      latest.preview = undefined;
+      await runOn('wasm', request, signal, latest, { fallback: err.message });
+    }
   } catch (err) {
     const partial = err instanceof AbortError || err instanceof RunError ? err.partial : undefined;
-    const image = partial ? await encodeImage(partial as RawImage) : latest ? await encodeImage(latest()) : undefined;
+    const image = partial ? await encodeImage(partial as RawImage) : latest.preview ? await encodeImage(latest.preview()) : undefined;
     if (err instanceof AbortError || signal.aborted) post({ type: 'cancelled', image });
     else post({ type: 'failed', error: (err as Error).message.split('\n')[0], image });
   } finally {
     controller = undefined;
   }
+}
+
+async function runOn(
+  backend: Backend,
+  request: RunRequest,
+  signal: AbortSignal,
+  latest: { preview?: () => RawImage },
+  about: { adapter?: AdapterSummary; limits?: AdapterLimits; fallback?: string },
+): Promise<void> {
+  let lastPreview = 0;
+  const browser = await engineFor(backend, about.limits);
+  post({ type: 'backend', backend, threads: browser.threads, isolated: self.crossOriginIsolated, adapter: about.adapter, fallback: about.fallback });
+
+  post({ type: 'loading', stage: 'images', message: 'reading the images' });
+  const content = await decodeImageBlob(request.content, request.content.name, 'content image', MAX_PIXELS);
+  const styles = await Promise.all(request.styles.map((s, i) => decodeImageBlob(s, s.name, request.styles.length > 1 ? `style image ${i + 1}` : 'style image', MAX_PIXELS)));
+  const weights = weightsSource(request.weights);
+  browser.setWeights(weights.key, weights.load);
+  const result = await browser.stylizer.stylize({
+    ...request.options,
+    content,
+    style: styles,
+    weights: weights.key,
+    signal,
+    onProgress: (e) => {
+      if (e.type === 'iteration') {
+        const { preview, type, ...values } = e;
+        latest.preview = preview;
+        post({ type, ...values });
+        const now = performance.now();
+        const due = request.previewEvery ? e.iteration % request.previewEvery === 0 : now - lastPreview >= 1000;
+        if (due) {
+          lastPreview = now;
+          void encodeImage(preview()).then((image) => post({ type: 'preview', image }));
+        }
+      } else if (e.type === 'loading' || e.type === 'scale' || e.type === 'download') post(e);
+    },
+  });
+  const image = await encodeImage(result.image);
+  post({ type: 'done', image, width: result.width, height: result.height, seconds: result.seconds, iterations: result.iterations, loss: result.loss.loss });
 }

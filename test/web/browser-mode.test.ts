@@ -17,8 +17,8 @@ import sharp from 'sharp';
 import { decodeImage, decodeImageBytes, encodeImage } from '../../src/image/io.js';
 import { resizeRaw } from '../../src/image/resize.js';
 import { stylize } from '../../src/stylize.js';
-import { buildWeb } from '../../scripts/build-web.js';
 import { relativeError, repoRoot, sharedImage, sharedWeights } from '../helpers.js';
+import { builtSite } from './site-build.js';
 import { startStaticServer, type StaticServer } from './static-server.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -27,7 +27,6 @@ const ARTIFACTS = path.join(repoRoot, 'test-artifacts');
 
 describe('browser mode: the whole run in Chromium, from a static site', () => {
   let dir: string;
-  let site: string;
   let server: StaticServer;
   let browser: Browser;
   let contentPng: string;
@@ -37,12 +36,12 @@ describe('browser mode: the whole run in Chromium, from a static site', () => {
   before(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM}; install it with: apt-get install -y chromium`);
     dir = await mkdtemp(path.join(tmpdir(), 'st-browser-'));
-    site = path.join(dir, 'site');
-    await buildWeb(site);
-    // The manifest `build:web --weights` would write; the file itself is served from ../shared.
+    // The manifest `build:web --weights` would write (served beside the shared build, which no test
+    // writes into); the file itself is served from ../shared.
     const bytes = await readFile(sharedWeights);
     const sha256 = createHash('sha256').update(bytes).digest('hex');
-    await writeFile(path.join(site, 'weights.json'), JSON.stringify({ url: WEIGHTS_URL.slice(1), sha256, bytes: bytes.length, name: 'vgg19-caffe-q8' }));
+    const manifest = path.join(dir, 'weights.json');
+    await writeFile(manifest, JSON.stringify({ url: WEIGHTS_URL.slice(1), sha256, bytes: bytes.length, name: 'vgg19-caffe-q8' }));
     // Inputs already at the run's size, so both engines see exactly the same pixels (PNG is lossless).
     contentPng = path.join(dir, 'content.png');
     stylePng = path.join(dir, 'style.png');
@@ -56,7 +55,7 @@ describe('browser mode: the whole run in Chromium, from a static site', () => {
       .jpeg()
       .withMetadata({ orientation: 6 })
       .toFile(rotatedJpg);
-    server = await startStaticServer(site, { extra: { [WEIGHTS_URL]: sharedWeights } });
+    server = await startStaticServer(await builtSite('app'), { extra: { [WEIGHTS_URL]: sharedWeights, '/weights.json': manifest } });
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
   });
 

@@ -1,7 +1,7 @@
 /**
  * The web app end to end in a real browser: Debian's Chromium driven by playwright-core against a
- * real server with the real library. Builds the page with Vite into a temporary folder first, so
- * the test always exercises the current source. Saves screenshots to test-artifacts/ (the README's
+ * real server with the real library. Serves the shared build of the page (test/web/site-build.ts,
+ * rebuilt whenever the source changes), so the test always exercises the current source. Saves screenshots to test-artifacts/ (the README's
  * docs/web-app.png is copied from web-readme.png by hand, so tests never modify tracked files).
  */
 import assert from 'node:assert/strict';
@@ -11,25 +11,24 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
-import { build } from 'vite';
 import { decodeImageBytes } from '../../src/image/io.js';
 import { repoRoot, sharedImage } from '../helpers.js';
 import { startTestServer, type TestServer } from '../server/helpers.js';
+import { builtSite } from './site-build.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = path.join(repoRoot, 'test-artifacts');
 
 describe('web app in Chromium', () => {
-  let webDir: string;
+  let scratch: string;
   let server: TestServer;
   let browser: Browser;
 
   before(async () => {
     // Not a skip: without the browser this test cannot say anything, and CI must install it.
     if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM}; install it with: apt-get install -y chromium`);
-    webDir = await mkdtemp(path.join(tmpdir(), 'st-web-build-'));
-    await build({ configFile: path.join(repoRoot, 'vite.config.ts'), logLevel: 'warn', build: { outDir: webDir, emptyOutDir: true } });
-    server = await startTestServer({ webDir });
+    scratch = await mkdtemp(path.join(tmpdir(), 'st-web-e2e-'));
+    server = await startTestServer({ webDir: await builtSite('app') });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
@@ -41,7 +40,7 @@ describe('web app in Chromium', () => {
   after(async () => {
     await browser?.close();
     await server?.dispose();
-    if (webDir) await rm(webDir, { recursive: true, force: true });
+    if (scratch) await rm(scratch, { recursive: true, force: true });
   });
 
   it('uploads, starts, shows changing previews, finishes, downloads, and shows upload errors', async () => {
@@ -129,7 +128,7 @@ describe('web app in Chromium', () => {
     await page.screenshot({ path: path.join(ARTIFACTS, 'web-readme.png'), fullPage: false });
 
     // A bad upload: the server's one-line message appears in the page.
-    const notImage = path.join(webDir, 'notes.txt');
+    const notImage = path.join(scratch, 'notes.txt');
     await writeFile(notImage, 'not a picture\n');
     await page.setInputFiles('#content-input', notImage);
     await page.click('#start');

@@ -1,8 +1,9 @@
-/** normaliseOptions: the library's option validation, without running anything. */
+/** normaliseOptions and resolveTuning: the library's option validation, without running anything; planJob: a job's geometry from sizes. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { stylize } from '../src/stylize.js';
-import { checkImageSizes, normaliseOptions, type StylizeOptions } from '../src/options.js';
+import { checkImageSizes, normaliseOptions, resolveTuning, type StylizeOptions } from '../src/options.js';
+import { planJob } from '../src/pipeline/plan.js';
 import { sharedImage } from './helpers.js';
 
 const base: StylizeOptions = { content: 'content.jpg', style: 'style.jpg' };
@@ -31,6 +32,61 @@ describe('normaliseOptions', () => {
     });
     // The same layer as content and style target is two different losses, and fine.
     assert.equal(normaliseOptions({ ...base, contentLayers: ['conv1_1'], styleLayers: ['conv1_1'], styleLayerWeights: [1] }).styleLayers[0], 'conv1_1');
+  });
+});
+
+describe('resolveTuning', () => {
+  it('resolves the same values as normaliseOptions, without images', () => {
+    for (const options of [{}, { preset: 'recipe' as const, size: 300 }, { preset: 'best' as const, history: 40, styleBlend: [1, 3] }]) {
+      const styles = options.styleBlend?.length ?? 1;
+      const full = normaliseOptions({ ...options, content: 'c.jpg', style: Array.from({ length: styles }, () => 's.jpg') });
+      const { content, styles: _styles, startAt, ...tuning } = full;
+      assert.deepEqual(resolveTuning(options, styles), tuning);
+    }
+  });
+
+  it('refuses what normaliseOptions refuses, with the same message, and images', () => {
+    assert.throws(() => resolveTuning({ size: 3 }), { name: 'OptionError', message: 'option size: expected an integer between 16 and 65536, received 3' });
+    assert.throws(() => resolveTuning({ styleBlend: [1, 2] }, 1), { name: 'OptionError', message: /^option styleBlend: expected 1 weights/ });
+    assert.throws(() => resolveTuning({ content: 'c.jpg' } as never), { name: 'OptionError', message: /^option content: expected a known option/ });
+  });
+});
+
+describe('startAt', () => {
+  it('takes a scale from 2 on and an image', () => {
+    assert.deepEqual(normaliseOptions({ ...base, startAt: { scale: 2, image: 'prev.png' } }).startAt, { scale: 2, image: 'prev.png' });
+    assert.equal(normaliseOptions(base).startAt, undefined);
+    for (const bad of [{ scale: 1, image: 'prev.png' }, { scale: 2.5, image: 'prev.png' }, { scale: 3 }, 'prev.png']) {
+      assert.throws(() => normaliseOptions({ ...base, startAt: bad as never }), { name: 'OptionError', message: /^option startAt: expected \{ scale, image \}/ });
+    }
+  });
+
+  it('stylize() refuses a scale the run does not have, before it reads any weights', async () => {
+    // One scale (scaleIterations 0): there is no scale 2 to start at.
+    const run = stylize({
+      content: sharedImage('dog'),
+      style: sharedImage('matisse'),
+      weights: '/nonexistent.safetensors',
+      scaleIterations: 0,
+      startAt: { scale: 2, image: sharedImage('dog') },
+    });
+    await assert.rejects(run, { name: 'OptionError', message: /^option startAt: expected a scale of this run's 1, from 2 on, received 2$/ });
+  });
+});
+
+describe('planJob', () => {
+  it("plans the output, the scales and their iterations from the content's size", () => {
+    const plan = planJob({ width: 1024, height: 768 }, resolveTuning({ size: 512, startSize: 256, scaleRatio: 2, scaleIterations: 7, iterations: 9 }));
+    assert.deepEqual(plan, {
+      output: { width: 512, height: 384 },
+      scales: [
+        { width: 256, height: 192 },
+        { width: 512, height: 384 },
+      ],
+      iterations: [7, 9],
+    });
+    // The recipe sizes the short side (torchvision's Resize(int)).
+    assert.deepEqual(planJob({ width: 1000, height: 500 }, resolveTuning({ preset: 'recipe' })).output, { width: 448, height: 224 });
   });
 });
 

@@ -240,7 +240,6 @@ export class LocalJobQueue implements JobQueue {
     this.pump();
   }
 
-  /** Move a job to its final state: save its status and history, tell its listeners, and let them go. */
   /**
    * Move a job to its final state: save its history and then, last, its status (so a crash in
    * between leaves the job `running` on disk, which a restart turns into `interrupted`); tell its

@@ -9,6 +9,11 @@
  * worker takes it and resumes from the job's last checkpoint. A job that kills its worker
  * maxStalledCount + 1 times fails instead of taking the whole fleet down.
  *
+ * Jobs run in this process, on its own Stylizers (executeJob of src/jobs/, with checkpoints), not
+ * in runner processes as the embedded queue's do: the worker is already a process of its own. So a
+ * long synchronous stretch of a job can keep this process from renewing a lock in time; BullMQ then
+ * reports the lost lock, and the job is aborted here (LOCK_LOST) while another worker takes it over.
+ *
  * Cancel: a server publishes the job id on the cancel channel; the worker that runs it aborts the
  * job's AbortSignal (BullMQ's worker.cancelJob), and the library stops within one iteration.
  * SIGTERM: the worker stops taking jobs, aborts the ones it runs and puts them back in the queue

@@ -1,15 +1,22 @@
 /** The schedule of a run: the stopping rule of the earlier scales (issue 10). */
 import assert from 'node:assert/strict';
-import { it } from 'node:test';
-import { stylize, type ProgressEvent } from '../src/index.js';
+import { after, before, it } from 'node:test';
+import { createStylizer, type ProgressEvent, type Stylizer } from '../src/index.js';
 import { STOP_WINDOW } from '../src/pipeline/stopping.js';
 import { sharedImage, sharedWeights } from './helpers.js';
 
 type Iteration = Extract<ProgressEvent, { type: 'iteration' }>;
 
+// The runs share one Stylizer: one weights read and one session per size instead of per run.
+let stylizer: Stylizer;
+before(async () => {
+  stylizer = await createStylizer({ weights: sharedWeights });
+});
+after(async () => stylizer?.close());
+
 async function run(options: Record<string, unknown>): Promise<Iteration[]> {
   const events: Iteration[] = [];
-  await stylize({
+  await stylizer.stylize({
     content: sharedImage('dog'),
     style: sharedImage('matisse'),
     weights: sharedWeights,

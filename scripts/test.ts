@@ -1,0 +1,153 @@
+/**
+ * `npm test`: the lint and every test file, in lanes, one lane per core.
+ *
+ * - Lint (prettier --check and the two tsc projects) runs beside the tests from the start: it takes
+ *   well under a minute of CPU, and a formatting slip is no reason to wait for the tests (nor the
+ *   tests for the lint). Its failure fails the run, with its output printed at the end.
+ * - The test files run in lanes, one per core, each lane taking the next file when its file ends,
+ *   the slowest first (SLOWEST below, so that no long file is left running alone at the end). Each
+ *   file is its own process with its own temporary folders, loopback ports and servers, so none
+ *   sees another. On Linux each lane is pinned to its core (taskset): ONNX Runtime then sees one
+ *   core and runs one thread, instead of two processes each spinning two threads on two cores,
+ *   which cost a third more CPU for the same work. Elsewhere (no taskset) the files run unpinned
+ *   through `node --test --test-concurrency=<cores>`.
+ * - The files in SERIAL run afterwards, one at a time, unpinned, with the machine to themselves: they
+ *   start several processes that each use every core and rely on their being scheduled in time (a
+ *   Redis worker must renew its job's lock while its network runs, or another worker takes the job).
+ *
+ * Each file's TAP output is printed when the file ends (lanes do not interleave), then a summary.
+ *
+ * Usage: node --import tsx scripts/test.ts [file...]   (no files: the lint and every test/**\/*.test.ts)
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+/** Run after the others, one at a time, unpinned (see above). */
+const SERIAL = ['test/server/redis-queue.test.ts'];
+
+/** Started first, longest first (by a run on 2 cores): a long file started last would run alone. */
+const SLOWEST = [
+  'test/pipeline/tiled-trajectory.test.ts',
+  'test/cli/tiled-run.test.ts',
+  'test/server/failures.test.ts',
+  'test/stylize.test.ts',
+  'test/web/browser-mode.test.ts',
+  'test/cli/cli.test.ts',
+  'test/model/cache.test.ts',
+  'test/stylizer.test.ts',
+  'test/web/wasm-parity.test.ts',
+  'test/stylize-schedule.test.ts',
+  'test/server/access.test.ts',
+  'test/engine/vgg19.test.ts',
+  'test/engine/tiled.test.ts',
+  'test/pipeline/memory.test.ts',
+  'test/stylize-recipe.test.ts',
+  'test/worker/checkpoint.test.ts',
+];
+
+interface Outcome {
+  readonly code: number;
+  readonly output: string;
+  readonly seconds: number;
+}
+
+function testFiles(dir: string): string[] {
+  return readdirSync(path.join(root, dir), { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? testFiles(path.join(dir, e.name)) : e.name.endsWith('.test.ts') ? [path.join(dir, e.name)] : []))
+    .sort();
+}
+
+/** Runs a command from the repository root; `capture` keeps its output instead of passing it through. */
+function run(command: string, args: readonly string[], capture: boolean): Promise<Outcome> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { cwd: root, stdio: capture ? ['ignore', 'pipe', 'pipe'] : 'inherit' });
+    let output = '';
+    child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+    const done = (code: number, extra = '') => resolve({ code, output: output + extra, seconds: (performance.now() - started) / 1000 });
+    child.on('error', (err) => done(1, `${command}: ${err.message}\n`));
+    child.on('close', (code, signal) => done(code ?? 1, signal ? `killed by ${signal}\n` : ''));
+  });
+}
+
+const nodeTest = ['--import', 'tsx', '--test'];
+
+/** The CPUs this process may run on (Linux), for one pinned lane each; undefined where lanes cannot be pinned. */
+function pinnableCpus(): number[] | undefined {
+  if (spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status !== 0) return undefined;
+  const list = /^Cpus_allowed_list:\s*(.+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+  return list?.split(',').flatMap((range) => {
+    const [a, b = a] = range.split('-').map(Number);
+    return Array.from({ length: b - a + 1 }, (_, i) => a + i);
+  });
+}
+
+/** Runs the files in one lane per CPU, each lane pinned to its CPU, printing each file's output as it ends. */
+async function lanes(files: readonly string[], cpus: readonly number[], times: Map<string, number>): Promise<string[]> {
+  const queue = [...files];
+  const failed: string[] = [];
+  await Promise.all(
+    cpus.map(async (cpu) => {
+      for (let file = queue.shift(); file !== undefined; file = queue.shift()) {
+        const r = await run('taskset', ['-c', String(cpu), process.execPath, ...nodeTest, file], true);
+        process.stdout.write(`# ${file} (cpu ${cpu}, ${r.seconds.toFixed(1)} s)\n${r.output}`);
+        times.set(file, r.seconds);
+        if (r.code !== 0) failed.push(file);
+      }
+    }),
+  );
+  return failed;
+}
+
+async function lint(): Promise<Outcome> {
+  const bin = (name: string) => path.join(root, 'node_modules/.bin', name);
+  const steps = await Promise.all([
+    run(bin('prettier'), ['--check', '.'], true),
+    run(bin('tsc'), ['-p', 'tsconfig.json', '--noEmit'], true),
+    run(bin('tsc'), ['-p', 'src/web/tsconfig.json', '--noEmit'], true),
+  ]);
+  const failed = steps.filter((s) => s.code !== 0);
+  return { code: failed.length ? 1 : 0, output: failed.map((s) => s.output).join('\n'), seconds: Math.max(...steps.map((s) => s.seconds)) };
+}
+
+const requested = process.argv.slice(2);
+const all = requested.length ? requested : testFiles('test');
+const missing = [...SERIAL, ...SLOWEST].filter((f) => !existsSync(path.join(root, f)));
+if (!requested.length && missing.length) console.error(`scripts/test.ts: listed but not found (renamed?): ${missing.join(', ')}`);
+const serial = all.filter((f) => SERIAL.includes(f));
+const rest = all.filter((f) => !SERIAL.includes(f));
+const ordered = [...SLOWEST.filter((f) => rest.includes(f)), ...rest.filter((f) => !SLOWEST.includes(f))];
+
+const started = performance.now();
+const linting = requested.length ? undefined : lint();
+const times = new Map<string, number>();
+const failed: string[] = [];
+const cpus = pinnableCpus();
+if (ordered.length && cpus && cpus.length > 1) {
+  failed.push(...(await lanes(ordered, cpus, times)));
+} else if (ordered.length) {
+  if ((await run(process.execPath, [...nodeTest, `--test-concurrency=${availableParallelism()}`, ...ordered], false)).code !== 0) failed.push('(see above)');
+}
+for (const file of serial) {
+  const r = await run(process.execPath, [...nodeTest, file], false);
+  times.set(file, r.seconds);
+  if (r.code !== 0) failed.push(file);
+}
+const lintResult = await linting;
+if (lintResult && lintResult.code !== 0) {
+  console.error(`\nlint failed (npm run lint):\n${lintResult.output}`);
+  failed.push('lint');
+}
+const slowest = [...times].sort((a, b) => b[1] - a[1]).slice(0, 8);
+if (slowest.length) console.error(`\nslowest files (wall seconds): ${slowest.map(([f, s]) => `${f} ${s.toFixed(0)}`).join(', ')}`);
+const lanesSaid = cpus && cpus.length > 1 ? `${cpus.length} pinned lanes` : `${availableParallelism()} at a time`;
+console.error(
+  `npm test: ${failed.length ? `FAILED (${failed.join(', ')})` : 'passed'} in ${((performance.now() - started) / 1000).toFixed(0)} s (${ordered.length} files in ${lanesSaid}, then ${serial.length} alone${lintResult ? `; lint ${lintResult.seconds.toFixed(0)} s beside them` : ''})`,
+);
+process.exitCode = failed.length ? 1 : 0;

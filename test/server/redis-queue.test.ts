@@ -183,7 +183,7 @@ describe('jobs on Redis (BullMQ) with worker processes', () => {
     assert.deepEqual(doneLines(second), [id]);
   });
 
-  it('cancels a running job from another server within a second; a waiting job at once', async (t) => {
+  it('cancels a running job from another server, which stops at its next iteration; a waiting job at once', async (t) => {
     const dataDir = await tempDataDir();
     const serverA = await startTestServer({ redis: redis.url, dataDir });
     const serverB = await startTestServer({ redis: redis.url, dataDir });
@@ -208,14 +208,19 @@ describe('jobs on Redis (BullMQ) with worker processes', () => {
     const ms = performance.now() - t0;
     assert.equal(cancelled.status, 200);
     assert.equal(cancelled.body.status, 'cancelled');
+    // How long it took is reported, not asserted (it depends on the machine's load); what must hold
+    // is the order: the DELETE answers once the worker has stopped, and no iteration comes after.
     t.diagnostic(`DELETE → cancelled on the worker: ${Math.round(ms)} ms`);
-    // The worker stops within one iteration; 2 s leaves room for a loaded CI machine.
-    assert.ok(ms < 2000, `the worker stopped the job ${Math.round(ms)} ms after DELETE`);
-    assert.ok(cancelled.body.progress.iteration < 2000);
+    const stoppedAt = cancelled.body.progress.iteration;
+    assert.ok(stoppedAt < 2000, `stopped at iteration ${stoppedAt} of 2000`);
     // Server A hears of it through Redis a moment later.
     await waitForStatus(serverA.url, long, ['cancelled'], 5000);
     await pngOf(`${serverA.url}/api/jobs/${long}/result`); // the last image it got to
     await worker.waitFor(new RegExp(`job ${long}: cancelled`));
+    const replay = await readEvents(`${serverA.url}/api/jobs/${long}/events`);
+    assert.deepEqual([replay.at(-1).type, replay.at(-1).status], ['status', 'cancelled'], 'the stream ends with the cancel');
+    const iterations = replay.find((e) => e.type === 'history').points.map((p: any) => p.iteration);
+    assert.equal(Math.max(...iterations), stoppedAt, 'no iteration ran after the one the DELETE answered with');
 
     // DELETE of a finished job deletes it: its record, its files, and every server forgets it.
     assert.deepEqual((await getJson(`${serverA.url}/api/jobs/${long}`, { method: 'DELETE' })).body, { id: long, deleted: true });

@@ -164,7 +164,9 @@ describe('jobs on Redis (BullMQ) with worker processes', () => {
     const dataDir = await tempDataDir();
     const server = await startTestServer({ redis: redis.url, dataDir });
     cleanup.push(() => server.dispose());
-    const first = spawnWorker(redis.url, dataDir); // a 30 s lock: only the hand-back can be this quick
+    // An hour's lock (the longest --lock-duration): only the hand-back can free the job for the
+    // second worker within this test; nothing here depends on how quickly it happens.
+    const first = spawnWorker(redis.url, dataDir, { lockSeconds: 3600 });
     cleanup.push(() => first.kill());
     const id = (await postJob(server.url, images, THREE_SCALES)).body.id;
     await readEvents(`${server.url}/api/jobs/${id}/events`, (e) => e.type === 'iteration' && e.scale === 2 && e.iteration >= 5, 240_000);
@@ -172,11 +174,9 @@ describe('jobs on Redis (BullMQ) with worker processes', () => {
     assert.match(first.log(), new RegExp(`job ${id}: put back in the queue \\(worker stopping\\)`));
     assert.equal((await getJson(`${server.url}/api/jobs/${id}`)).body.result, false, 'no half-done image was kept as its result');
 
-    const t0 = performance.now();
     const second = spawnWorker(redis.url, dataDir);
     cleanup.push(() => second.stop());
-    await second.waitFor(new RegExp(`job ${id}: started \\(attempt 2\\)`), 25_000);
-    assert.ok(performance.now() - t0 < 25_000, 'taken before the 30 s lock could have expired');
+    await second.waitFor(new RegExp(`job ${id}: started \\(attempt 2\\)`));
     const job = await expectDone(server.url, id, 240_000);
     assert.equal(job.attempts, 2);
     await waitForDoneLines([second], 1);

@@ -143,8 +143,8 @@ describe('bad requests (issue 9, finding 7)', () => {
 
 describe('serve refuses bad settings at start (issue 9, finding 7)', () => {
   const cli = fileURLToPath(new URL('../../bin/style-transfer.js', import.meta.url));
-  function serve(args: string[]): Promise<{ code: number | null; stderr: string; ms: number }> {
-    const started = Date.now();
+  // A serve that never exits is killed after 20 s (it then has no exit code): a hang guard.
+  function serve(args: string[]): Promise<{ code: number | null; stderr: string }> {
     const child = spawn(process.execPath, [cli, 'serve', '--port', '0', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (c) => (stderr += c));
@@ -152,7 +152,7 @@ describe('serve refuses bad settings at start (issue 9, finding 7)', () => {
     return new Promise((resolve) =>
       child.on('exit', (code) => {
         clearTimeout(timer);
-        resolve({ code, stderr, ms: Date.now() - started });
+        resolve({ code, stderr });
       }),
     );
   }
@@ -168,11 +168,10 @@ describe('serve refuses bad settings at start (issue 9, finding 7)', () => {
     }
   });
 
-  it('refuses a data dir that cannot be created, at once (it used to spin at 100 % CPU)', async () => {
+  it('refuses a data dir that cannot be created: exits with 1 instead of spinning at 100 % CPU (as it used to)', async () => {
     const res = await serve(['--data-dir', '/proc/x']);
     assert.equal(res.code, 1, res.stderr);
     assert.match(res.stderr, /^error: the data directory \/proc\/x cannot be used: .*\n$/);
     assert.equal(res.stderr.split('\n').length, 2, 'one line');
-    assert.ok(res.ms < 15_000, `took ${res.ms} ms`);
   });
 });

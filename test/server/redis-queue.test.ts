@@ -41,7 +41,7 @@ function doneLines(worker: WorkerProcess): string[] {
 
 /** Wait until the workers have printed `count` done lines (a worker prints its line just after the record says done). */
 async function waitForDoneLines(workers: WorkerProcess[], count: number): Promise<void> {
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 60_000; // then the caller's count shows what is missing
   while (workers.flatMap(doneLines).length < count && Date.now() < deadline) await sleep(25);
 }
 
@@ -225,7 +225,7 @@ describe('jobs on Redis (BullMQ) with worker processes', () => {
     // DELETE of a finished job deletes it: its record, its files, and every server forgets it.
     assert.deepEqual((await getJson(`${serverA.url}/api/jobs/${long}`, { method: 'DELETE' })).body, { id: long, deleted: true });
     assert.ok(!existsSync(path.join(dataDir, 'jobs', long)));
-    const deadline = Date.now() + 5000;
+    const deadline = Date.now() + 60_000; // a guard against a hang, not a bound
     while ((await getJson(`${serverB.url}/api/jobs/${long}`)).status !== 404 && Date.now() < deadline) await sleep(25);
     assert.equal((await getJson(`${serverB.url}/api/jobs/${long}`)).status, 404);
 

@@ -120,10 +120,10 @@ describe('job files are not kept forever (issue 9, finding 4)', () => {
       await waitForStatus(server.url, first.body.id, ['done']);
       const second = await postJob(server.url, await inputs(), SMALL_JOB);
       await waitForStatus(server.url, second.body.id, ['done']);
-      // Pruning follows the final status by a moment.
-      const deadline = Date.now() + 5000;
+      // Pruning follows the final status by a moment (the minute is a guard against a hang, not a bound).
+      const deadline = Date.now() + 60_000;
       while ((await getJson(`${server.url}/api/jobs/${first.body.id}`)).status !== 404) {
-        assert.ok(Date.now() < deadline, 'the older job is deleted');
+        assert.ok(Date.now() < deadline, 'the older job is never deleted');
         await new Promise((r) => setTimeout(r, 50));
       }
       await assert.rejects(stat(path.join(server.dataDir, 'jobs', first.body.id)), /ENOENT/);
@@ -138,9 +138,9 @@ describe('job files are not kept forever (issue 9, finding 4)', () => {
     try {
       const job = await postJob(server.url, await inputs(), SMALL_JOB);
       await waitForStatus(server.url, job.body.id, ['done']);
-      const deadline = Date.now() + 10_000;
+      const deadline = Date.now() + 60_000; // a guard against a hang, not a bound
       while ((await getJson(`${server.url}/api/jobs/${job.body.id}`)).status !== 404) {
-        assert.ok(Date.now() < deadline, 'deleted within 10 s');
+        assert.ok(Date.now() < deadline, 'the job is never deleted');
         await new Promise((r) => setTimeout(r, 200));
       }
     } finally {
@@ -169,14 +169,28 @@ describe('job files are not kept forever (issue 9, finding 4)', () => {
   });
 });
 
-/** Open a socket to the server and resolve when it closes, with the milliseconds it stayed open. */
-function openSocket(url: string): { socket: Socket; closed: Promise<number> } {
+/** Open a socket to the server; `closed` resolves when it closes, with what the server sent on it. */
+function openSocket(url: string): { socket: Socket; closed: Promise<string>; isClosed: () => boolean } {
   const { hostname, port } = new URL(url);
-  const started = Date.now();
   const socket = connect(Number(port), hostname);
+  let received = '';
+  let isClosed = false;
   socket.on('error', () => {});
-  socket.on('data', () => {});
-  return { socket, closed: new Promise((resolve) => socket.on('close', () => resolve(Date.now() - started))) };
+  socket.on('data', (d) => (received += d.toString()));
+  const closed = new Promise<string>((resolve) =>
+    socket.on('close', () => {
+      isClosed = true;
+      resolve(received);
+    }),
+  );
+  return { socket, closed, isClosed: () => isClosed };
+}
+
+/** What the server sent before closing, or a failure if it has not closed the socket within a minute (a hang guard, not a bound). */
+function stillOpenAfterAMinute(closed: Promise<string>): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const guard = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('the server left the connection open for a minute')), 60_000)));
+  return Promise.race([closed, guard]).finally(() => clearTimeout(timer));
 }
 
 describe('connections and uploads (issue 9, finding 5)', () => {
@@ -197,11 +211,13 @@ describe('connections and uploads (issue 9, finding 5)', () => {
       );
       trickles.push(setInterval(() => slowBody.socket.write('0123456789'), 100));
 
-      // Without timeouts both would stay open for good (fastify turns Node's request timeout off): give up after 10 s.
-      const within = (closed: Promise<number>) => Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(Infinity), 10_000))]);
-      const [headerMs, bodyMs] = await Promise.all([within(slowHeader.closed), within(slowBody.closed)]);
-      assert.ok(headerMs < 4000, `slow-header client dropped after ${headerMs} ms`);
-      assert.ok(bodyMs < 6000, `slow-body client dropped after ${bodyMs} ms`);
+      // Without timeouts both would stay open for good (fastify turns Node's request timeout off),
+      // the clients trickling forever. How soon they are dropped depends on the machine's load and
+      // is not asserted; that the server answers each with 408 and closes it is. (A minute's guard
+      // turns a server that never drops them into a failure instead of a hung suite.)
+      const [header, body] = await Promise.all([stillOpenAfterAMinute(slowHeader.closed), stillOpenAfterAMinute(slowBody.closed)]);
+      assert.match(header, /^HTTP\/1\.1 408 /, 'the slow-header client is told it timed out');
+      assert.match(body, /^HTTP\/1\.1 408 /, 'the slow-body client is told it timed out');
       assert.equal((await getJson(`${server.url}/api/config`)).status, 200);
     } finally {
       trickles.forEach(clearInterval);
@@ -217,8 +233,12 @@ describe('connections and uploads (issue 9, finding 5)', () => {
       await Promise.all(held.map((h) => new Promise((r) => h.socket.once('connect', r))));
       await new Promise((r) => setTimeout(r, 100));
       const extra = openSocket(server.url);
-      const ms = await Promise.race([extra.closed, new Promise<number>((r) => setTimeout(() => r(-1), 3000))]);
-      assert.ok(ms >= 0 && ms < 3000, 'the sixth connection was closed');
+      // The sixth is closed by the server, unanswered, while the five it holds stay open.
+      assert.equal(await stillOpenAfterAMinute(extra.closed), '', 'the sixth connection was closed without an answer');
+      assert.ok(
+        held.every((h) => !h.isClosed()),
+        'the five held connections are still open',
+      );
       extra.socket.destroy();
       held.forEach((h) => h.socket.destroy());
       await Promise.all(held.map((h) => h.closed));

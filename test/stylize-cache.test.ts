@@ -1,10 +1,10 @@
 /**
  * The first-run story end to end: weights "downloaded" from a local HTTP server into the cache,
- * verified, then used by the CLI with no --weights; and the offline message when they cannot be had.
+ * verified, then used by the CLI (in-process, through runCli) with no --weights; and the offline
+ * message when they cannot be had.
  */
 import { before, after, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:net';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -14,7 +14,8 @@ import sharp from 'sharp';
 import { installVariant, variantPaths } from '../src/model/cache.js';
 import { findVariant } from '../src/model/registry.js';
 import { FileServer } from './model/http-fixture.js';
-import { repoRoot, sharedImage, sharedWeights } from './helpers.js';
+import { cliInProcess } from './cli/run.js';
+import { sharedImage, sharedWeights } from './helpers.js';
 
 let home: string;
 const server = new FileServer();
@@ -29,19 +30,8 @@ after(async () => {
   await rm(home, { recursive: true, force: true });
 });
 
-function cli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const environment = { ...process.env, ...env };
-    delete environment.STYLE_TRANSFER_WEIGHTS; // the cache must be what supplies the weights
-    const child = spawn(process.execPath, [path.join(repoRoot, 'bin/style-transfer.js'), ...args], { env: environment, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** The CLI in-process (runCli) with the cache as the only source of weights: no STYLE_TRANSFER_WEIGHTS. */
+const cli = (args: string[], env: NodeJS.ProcessEnv) => cliInProcess(args, { ...env, STYLE_TRANSFER_WEIGHTS: '' });
 
 it('stylize runs end to end from a cached, verified weights file', async () => {
   // Serve the shared network as the `vgg19-caffe` variant's download, with its true hash.

@@ -83,6 +83,8 @@ export async function configureOrt(backend: Backend): Promise<{ ort: OrtWeb; thr
     gpuOrt.env.wasm.proxy = false;
     // The adapter the page probed and names (webgpu.ts asks for high performance too).
     gpuOrt.env.webgpu.powerPreference = 'high-performance';
+    // Its warnings (e.g. that shape arithmetic runs on the CPU) would reach the console as errors.
+    gpuOrt.env.logLevel = 'error';
     return { ort: gpuOrt, threads: 1 };
   }
   const threads = wasmThreads();
@@ -168,6 +170,7 @@ export function engineBackend(backend: Backend, runtime: OrtWeb = ort): EngineBa
       graphOptimizationLevel: 'all',
       enableCpuMemArena: false,
       executionMode: 'sequential',
+      ...(backend === 'webgpu' ? { logSeverityLevel: 3 as const } : {}),
     },
     // WebGPU has neither MaxUnpool nor MaxPool's indices output (a session with them fails at run).
     graph: backend === 'webgpu' ? { maxPoolGradient: 'select' } : undefined,

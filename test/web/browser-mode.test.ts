@@ -77,6 +77,11 @@ describe('browser mode: the whole run in Chromium, from a static site', () => {
     assert.equal(await page.evaluate(() => self.crossOriginIsolated), true);
     assert.equal(await page.isVisible('#where'), false);
     assert.match((await page.textContent('#weights-status')) ?? '', /76\.4 MiB\) is downloaded once/);
+    // This Chromium grants no WebGPU adapter (no --enable-unsafe-webgpu): the GPU engine is not
+    // offered, and the page says why in one line before any run.
+    assert.equal(await page.$eval('#engine-select option[value="webgpu"]', (o) => (o as HTMLOptionElement).disabled), true);
+    assert.equal(await page.inputValue('#engine-select'), 'wasm');
+    assert.match((await page.textContent('#engine-status')) ?? '', /^No GPU engine: the browser offers no WebGPU adapter .+\.$/);
 
     await page.setInputFiles('#content-input', contentPng);
     await page.setInputFiles('#style-input', stylePng);

@@ -15,6 +15,7 @@ import { decodeImageBytes } from '../../src/image/io.js';
 import { repoRoot, sharedImage } from '../helpers.js';
 import { startTestServer, type TestServer } from '../server/helpers.js';
 import { builtSite } from './site-build.js';
+import { WEBGPU_ARGS } from './chromium.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = path.join(repoRoot, 'test-artifacts');
@@ -187,5 +188,63 @@ describe('web app in Chromium', () => {
     );
     assert.deepEqual(pageErrors, []);
     await context.close();
+  });
+
+  it('runs a job in the browser on "GPU (WebGPU)", chosen by default when the browser grants an adapter, and names the adapter', async () => {
+    // A browser of its own: WebGPU on (the other tests run with --disable-gpu). Without a GPU
+    // (CI, this machine) Chromium's adapter is SwiftShader, its Vulkan on the CPU.
+    const gpuBrowser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: WEBGPU_ARGS });
+    try {
+      const context = await gpuBrowser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 1180 }, deviceScaleFactor: 1 });
+      const page = await context.newPage();
+      const pageErrors: string[] = [];
+      page.on('pageerror', (err) => pageErrors.push(err.message));
+      page.on('console', (msg) => {
+        // With the URL: "Failed to load resource" alone does not say which.
+        if (msg.type() === 'error') pageErrors.push(`${msg.text()} (${msg.location().url})`);
+      });
+      await page.goto(`${server.url}/`);
+      await page.waitForSelector('#preset option', { state: 'attached' });
+      await page.check('#where-browser');
+      // Offered, named, and chosen: no ?backend in the URL.
+      await page.waitForFunction(() => !(document.querySelector('#engine-select option[value="webgpu"]') as HTMLOptionElement).disabled);
+      assert.equal(await page.inputValue('#engine-select'), 'webgpu');
+      const offered = (await page.textContent('#engine-select option[value="webgpu"]')) ?? '';
+      assert.match(offered, /^GPU \(WebGPU\): \S+ \S+/);
+      await page.waitForFunction(() => /MiB\) is downloaded once/.test(document.getElementById('weights-status')?.textContent ?? ''));
+      await page.setInputFiles('#content-input', sharedImage('dog'));
+      await page.setInputFiles('#style-input', sharedImage('matisse'));
+      await page.$eval('#size', (el) => {
+        const input = el as HTMLInputElement;
+        input.value = '64';
+        input.dispatchEvent(new Event('input', { bubbles: true }));
+      });
+      await page.fill('#iterations', '3');
+      await page.click('.advanced summary');
+      await page.fill('#opt-scaleIterations', '0');
+      await page.fill('#opt-previewEvery', '1');
+      await page.click('.advanced summary');
+      await page.click('#start');
+      await page.waitForFunction(() => /^Engine: WebGPU on /.test(document.getElementById('engine-status')?.textContent ?? ''), null, { timeout: 300_000 });
+      // During the run: the README's screenshot (copied to docs/ by hand), tall enough for the
+      // engine line under the form.
+      await page.waitForFunction(() => /iteration \d+\/3/.test(document.getElementById('status')?.textContent ?? ''), null, { timeout: 600_000, polling: 500 });
+      await page.evaluate(() => window.scrollTo(0, 0));
+      await page.screenshot({ path: path.join(ARTIFACTS, 'web-webgpu.png'), fullPage: false });
+      await page.waitForFunction(() => ['done', 'failed'].includes(document.getElementById('status')?.dataset.state ?? ''), null, { timeout: 600_000, polling: 500 });
+      assert.equal(await page.getAttribute('#status', 'data-state'), 'done', (await page.textContent('#status')) ?? '');
+      assert.match((await page.textContent('#status')) ?? '', /in this browser/);
+      const engine = (await page.textContent('#engine-status')) ?? '';
+      assert.match(engine, /^Engine: WebGPU on \S+ \S+\.$/, 'WebGPU ran the job to the end, with no fallback to wasm');
+      assert.ok(offered.endsWith(engine.slice('Engine: WebGPU on '.length, -1)), `the adapter offered (${offered}) runs the job (${engine})`);
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-result')]);
+      const image = await decodeImageBytes(await readFile((await download.path())!), download.suggestedFilename());
+      assert.equal(Math.max(image.width, image.height), 64);
+      await page.screenshot({ path: path.join(ARTIFACTS, 'web-webgpu-done.png'), fullPage: false });
+      assert.deepEqual(pageErrors, []);
+      await context.close();
+    } finally {
+      await gpuBrowser.close();
+    }
   });
 });

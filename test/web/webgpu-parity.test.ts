@@ -21,12 +21,10 @@ import { vgg19, type NetworkSpec } from '../../src/model/vgg19.js';
 import { nodeBackend } from '../../src/node/ort-backend.js';
 import { BENCH_LAYOUT } from '../../bench/engine-measure.js';
 import { relativeError, sharedImage, sharedWeights } from '../helpers.js';
+import { CHROMIUM, WEBGPU_ARGS } from './chromium.js';
 import { builtSite } from './site-build.js';
 import { startStaticServer, type StaticServer } from './static-server.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-/** What lets headless Chromium grant a WebGPU adapter here (SwiftShader when there is no GPU). */
-export const WEBGPU_ARGS = ['--headless', '--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking'];
 const termWeights = { content: new Map([['conv4_2', 1]]), style: new Map(BENCH_LAYOUT.styleLayers.map((l) => [l, 100])), tv: 1e-3 };
 
 interface BrowserAnswer {

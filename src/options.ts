@@ -9,6 +9,7 @@ import { parseBytes } from './bytes.js';
 import { OptionError } from './errors.js';
 import { DEFAULT_MAX_PIXELS, type RawImage } from './image/image.js';
 import type { StyleNormalisation } from './losses/style.js';
+import type { MaskPropagation } from './losses/guided.js';
 import { minimumSide, VGG19_CONV_NAMES, type Pooling } from './model/vgg19.js';
 import type { ProgressEvent } from './progress.js';
 
@@ -93,7 +94,24 @@ export interface Tuning {
   model: string;
 }
 
-export interface StylizeOptions extends Partial<Tuning> {
+export interface StylizeOptions extends Partial<Omit<Tuning, 'styleLayerWeights'>> {
+  /**
+   * wₗ for each style layer, in the order of styleLayers: one list for every style, or one list per
+   * style image (scale control, e.g. one painting's conv1_1/conv2_1 and another's conv3_1…conv5_1:
+   * each style then has its own Gram terms instead of the blended target; README "Spatial and scale control").
+   */
+  styleLayerWeights?: number[] | number[][];
+  /**
+   * Spatial control (guided Gram matrices, src/losses/guided.ts): one mask per style image, in the
+   * order of `style`, saying where on the output that style goes: any size (resized to each scale
+   * like the images), grey levels 0…1 (an RGB mask counts by its mean). A pixel no mask covers gets
+   * content (and TV) only.
+   */
+  styleMasks?: readonly ImageSource[];
+  /** Optional masks on the style images (one per style, `null` for none): the region of each style image whose Gram is matched. */
+  styleImageMasks?: readonly (ImageSource | null)[];
+  /** How masks reach each layer: 'pool' (average-pooled, the default) or 'inside' (positions whose receptive field lies inside the region). */
+  maskPropagation?: MaskPropagation;
   /** The photo whose content is kept. */
   content: ImageSource;
   /** One style image, or several to blend. */
@@ -149,7 +167,12 @@ export interface ResolvedOptions extends Tuning {
   maxPixels: number;
   memory: string | number | undefined;
   tile: number | undefined;
+  /** Per-style wₗ lists (styleLayerWeights given as one list per style); `styleLayerWeights` then holds the preset's. */
+  perStyleLayerWeights: number[][] | undefined;
+  maskPropagation: MaskPropagation;
   startAt: { readonly scale: number; readonly image: ImageSource } | undefined;
+  styleMasks: ImageSource[] | undefined;
+  styleImageMasks: (ImageSource | null)[] | undefined;
 }
 
 export const STYLE_LAYERS = ['conv1_1', 'conv2_1', 'conv3_1', 'conv4_1', 'conv5_1'];
@@ -282,6 +305,10 @@ export interface OptionSpec {
   readonly tuning?: boolean;
   /** Default when no preset gives one. */
   readonly default?: unknown;
+  /** The flag may be given several times (once per style image, in order). */
+  readonly repeat?: boolean;
+  /** An image option (paths, bytes or pixels): not a job setting (resolveTuning does not take it), checked with the images. */
+  readonly image?: boolean;
 }
 
 const layerChoices = VGG19_CONV_NAMES;
@@ -348,7 +375,8 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     max: 1e30,
     value: 'W,..',
     tuning: true,
-    doc: 'weight of each style layer, in --style-layers order',
+    repeat: true,
+    doc: 'weight of each style layer, in --style-layers order; given once per style image, each style its own (scale control)',
   },
   { key: 'contentLayers', flag: 'content-layers', kind: 'strings', choices: layerChoices, value: 'L,..', tuning: true, doc: 'layers matched to the content image' },
   { key: 'styleLayers', flag: 'style-layers', kind: 'strings', choices: layerChoices, value: 'L,..', tuning: true, doc: 'layers whose Gram matrices are matched to the style' },
@@ -368,6 +396,32 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   },
   { key: 'model', flag: 'model', kind: 'string', value: 'NAME', tuning: true, doc: 'network variant: vgg19, vgg19-caffe (vgg19-caffe-rgb with --weights)' },
   { key: 'styleBlend', flag: 'style-blend', kind: 'numbers', min: 0, max: 1e6, value: 'W,..', doc: 'relative weights of several style images (default equal)' },
+  {
+    key: 'styleMasks',
+    flag: 'style-mask',
+    kind: 'string',
+    value: 'FILE',
+    repeat: true,
+    image: true,
+    doc: 'where each style goes on the output: a grey mask per style image, in order (white: this style)',
+  },
+  {
+    key: 'styleImageMasks',
+    flag: 'style-image-mask',
+    kind: 'string',
+    value: 'FILE',
+    repeat: true,
+    image: true,
+    doc: 'the region of each style image to match, in order (with --style-mask)',
+  },
+  {
+    key: 'maskPropagation',
+    flag: 'mask-propagation',
+    kind: 'string',
+    choices: ['pool', 'inside'],
+    doc: "masks at deeper layers: average-pooled, or only where the layer's receptive field is inside",
+    default: 'pool',
+  },
   { key: 'init', flag: 'init', kind: 'string', value: 'content|noise|style|FILE', doc: 'starting image', default: 'content' },
   { key: 'seed', flag: 'seed', kind: 'int', min: 0, max: 2 ** 32 - 1, value: 'N', doc: 'random seed (noise init); same seed, same output', default: 0 },
   { key: 'threads', flag: 'threads', kind: 'int', min: 1, max: 1024, value: 'N', doc: 'CPU threads for ONNX Runtime (default: all cores)' },
@@ -418,16 +472,16 @@ function isImageSource(x: unknown): x is ImageSource {
 
 const KNOWN_KEYS = new Set([...OPTION_SPECS.map((s) => s.key), 'content', 'style', 'onProgress', 'signal', 'startAt']);
 /** The keys of a job's settings: everything but its images and callbacks (resolveTuning). */
-const TUNING_KEYS = new Set(OPTION_SPECS.map((s) => s.key));
+const TUNING_KEYS = new Set(OPTION_SPECS.filter((s) => !s.image).map((s) => s.key));
 
 /**
  * A job's options without its images and callbacks: what a server, a queue or an estimate holds
  * before (or instead of) the pictures themselves. resolveTuning() resolves them from sizes alone.
  */
-export type TuningOptions = Omit<StylizeOptions, 'content' | 'style' | 'onProgress' | 'signal' | 'startAt'>;
+export type TuningOptions = Omit<StylizeOptions, 'content' | 'style' | 'onProgress' | 'signal' | 'startAt' | 'styleMasks' | 'styleImageMasks'>;
 
 /** Every value of a job resolved and checked, except its images: what planning a job needs (pipeline/plan.ts planJob). */
-export type ResolvedTuning = Omit<ResolvedOptions, 'content' | 'styles' | 'startAt'>;
+export type ResolvedTuning = Omit<ResolvedOptions, 'content' | 'styles' | 'startAt' | 'styleMasks' | 'styleImageMasks'>;
 
 /**
  * Validate a job's options and fill every default from the preset, for `styleCount` style images,
@@ -454,7 +508,17 @@ export function normaliseOptions(options: StylizeOptions): ResolvedOptions {
     const ok = typeof startAt === 'object' && startAt !== null && Number.isInteger(startAt.scale) && startAt.scale >= 2 && isImageSource(startAt.image);
     if (!ok) throw new OptionError('startAt', "{ scale, image }: a scale number from 2 on and the previous scale's result", startAt);
   }
-  return { ...settings, content: options.content, styles, startAt };
+  const masks = (key: 'styleMasks' | 'styleImageMasks') => {
+    const list = options[key];
+    if (list === undefined) return undefined;
+    if (!Array.isArray(list) || list.length !== styles.length)
+      throw new OptionError(key, `${styles.length} masks (one per style image, in order)`, Array.isArray(list) ? `${list.length} masks` : list);
+    list.forEach((m) => {
+      if (!(isImageSource(m) || (key === 'styleImageMasks' && m === null))) throw new OptionError(key, 'image paths, bytes or pixels', m);
+    });
+    return [...list] as ImageSource[];
+  };
+  return { ...settings, content: options.content, styles, startAt, styleMasks: masks('styleMasks'), styleImageMasks: masks('styleImageMasks') };
 }
 
 /**
@@ -468,7 +532,12 @@ function resolveSettings(options: TuningOptions, known: ReadonlySet<string>, sty
     if (!known.has(key)) throw new OptionError(key, `a known option (${[...known].join(', ')})`, key);
   }
   const given = options as unknown as Record<string, unknown>;
-  for (const spec of OPTION_SPECS) if (given[spec.key] !== undefined && spec.key !== 'init' && spec.key !== 'memory') check(spec, given[spec.key]);
+  const perStyle = Array.isArray(given.styleLayerWeights) && given.styleLayerWeights.some((x) => Array.isArray(x)) ? (given.styleLayerWeights as unknown[]) : undefined;
+  for (const spec of OPTION_SPECS) {
+    if (given[spec.key] === undefined || spec.image || spec.key === 'init' || spec.key === 'memory') continue;
+    if (perStyle && spec.key === 'styleLayerWeights') perStyle.forEach((list) => check(spec, list));
+    else check(spec, given[spec.key]);
+  }
   const memory = options.memory;
   if (memory !== undefined && !(typeof memory === 'number' ? Number.isFinite(memory) && memory > 0 : typeof memory === 'string' && parseBytes(memory) !== undefined)) {
     throw new OptionError('memory', 'a size such as 4G, 512M or a number of bytes', memory);
@@ -477,6 +546,7 @@ function resolveSettings(options: TuningOptions, known: ReadonlySet<string>, sty
   const preset = options.preset ?? DEFAULT_PRESET;
   const tuning: Tuning = { ...PRESETS[preset] };
   for (const key of Object.keys(tuning) as (keyof Tuning)[]) {
+    if (key === 'styleLayerWeights' && perStyle) continue;
     if (given[key] !== undefined) (tuning as unknown as Record<string, unknown>)[key] = Array.isArray(given[key]) ? [...(given[key] as unknown[])] : given[key];
   }
 
@@ -484,8 +554,16 @@ function resolveSettings(options: TuningOptions, known: ReadonlySet<string>, sty
   const styleBlend = options.styleBlend ? [...options.styleBlend] : Array.from({ length: styleCount }, () => 1);
   if (styleBlend.length !== styleCount) throw new OptionError('styleBlend', `${styleCount} weights (one per style image)`, styleBlend);
   if (!(styleBlend.reduce((a, b) => a + b, 0) > 0)) throw new OptionError('styleBlend', 'weights with a positive sum', styleBlend);
-  if (tuning.styleLayerWeights.length !== tuning.styleLayers.length) {
-    throw new OptionError('styleLayerWeights', `${tuning.styleLayers.length} weights (one per style layer: ${tuning.styleLayers.join(', ')})`, tuning.styleLayerWeights);
+  const perStyleLayerWeights = perStyle?.map((list) => [...(list as number[])]);
+  if (perStyleLayerWeights && perStyleLayerWeights.length !== styleCount) {
+    throw new OptionError('styleLayerWeights', `one list per style image (${styleCount}), or one list for all`, `${perStyleLayerWeights.length} lists`);
+  }
+  // A per-style list is for the preset's layers unless the layers are given; the preset's own weights are then unused.
+  if (perStyleLayerWeights) tuning.styleLayerWeights = tuning.styleLayers.map(() => 1);
+  for (const list of perStyleLayerWeights ?? [tuning.styleLayerWeights]) {
+    if (list.length !== tuning.styleLayers.length) {
+      throw new OptionError('styleLayerWeights', `${tuning.styleLayers.length} weights (one per style layer: ${tuning.styleLayers.join(', ')})`, list);
+    }
   }
   for (const key of ['contentLayers', 'styleLayers'] as const) {
     const twice = tuning[key].find((layer, i) => tuning[key].indexOf(layer) !== i);
@@ -506,6 +584,8 @@ function resolveSettings(options: TuningOptions, known: ReadonlySet<string>, sty
     maxPixels: options.maxPixels ?? DEFAULT_MAX_PIXELS,
     memory,
     tile: options.tile,
+    perStyleLayerWeights,
+    maskPropagation: options.maskPropagation ?? 'pool',
   };
 }
 

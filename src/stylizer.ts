@@ -20,7 +20,7 @@ import { matchHistogram } from './image/colour.js';
 import { deprocess, preprocess } from './model/convention.js';
 import type { ResolvedWeights } from './model/conv-weights.js';
 import { convsUpTo } from './model/vgg19.js';
-import { checkImageSizes, normaliseOptions, type ResolvedOptions, type StylizeOptions } from './options.js';
+import { checkImageSizes, normaliseOptions, type ImageSource, type ResolvedOptions, type StylizeOptions } from './options.js';
 import type { Padding } from './engine/padding.js';
 import type { EtaEstimator } from './pipeline/eta.js';
 import { createRunEta } from './pipeline/run-eta.js';
@@ -31,6 +31,8 @@ import { upsampled } from './pipeline/upsample.js';
 import { initialImage, planJob, styleSize, type JobPlan, type Size } from './pipeline/plan.js';
 import { optimiseScale } from './pipeline/scale.js';
 import { computeTargets, networkInput } from './pipeline/targets.js';
+import { guidedPropagation, maskIsEmpty, maskPlane, networkMasks } from './pipeline/masks.js';
+import { ImageError } from './errors.js';
 import type { Platform } from './platform.js';
 import type { LossValues, ProgressEvent } from './progress.js';
 
@@ -174,7 +176,13 @@ class StylizerImpl implements Stylizer {
   }
 
   private layoutOf(opts: ResolvedOptions) {
-    return { contentLayers: opts.contentLayers, styleLayers: opts.styleLayers, styleNormalisation: opts.styleNormalisation, pooling: opts.pooling };
+    return {
+      contentLayers: opts.contentLayers,
+      styleLayers: opts.styleLayers,
+      styleNormalisation: opts.styleNormalisation,
+      pooling: opts.pooling,
+      guided: guidedPropagation(opts),
+    };
   }
 
   private engineKey(resolved: ResolvedWeights, opts: ResolvedOptions): string {
@@ -235,7 +243,24 @@ class StylizerImpl implements Stylizer {
     const named = typeof opts.init === 'string' && ['content', 'noise', 'style'].includes(opts.init);
     const init = named ? undefined : await platform.loadImage(opts.init, 'init image', opts.maxPixels);
     const resume = opts.startAt && (await platform.loadImage(opts.startAt.image, 'start image', opts.maxPixels));
-    return { content, styles, init, resume };
+    const styleMasks = opts.styleMasks && (await Promise.all(opts.styleMasks.map((m, i) => this.loadMask('styleMasks', m, `style mask ${i + 1}`, opts.maxPixels))));
+    const styleImageMasks =
+      opts.styleImageMasks &&
+      (await Promise.all(opts.styleImageMasks.map((m, i) => (m === null ? undefined : this.loadMask('styleImageMasks', m, `style image mask ${i + 1}`, opts.maxPixels)))));
+    return { content, styles, init, resume, styleMasks, styleImageMasks };
+  }
+
+  /** A mask image; one that cannot be read, or is all black, is a bad option (the CLI's exit 2), named by its option. */
+  private async loadMask(option: 'styleMasks' | 'styleImageMasks', source: ImageSource, role: string, maxPixels: number): Promise<RawImage> {
+    let img: RawImage;
+    try {
+      img = await this.platform.loadImage(source, role, maxPixels);
+    } catch (err) {
+      if (err instanceof ImageError) throw new OptionError(option, 'readable mask images', err.message);
+      throw err;
+    }
+    if (maskIsEmpty(img)) throw new OptionError(option, 'masks with some white in them', `${role}, all black`);
+    return img;
   }
 
   /**
@@ -291,7 +316,7 @@ class StylizerImpl implements Stylizer {
       const contentPlanar = toPlanar(await platform.resize(inputs.content, output.width, output.height));
       start = toRaw(matchHistogram(contentPlanar, toPlanar(styles[main])));
     }
-    return { content: inputs.content, styles, start, resume: inputs.resume };
+    return { content: inputs.content, styles, start, resume: inputs.resume, styleMasks: inputs.styleMasks, styleImageMasks: inputs.styleImageMasks };
   }
 
   /** Scale k: its evaluator, its targets, its start image, then the optimiser's iterations. */
@@ -340,8 +365,30 @@ class StylizerImpl implements Stylizer {
       networkInput(toInput(toPlanar(content)), size, plan.padding),
       styles.map((s) => networkInput(toInput(toPlanar(s)), s, plan.padding)),
       opts.styleBlend,
+      guidedPropagation(opts) ? await this.scaleMasks(images, size, styles, plan.padding) : undefined,
     );
     return { content, styles, targets };
+  }
+
+  /**
+   * The guided job's masks at a scale, resized by the platform's resizer as the images are: the
+   * output's (all ones without styleMasks: every style everywhere) and the style images' own.
+   */
+  private async scaleMasks(images: JobImages, size: Size, styles: readonly RawImage[], padding: Padding | undefined) {
+    const planes = images.styleMasks
+      ? await Promise.all(images.styleMasks.map(async (m) => maskPlane(await this.platform.resize(m, size.width, size.height))))
+      : styles.map(() => new Float32Array(size.width * size.height).fill(1));
+    const styleMasks = images.styleImageMasks
+      ? await Promise.all(
+          images.styleImageMasks.map(async (m, i) => {
+            if (!m) return undefined;
+            const at = styles[i];
+            const plane = maskPlane(await this.platform.resize(m, at.width, at.height));
+            return networkMasks([plane], at, padding).data;
+          }),
+        )
+      : undefined;
+    return { masks: networkMasks(planes, size, padding), styleMasks };
   }
 
   /**
@@ -390,7 +437,7 @@ class StylizerImpl implements Stylizer {
     const carried = previous?.carried;
     const local = k - plan.first; // the ETA clock counts the scales this run runs
     const ran = await optimiseScale({
-      objective: createObjective(engine, size, scaled.targets, termWeights(opts), plan.padding),
+      objective: createObjective(engine, size, scaled.targets, termWeights(opts, opts.styleMasks !== undefined), plan.padding),
       x,
       iterations: plan.iterations[k],
       // The final scale runs its full count; the earlier ones stop once they have settled.
@@ -433,7 +480,7 @@ class StylizerImpl implements Stylizer {
   private async finish({ job, plan, network, iterations }: RunState, last: ScaleDone): Promise<StylizeResult> {
     const { opts, emit, started } = job;
     const { width, height } = plan.output;
-    const objective = createObjective(last.engine, { width, height }, last.targets, termWeights(opts), plan.padding);
+    const objective = createObjective(last.engine, { width, height }, last.targets, termWeights(opts, opts.styleMasks !== undefined), plan.padding);
     const { terms } = await objective.evaluate(networkVector(opts, network.net.convention)(last.image), new Float32Array(3 * width * height));
     const image = toRaw(finishColours(last.image, last.content, opts));
     const seconds = (performance.now() - started) / 1000;
@@ -474,6 +521,8 @@ interface Inputs {
   readonly styles: RawImage[];
   readonly init: RawImage | undefined;
   readonly resume: RawImage | undefined;
+  readonly styleMasks: RawImage[] | undefined;
+  readonly styleImageMasks: (RawImage | undefined)[] | undefined;
 }
 
 /** The images the scales are made from: the styles after colour preservation; `start`: the first scale's start (init or colour start). */
@@ -482,6 +531,8 @@ interface JobImages {
   readonly styles: RawImage[];
   readonly start: RawImage | undefined;
   readonly resume: RawImage | undefined;
+  readonly styleMasks: RawImage[] | undefined;
+  readonly styleImageMasks: (RawImage | undefined)[] | undefined;
 }
 
 /** A job's plan: its scales and iterations, each scale's engine, its border, and the first scale it runs (0 unless it resumes). */

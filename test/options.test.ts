@@ -40,7 +40,7 @@ describe('resolveTuning', () => {
     for (const options of [{}, { preset: 'recipe' as const, size: 300 }, { preset: 'best' as const, history: 40, styleBlend: [1, 3] }]) {
       const styles = options.styleBlend?.length ?? 1;
       const full = normaliseOptions({ ...options, content: 'c.jpg', style: Array.from({ length: styles }, () => 's.jpg') });
-      const { content, styles: _styles, startAt, ...tuning } = full;
+      const { content, styles: _styles, startAt, styleMasks, styleImageMasks, ...tuning } = full;
       assert.deepEqual(resolveTuning(options, styles), tuning);
     }
   });

@@ -15,6 +15,8 @@ export interface FlagSpec {
   /** Placeholder for the value in help and in "expected a value (PX)". */
   readonly value?: string;
   readonly doc: string;
+  /** Given once per style image: every value is kept, in order (see ParsedCommandLine.values). */
+  readonly repeat?: boolean;
 }
 
 /** Flags of the CLI itself (not stylize() options). */
@@ -76,7 +78,7 @@ function parseValue(flag: string, kind: OptionSpec['kind'], text: string): unkno
 
 export interface ParsedCommandLine {
   readonly positionals: string[];
-  /** Values by flag name, parsed by the flag's kind; a repeated flag keeps its last value. */
+  /** Values by flag name, parsed by the flag's kind; a repeated flag keeps its last value, unless it is a `repeat` flag: then the list of its values. */
   readonly values: Map<string, unknown>;
   /** Flags in the order given, repeats included (for commands that refuse repeats). */
   readonly given: string[];
@@ -115,7 +117,7 @@ export function parseCommandLine(argv: readonly string[], flags: readonly FlagSp
       if (token.value === undefined) throw new UsageError(`--${spec.flag}`, `a value${spec.value ? ` (${spec.value})` : ''}`, undefined);
       value = parseValue(spec.flag, spec.kind, token.value);
     }
-    values.set(spec.flag, value);
+    values.set(spec.flag, spec.repeat ? [...((values.get(spec.flag) as unknown[] | undefined) ?? []), value] : value);
     given.push(spec.flag);
   }
   return { positionals, values, given };
@@ -125,7 +127,12 @@ export function parseCommandLine(argv: readonly string[], flags: readonly FlagSp
 export function parseCliArgs(argv: readonly string[]): CliArgs {
   const { positionals, values } = parseCommandLine(argv, [...CLI_FLAGS, ...OPTION_SPECS]);
   const options: Record<string, unknown> = {};
-  for (const spec of OPTION_SPECS) if (values.has(spec.flag)) options[spec.key] = values.get(spec.flag);
+  for (const spec of OPTION_SPECS) {
+    if (!values.has(spec.flag)) continue;
+    const value = values.get(spec.flag);
+    // --style-layer-weights once: one list for every style; once per style: a list each.
+    options[spec.key] = spec.repeat && spec.kind === 'numbers' && (value as unknown[]).length === 1 ? (value as unknown[])[0] : value;
+  }
   return {
     positionals,
     output: values.get('output') as string | undefined,

@@ -151,6 +151,8 @@ function namedInputs(content: string, styles: readonly string[], options: Partia
     { label: 'content image', path: content },
     ...styles.map((path, i) => ({ label: styles.length > 1 ? `style image ${i + 1}` : 'style image', path })),
     ...(typeof init === 'string' && !['content', 'noise', 'style'].includes(init) ? [{ label: 'init image', path: init }] : []),
+    ...(options.styleMasks ?? []).map((path, i) => ({ label: `style mask ${i + 1}`, path: String(path) })),
+    ...(options.styleImageMasks ?? []).flatMap((path, i) => (typeof path === 'string' ? [{ label: `style image mask ${i + 1}`, path }] : [])),
     ...(weights ? [{ label: 'weights file', path: weights }] : []),
   ];
 }

@@ -7,7 +7,8 @@
 import type { LossTerms, Targets, TermWeights } from './loss-terms.js';
 
 export interface LossEvaluator {
-  targets(image: Float32Array, width: number, height: number, which?: { content?: boolean; style?: boolean }): Promise<Targets>;
+  /** `mask` (guided layouts only): the region of the image whose Gram is wanted, planar [H,W] in 0…1 (default: all of it). */
+  targets(image: Float32Array, width: number, height: number, which?: { content?: boolean; style?: boolean }, mask?: Float32Array): Promise<Targets>;
   /** The loss terms at `image`; ∂total/∂image is written into `grad`. */
   evaluate(image: Float32Array, width: number, height: number, targets: Targets, weights: TermWeights, grad: Float32Array): Promise<LossTerms>;
 }

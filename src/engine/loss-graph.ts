@@ -13,6 +13,7 @@ import type { NetworkWeights } from '../model/conv-weights.js';
 import { truncateTo, type ConvLayer, type NetworkSpec, type Pooling } from '../model/vgg19.js';
 import { contentLossGraph } from '../losses/content.js';
 import { gramGraph, styleLossGraph, type StyleNormalisation } from '../losses/style.js';
+import { guidedGramGraph, guidedStyleLossGraph, propagateMasks, type MaskPropagation } from '../losses/guided.js';
 import { totalVariationGraph } from '../losses/total-variation.js';
 import { GraphBuilder } from './graph-builder.js';
 import { backwardGraph, forwardGraph, type MaxPoolGradient } from './network-graph.js';
@@ -25,6 +26,13 @@ export interface LossLayout {
   readonly styleNormalisation: StyleNormalisation;
   /** Gatys et al. suggest average pooling for nicer gradients; the recipe and torchvision use max. */
   readonly pooling: Pooling;
+  /**
+   * Guided Grams (spatial and scale control, losses/guided.ts), with masks propagated this way; absent:
+   * the plain graph. The guided loss model takes `mask` [R,1,H,W] (R symbolic), Gram targets
+   * [R,C,C] and region weights [R] per style layer; the guided target model a mask [1,1,H,W] of the
+   * image (all ones: the whole image) and gives its guided Gram [1,C,C].
+   */
+  readonly guided?: MaskPropagation;
 }
 
 /** Graph I/O names, shared by the builder and the runner so they cannot drift apart. */
@@ -34,6 +42,8 @@ export const names = {
   styleTarget: (layer: string) => `style_target.${layer}`,
   contentWeight: (layer: string) => `weight.content.${layer}`,
   styleWeight: (layer: string) => `weight.style.${layer}`,
+  mask: 'mask',
+  regionWeight: (layer: string) => `weight.region.${layer}`,
   tvWeight: 'weight.tv',
   loss: 'loss',
   content: (layer: string) => `content.${layer}`,
@@ -61,6 +71,7 @@ export function buildLossModel(net: NetworkSpec, weights: NetworkWeights, layout
   const image = g.input(names.image, [1, 3, 'H', 'W']);
   const layers = truncateTo(net, [...layout.contentLayers, ...layout.styleLayers]);
   const forward = forwardGraph(g, image, layers, weights, layout.pooling, true, options.maxPoolGradient);
+  const masks = layout.guided ? propagateMasks(g, g.input(names.mask, ['R', 1, 'H', 'W']), layers, layout.guided) : undefined;
 
   const terms: string[] = [];
   const contributions = new Map<string, string[]>();
@@ -77,9 +88,20 @@ export function buildLossModel(net: NetworkSpec, weights: NetworkWeights, layout
   }
   for (const name of layout.styleLayers) {
     const conv = convByName(net, name);
-    const target = g.input(names.styleTarget(name), [conv.outChannels, conv.outChannels]);
+    const c = conv.outChannels;
     const weight = g.input(names.styleWeight(name), []);
-    const part = styleLossGraph(g, forward.features.get(name)!, target, conv.outChannels, layout.styleNormalisation, weight);
+    const part = masks
+      ? guidedStyleLossGraph(
+          g,
+          forward.features.get(name)!,
+          masks.get(name)!,
+          g.input(names.styleTarget(name), ['R', c, c]),
+          g.input(names.regionWeight(name), ['R']),
+          c,
+          layout.styleNormalisation,
+          weight,
+        )
+      : styleLossGraph(g, forward.features.get(name)!, g.input(names.styleTarget(name), [c, c]), c, layout.styleNormalisation, weight);
     g.output(part.loss, names.style(name), []);
     terms.push(g.mul(part.loss, weight));
     contribute(name, part.grad);
@@ -101,14 +123,16 @@ export function buildTargetModel(net: NetworkSpec, weights: NetworkWeights, layo
   const image = g.input(names.image, [1, 3, 'H', 'W']);
   const layers = truncateTo(net, [...layout.contentLayers, ...layout.styleLayers]);
   const forward = forwardGraph(g, image, layers, weights, layout.pooling, false);
+  const masks = layout.guided ? propagateMasks(g, g.input(names.mask, [1, 1, 'H', 'W']), layers, layout.guided) : undefined;
   for (const name of layout.contentLayers) {
     const conv = convByName(net, name);
     g.output(forward.features.get(name)!, names.feature(name), [1, conv.outChannels, `H_${name}`, `W_${name}`]);
   }
   for (const name of layout.styleLayers) {
     const conv = convByName(net, name);
-    const { gram } = gramGraph(g, forward.features.get(name)!, conv.outChannels, layout.styleNormalisation);
-    g.output(gram, names.gram(name), [conv.outChannels, conv.outChannels]);
+    const c = conv.outChannels;
+    if (masks) g.output(guidedGramGraph(g, forward.features.get(name)!, masks.get(name)!, c, layout.styleNormalisation).gram, names.gram(name), [1, c, c]);
+    else g.output(gramGraph(g, forward.features.get(name)!, c, layout.styleNormalisation).gram, names.gram(name), [c, c]);
   }
   return g.encode();
 }

@@ -46,11 +46,19 @@ export class StyleEngine {
   }
 
   /** Content features and Gram matrices of an image already in the network's input space (planar [3,H,W]). */
-  async targets(image: Float32Array, width: number, height: number, which: { content?: boolean; style?: boolean } = { content: true, style: true }): Promise<Targets> {
+  async targets(
+    image: Float32Array,
+    width: number,
+    height: number,
+    which: { content?: boolean; style?: boolean } = { content: true, style: true },
+    mask?: Float32Array,
+  ): Promise<Targets> {
     const fetches: string[] = [];
     if (which.content !== false) fetches.push(...this.layout.contentLayers.map(names.feature));
     if (which.style !== false) fetches.push(...this.layout.styleLayers.map(names.gram));
-    const out = await this.targetSession.run({ [names.image]: new this.ort.Tensor('float32', image, [1, 3, height, width]) }, fetches);
+    const feeds: Record<string, Tensor> = { [names.image]: new this.ort.Tensor('float32', image, [1, 3, height, width]) };
+    if (this.layout.guided) feeds[names.mask] = new this.ort.Tensor('float32', mask ?? new Float32Array(width * height).fill(1), [1, 1, height, width]);
+    const out = await this.targetSession.run(feeds, fetches);
     const content = new Map<string, { data: Float32Array; dims: readonly number[] }>();
     const gram = new Map<string, Float32Array>();
     if (which.content !== false) {
@@ -76,12 +84,15 @@ export class StyleEngine {
       feeds[names.contentTarget(layer)] = new this.ort.Tensor('float32', t.data, t.dims);
       feeds[names.contentWeight(layer)] = scalar(weights.content.get(layer) ?? 0);
     }
+    const regions = this.layout.guided ? guidedRegions(targets, width, height) : 0;
+    if (regions) feeds[names.mask] = new this.ort.Tensor('float32', targets.masks!.data, [regions, 1, height, width]);
     for (const layer of this.layout.styleLayers) {
       const t = targets.gram.get(layer);
       if (!t) throw new Error(`missing style target for ${layer}`);
-      const c = Math.round(Math.sqrt(t.length));
-      feeds[names.styleTarget(layer)] = new this.ort.Tensor('float32', t, [c, c]);
+      const c = Math.round(Math.sqrt(t.length / (regions || 1)));
+      feeds[names.styleTarget(layer)] = new this.ort.Tensor('float32', t, regions ? [regions, c, c] : [c, c]);
       feeds[names.styleWeight(layer)] = scalar(weights.style.get(layer) ?? 0);
+      if (regions) feeds[names.regionWeight(layer)] = new this.ort.Tensor('float32', regionWeights(weights, layer, regions), [regions]);
     }
     feeds[names.tvWeight] = scalar(weights.tv);
     const out = await this.lossSession.run(feeds);
@@ -103,4 +114,19 @@ export class StyleEngine {
   async release(): Promise<void> {
     await Promise.all([this.lossSession.release(), this.targetSession.release()]);
   }
+}
+
+/** The number of regions of guided targets, checked against the image size. */
+export function guidedRegions(targets: Targets, width: number, height: number): number {
+  const m = targets.masks;
+  if (!m || !(m.regions > 0) || m.data.length !== m.regions * width * height)
+    throw new Error(`guided loss: expected ${width}x${height} region masks, got ${m ? m.data.length : 'none'}`);
+  return m.regions;
+}
+
+/** ρ_r of a layer (TermWeights.regions), 1 for each region when not given. */
+export function regionWeights(weights: TermWeights, layer: string, regions: number): Float32Array {
+  const given = weights.regions?.get(layer);
+  if (given && given.length !== regions) throw new Error(`${given.length} region weights for ${layer}, expected ${regions}`);
+  return given ? Float32Array.from(given) : new Float32Array(regions).fill(1);
 }

@@ -20,6 +20,7 @@ import { DataType } from './onnx-proto.js';
 import { backwardGraph, forwardGraph } from './network-graph.js';
 import type { LossLayout } from './loss-graph.js';
 import { tileGeometry } from './tiling.js';
+import { maskedGramSum, maskMass, propagateMasks } from '../losses/guided.js';
 
 export const tileNames = {
   image: 'image',
@@ -34,6 +35,9 @@ export const tileNames = {
   feature: (layer: string) => `feature.${layer}`,
   tvSum: 'tv_sum',
   grad: 'grad',
+  /** Guided layouts: the crop's region masks [R,1,h,w] and each layer's Σ m² over the interior [R]. */
+  mask: 'mask',
+  massSum: (layer: string) => `mass_sum.${layer}`,
 } as const;
 
 function convByName(net: NetworkSpec, name: string): ConvLayer {
@@ -69,7 +73,12 @@ function begin(name: string, net: NetworkSpec, weights: NetworkWeights, layout: 
     return g.op('Pad', [x, g.op('Concat', [before, after], { axis: 0 })]);
   };
   const interior = (layer: string) => cut(forward.features.get(layer)!, windowAt(geometry.levels.get(layer)!));
-  return { g, image, forward, geometry, windowAt, cut, uncut, interior };
+  // Guided Grams: the crop's masks, propagated in the crop as in the untiled graph. Pools align with
+  // the untiled ones (tiling.ts), and an 'inside' erosion is wrong near a cut edge only as far as
+  // the features are, so the interior's masks are the untiled graph's.
+  const masks = layout.guided ? propagateMasks(g, g.input(tileNames.mask, ['R', 1, 'H', 'W']), layers, layout.guided) : undefined;
+  const interiorMask = (layer: string) => cut(masks!.get(layer)!, windowAt(geometry.levels.get(layer)!));
+  return { g, image, forward, geometry, windowAt, cut, uncut, interior, masks, interiorMask };
 }
 
 /**
@@ -96,7 +105,7 @@ function gramSum(g: GraphBuilder, cutFeature: string, channels: number): { sum: 
 
 /** Pass 1 (mode 'loss') or tiled targets (mode 'targets'): forward only, partial sums of the interior. */
 export function buildTileSumsModel(net: NetworkSpec, weights: NetworkWeights, layout: LossLayout, mode: 'loss' | 'targets'): Uint8Array {
-  const { g, image, windowAt, cut, interior } = begin(`style_transfer_tile_${mode}`, net, weights, layout, false);
+  const { g, image, windowAt, cut, interior, masks, interiorMask } = begin(`style_transfer_tile_${mode}`, net, weights, layout, false);
   for (const name of layout.contentLayers) {
     const conv = convByName(net, name);
     const f = interior(name);
@@ -108,8 +117,14 @@ export function buildTileSumsModel(net: NetworkSpec, weights: NetworkWeights, la
     }
   }
   for (const name of layout.styleLayers) {
-    const conv = convByName(net, name);
-    g.output(gramSum(g, interior(name), conv.outChannels).sum, tileNames.gramSum(name), [conv.outChannels, conv.outChannels]);
+    const c = convByName(net, name).outChannels;
+    if (masks) {
+      const m = interiorMask(name);
+      g.output(maskedGramSum(g, interior(name), m, c).raw, tileNames.gramSum(name), ['R', c, c]);
+      g.output(maskMass(g, m), tileNames.massSum(name), ['R']);
+    } else {
+      g.output(gramSum(g, interior(name), c).sum, tileNames.gramSum(name), [c, c]);
+    }
   }
   if (mode === 'loss') {
     const { dx, dy } = tvPairs(g, image, windowAt(0), cut);
@@ -120,7 +135,7 @@ export function buildTileSumsModel(net: NetworkSpec, weights: NetworkWeights, la
 
 /** Pass 2: ∂(the interior's share of the weighted loss)/∂crop, given the global factors. */
 export function buildTileGradientModel(net: NetworkSpec, weights: NetworkWeights, layout: LossLayout): Uint8Array {
-  const { g, image, forward, geometry, windowAt, cut, uncut, interior } = begin('style_transfer_tile_gradient', net, weights, layout, true);
+  const { g, image, forward, geometry, windowAt, cut, uncut, interior, masks, interiorMask } = begin('style_transfer_tile_gradient', net, weights, layout, true);
   const contributions = new Map<string, string[]>();
   const contribute = (layer: string, cutGrad: string) => {
     const full = uncut(cutGrad, forward.features.get(layer)!, windowAt(geometry.levels.get(layer)!));
@@ -134,10 +149,20 @@ export function buildTileGradientModel(net: NetworkSpec, weights: NetworkWeights
   }
   for (const name of layout.styleLayers) {
     const conv = convByName(net, name);
-    const dgram = g.input(tileNames.dgram(name), [conv.outChannels, conv.outChannels]);
+    const c = conv.outChannels;
     const f = interior(name);
-    const { flat } = gramSum(g, f, conv.outChannels);
-    contribute(name, g.op('Reshape', [g.op('MatMul', [dgram, flat]), g.op('Shape', [f])]));
+    if (masks) {
+      // ∂/∂F = Σ_r m_r ∘ (dgram_r · (F∘m_r)), dgram [R,C,C] (losses/guided.ts).
+      const dgram = g.input(tileNames.dgram(name), ['R', c, c]);
+      const m = interiorMask(name);
+      const { flat, masked } = maskedGramSum(g, f, m, c);
+      const dMasked = g.op('Reshape', [g.op('MatMul', [dgram, flat]), g.op('Shape', [masked])]);
+      contribute(name, g.op('ReduceSum', [g.mul(dMasked, m), g.ints([0])], { keepdims: 1 }));
+    } else {
+      const dgram = g.input(tileNames.dgram(name), [c, c]);
+      const { flat } = gramSum(g, f, c);
+      contribute(name, g.op('Reshape', [g.op('MatMul', [dgram, flat]), g.op('Shape', [f])]));
+    }
   }
   // TV: Σ d² over the owned pairs; ∂/∂x = 2·(d_{j−1} − d_j) inside each sub-image, placed back in the crop.
   const tvScale = g.input(tileNames.tvScale, []);

@@ -19,6 +19,8 @@ import type { LossLayout } from './loss-graph.js';
 import type { EngineBackend } from './style-engine.js';
 import type { LossTerms, Targets, TermWeights } from './loss-terms.js';
 import { buildTileGradientModel, buildTileSumsModel, tileNames } from './tile-graph.js';
+import { guidedRegions, regionWeights } from './style-engine.js';
+import { EMPTY_MASS } from '../losses/guided.js';
 import { globalLevelWindow, levelWindow, planTiles, planTilesWithin, tileGeometry, type Tile, type TileGeometry, type TilePlan } from './tiling.js';
 
 /**
@@ -114,8 +116,17 @@ export class TiledEngine implements LossEvaluator {
   }
 
   /** Content features and Gram matrices of an image, computed tile by tile (same result as StyleEngine.targets). */
-  async targets(image: Float32Array, width: number, height: number, which: { content?: boolean; style?: boolean } = { content: true, style: true }): Promise<Targets> {
+  async targets(
+    image: Float32Array,
+    width: number,
+    height: number,
+    which: { content?: boolean; style?: boolean } = { content: true, style: true },
+    mask?: Float32Array,
+  ): Promise<Targets> {
     const plan = this.forwardPlan(width, height);
+    const guided = this.layout.guided !== undefined;
+    const masks = guided ? { data: mask ?? new Float32Array(width * height).fill(1), regions: 1 } : undefined;
+    const masses = this.massAccumulators(1);
     const content = new Map<string, { data: Float32Array; dims: readonly number[] }>();
     const wantContent = which.content !== false;
     if (wantContent) {
@@ -125,13 +136,18 @@ export class TiledEngine implements LossEvaluator {
         content.set(layer, { data: new Float32Array(c * h * w), dims: [1, c, h, w] });
       }
     }
-    const sums = this.gramAccumulators();
+    const sums = this.gramAccumulators(1);
     for (let k = 0; k < plan.tiles.length; k++) {
       this.onTile?.({ pass: 'targets', tile: k + 1, tiles: plan.tiles.length });
       const tile = plan.tiles[k];
-      const fetches = [...this.layout.styleLayers.map(tileNames.gramSum), ...(wantContent ? this.layout.contentLayers.map(tileNames.feature) : [])];
-      const out = await this.targetsSession.run(inputsOf(this.targetsSession, this.windowFeeds(image, plan, tile)), fetches);
+      const fetches = [
+        ...this.layout.styleLayers.map(tileNames.gramSum),
+        ...(guided ? this.layout.styleLayers.map(tileNames.massSum) : []),
+        ...(wantContent ? this.layout.contentLayers.map(tileNames.feature) : []),
+      ];
+      const out = await this.targetsSession.run(inputsOf(this.targetsSession, this.windowFeeds(image, plan, tile, masks)), fetches);
       for (const [layer, acc] of sums) addInto(acc, out[tileNames.gramSum(layer)].data as Float32Array);
+      if (guided) for (const [layer, acc] of masses) addInto(acc, out[tileNames.massSum(layer)].data as Float32Array);
       if (wantContent) {
         for (const layer of this.layout.contentLayers) {
           const t = content.get(layer)!;
@@ -140,12 +156,15 @@ export class TiledEngine implements LossEvaluator {
       }
     }
     const gram = new Map<string, Float32Array>();
-    if (which.style !== false)
-      for (const [layer, acc] of sums)
+    if (which.style !== false) {
+      for (const [layer, acc] of sums) {
+        const divisor = guided ? this.guidedDivisor(layer, width, height, masses.get(layer)![0]) : this.gramDivisor(layer, width, height);
         gram.set(
           layer,
-          Float32Array.from(acc, (v) => v / this.gramDivisor(layer, width, height)),
+          Float32Array.from(acc, (v) => v / divisor),
         );
+      }
+    }
     return { content, gram };
   }
 
@@ -156,17 +175,23 @@ export class TiledEngine implements LossEvaluator {
   async evaluate(image: Float32Array, width: number, height: number, targets: Targets, weights: TermWeights, grad: Float32Array): Promise<LossTerms> {
     const { contentLayers, styleLayers, styleNormalisation } = this.layout;
 
+    // Guided Grams (losses/guided.ts): R regions, each with its own Gram sums and mass Σm².
+    const regions = this.layout.guided ? guidedRegions(targets, width, height) : 0;
+    const R = regions || 1;
+    const masses = this.massAccumulators(R);
+
     // Pass 1: partial sums over the tiles' interiors.
     let plan = this.forwardPlan(width, height);
-    const gramSums = this.gramAccumulators();
+    const gramSums = this.gramAccumulators(R);
     const contentSums = new Map(contentLayers.map((l) => [l, 0]));
     let tvSum = 0;
     for (let k = 0; k < plan.tiles.length; k++) {
       this.onTile?.({ pass: 'sums', tile: k + 1, tiles: plan.tiles.length });
       const tile = plan.tiles[k];
-      const feeds = { ...this.windowFeeds(image, plan, tile), ...this.contentTargetFeeds(targets, plan, tile) };
+      const feeds = { ...this.windowFeeds(image, plan, tile, targets.masks), ...this.contentTargetFeeds(targets, plan, tile) };
       const out = await this.sumsSession.run(inputsOf(this.sumsSession, feeds));
       for (const [layer, acc] of gramSums) addInto(acc, out[tileNames.gramSum(layer)].data as Float32Array);
+      if (regions) for (const [layer, acc] of masses) addInto(acc, out[tileNames.massSum(layer)].data as Float32Array);
       for (const layer of contentLayers) contentSums.set(layer, contentSums.get(layer)! + scalarOf(out[tileNames.contentSum(layer)]));
       tvSum += scalarOf(out[tileNames.tvSum]);
     }
@@ -184,22 +209,31 @@ export class TiledEngine implements LossEvaluator {
     for (const layer of styleLayers) {
       const c = this.channels.get(layer)!;
       const count = this.elements(layer, width, height);
-      const divisor = this.gramDivisor(layer, width, height);
       const acc = gramSums.get(layer)!;
       const target = targets.gram.get(layer);
       if (!target) throw new Error(`missing style target for ${layer}`);
-      const diff = new Float64Array(c * c);
-      let squares = 0;
-      for (let i = 0; i < diff.length; i++) {
-        diff[i] = acc[i] / divisor - target[i];
-        squares += diff[i] * diff[i];
+      const rho = regions ? regionWeights(weights, layer, regions) : Float32Array.of(1);
+      let term = 0;
+      const dgram = new Float32Array(R * c * c);
+      for (let r = 0; r < R; r++) {
+        const mass = regions ? masses.get(layer)![r] : 0;
+        const divisor = regions ? this.guidedDivisor(layer, width, height, mass) : this.gramDivisor(layer, width, height);
+        const at = r * c * c;
+        const diff = new Float64Array(c * c);
+        let squares = 0;
+        for (let i = 0; i < diff.length; i++) {
+          diff[i] = acc[at + i] / divisor - target[at + i];
+          squares += diff[i] * diff[i];
+        }
+        const meanSq = squares / (c * c);
+        term += rho[r] * (styleNormalisation === 'recipe' ? meanSq / count : meanSq);
+        // ∂(w·styleₗ)/∂F = dgram · F with dgram = w·2/(C²·numel)·(D + Dᵀ), as styleLossGraph; guided:
+        // w·ρ_r·2/(C³·Σm_r²)·(D_r + D_rᵀ) applied to F∘m_r, as guidedStyleLossGraph.
+        const w = weights.style.get(layer) ?? 0;
+        const factor = regions ? (w * rho[r] * 2) / (c * c * c * Math.max(mass, EMPTY_MASS)) : (w * 2) / (c * c * count);
+        for (let a = 0; a < c; a++) for (let b = 0; b < c; b++) dgram[at + a * c + b] = factor * (diff[a * c + b] + diff[b * c + a]);
       }
-      const meanSq = squares / (c * c);
-      style.set(layer, styleNormalisation === 'recipe' ? meanSq / count : meanSq);
-      // ∂(w·styleₗ)/∂F = dgram · F with dgram = w·2/(C²·numel)·(D + Dᵀ), as styleLossGraph.
-      const factor = ((weights.style.get(layer) ?? 0) * 2) / (c * c * count);
-      const dgram = new Float32Array(c * c);
-      for (let a = 0; a < c; a++) for (let b = 0; b < c; b++) dgram[a * c + b] = factor * (diff[a * c + b] + diff[b * c + a]);
+      style.set(layer, term);
       dgrams.set(layer, dgram);
     }
     const pixels = 3 * width * height;
@@ -214,14 +248,14 @@ export class TiledEngine implements LossEvaluator {
     for (const [layer, s] of contentScales) common[tileNames.contentScale(layer)] = scalar(s);
     for (const [layer, d] of dgrams) {
       const c = this.channels.get(layer)!;
-      common[tileNames.dgram(layer)] = new this.Tensor('float32', d, [c, c]);
+      common[tileNames.dgram(layer)] = new this.Tensor('float32', d, regions ? [regions, c, c] : [c, c]);
     }
     grad.fill(0);
     plan = this.plan(width, height);
     for (let k = 0; k < plan.tiles.length; k++) {
       this.onTile?.({ pass: 'gradient', tile: k + 1, tiles: plan.tiles.length });
       const tile = plan.tiles[k];
-      const feeds = { ...common, ...this.windowFeeds(image, plan, tile), ...this.contentTargetFeeds(targets, plan, tile) };
+      const feeds = { ...common, ...this.windowFeeds(image, plan, tile, targets.masks), ...this.contentTargetFeeds(targets, plan, tile) };
       const out = await this.gradientSession.run(inputsOf(this.gradientSession, feeds), [tileNames.grad]);
       addCrop(grad, width, height, out[tileNames.grad].data as Float32Array, tile);
     }
@@ -253,15 +287,27 @@ export class TiledEngine implements LossEvaluator {
     return this.layout.styleNormalisation === 'recipe' ? 1 : this.elements(layer, width, height);
   }
 
-  private gramAccumulators(): Map<string, Float64Array> {
-    return new Map(this.layout.styleLayers.map((l) => [l, new Float64Array(this.channels.get(l)! ** 2)]));
+  /** Guided Grams: what a raw Σ m²fₚfₚᵀ is divided by, for a region of mass Σm² (losses/guided.ts). */
+  private guidedDivisor(layer: string, width: number, height: number, mass: number): number {
+    const cm = this.channels.get(layer)! * Math.max(mass, EMPTY_MASS);
+    return this.layout.styleNormalisation === 'recipe' ? cm / this.elements(layer, width, height) : cm;
+  }
+
+  private gramAccumulators(regions: number): Map<string, Float64Array> {
+    return new Map(this.layout.styleLayers.map((l) => [l, new Float64Array(regions * this.channels.get(l)! ** 2)]));
+  }
+
+  private massAccumulators(regions: number): Map<string, Float64Array> {
+    return new Map(this.layout.styleLayers.map((l) => [l, new Float64Array(regions)]));
   }
 
   /** The crop and its interior window at every level the graphs use. */
-  private windowFeeds(image: Float32Array, plan: TilePlan, tile: Tile): Record<string, Tensor> {
+  private windowFeeds(image: Float32Array, plan: TilePlan, tile: Tile, masks?: Targets['masks']): Record<string, Tensor> {
     const w = tile.cropX1 - tile.cropX0;
     const h = tile.cropY1 - tile.cropY0;
     const feeds: Record<string, Tensor> = { [tileNames.image]: new this.Tensor('float32', cropPlanar(image, plan.width, plan.height, tile), [1, 3, h, w]) };
+    // The masks are cropped as the image is (their margin, if any, is already in them: pipeline/targets.ts).
+    if (masks) feeds[tileNames.mask] = new this.Tensor('float32', cropPlanar(masks.data, plan.width, plan.height, tile, masks.regions), [masks.regions, 1, h, w]);
     for (const level of new Set([0, ...this.geometry.levels.values()])) {
       const win = levelWindow(tile, plan, level);
       feeds[tileNames.start(level)] = new this.Tensor('int64', BigInt64Array.of(BigInt(win.r0), BigInt(win.c0)), [2]);
@@ -296,12 +342,12 @@ function addInto(acc: Float64Array, part: Float32Array): void {
   for (let i = 0; i < acc.length; i++) acc[i] += part[i];
 }
 
-/** The tile's crop of a planar [3,H,W] image. */
-function cropPlanar(image: Float32Array, width: number, height: number, tile: Tile): Float32Array {
+/** The tile's crop of a planar [channels,H,W] image. */
+function cropPlanar(image: Float32Array, width: number, height: number, tile: Tile, channels = 3): Float32Array {
   const w = tile.cropX1 - tile.cropX0;
   const h = tile.cropY1 - tile.cropY0;
-  const out = new Float32Array(3 * w * h);
-  for (let c = 0; c < 3; c++) {
+  const out = new Float32Array(channels * w * h);
+  for (let c = 0; c < channels; c++) {
     for (let r = 0; r < h; r++) {
       const from = (c * height + tile.cropY0 + r) * width + tile.cropX0;
       out.set(image.subarray(from, from + w), (c * h + r) * w);

@@ -10,6 +10,7 @@ import type { ResolvedTuning } from '../options.js';
 import type { Evaluate } from '../optim/types.js';
 import type { LossValues } from '../progress.js';
 import type { Size } from './plan.js';
+import { guidedPropagation, regionWeightsOf } from './masks.js';
 
 export interface Objective {
   readonly size: Size;
@@ -38,8 +39,17 @@ export function borderPadding(opts: Pick<ResolvedTuning, 'padding'>): Padding | 
   return opts.padding === 'reflect' ? { margin: DEFAULT_MARGIN, mode: 'reflect' } : undefined;
 }
 
-/** α for each content layer, β·wₗ for each style layer, and the TV weight, from the options. */
-export function termWeights(opts: ResolvedTuning): TermWeights {
+/** α for each content layer, β·wₗ for each style layer, and the TV weight, from the options (guided jobs: see below; `masked`: the job has output masks). */
+export function termWeights(opts: ResolvedTuning, masked = false): TermWeights {
+  if (guidedPropagation(opts)) {
+    // Guided: β per layer, and each style's share ρ_{r,l} (its wₗ, pipeline/masks.ts) inside the layer's term.
+    return {
+      content: new Map(opts.contentLayers.map((l) => [l, opts.contentWeight])),
+      style: new Map(opts.styleLayers.map((l) => [l, opts.styleWeight])),
+      tv: opts.tvWeight,
+      regions: regionWeightsOf(opts, masked),
+    };
+  }
   return {
     content: new Map(opts.contentLayers.map((l) => [l, opts.contentWeight])),
     style: new Map(opts.styleLayers.map((l, i) => [l, opts.styleWeight * opts.styleLayerWeights[i]])),
@@ -52,6 +62,8 @@ export function lossValues(terms: LossTerms, opts: ResolvedTuning): LossValues {
   let content = 0;
   for (const v of terms.content.values()) content += v;
   let style = 0;
-  opts.styleLayers.forEach((l, i) => (style += opts.styleLayerWeights[i] * (terms.style.get(l) ?? 0)));
+  // Guided terms already hold each style's wₗ (ρ).
+  const guided = guidedPropagation(opts) !== undefined;
+  opts.styleLayers.forEach((l, i) => (style += (guided ? 1 : opts.styleLayerWeights[i]) * (terms.style.get(l) ?? 0)));
   return { loss: terms.total, content, style, tv: terms.tv };
 }

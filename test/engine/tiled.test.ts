@@ -173,6 +173,65 @@ for (const pooling of ['max', 'avg'] as Pooling[]) {
   }
 }
 
+// Guided Grams (spatial control): the masks are cropped with the image and propagated inside each
+// crop; the interiors' masks, Gram sums and masses must be the untiled graph's, for both propagations.
+for (const guided of ['pool', 'inside'] as const) {
+  for (const styleNormalisation of ['recipe', 'size-invariant'] as StyleNormalisation[]) {
+    describe(`tiled = untiled with two region masks ('${guided}' propagation, ${styleNormalisation})`, () => {
+      const layout: LossLayout = { contentLayers: ['conv2_2'], styleLayers: ['conv1_1', 'conv2_1', 'conv3_1'], styleNormalisation, pooling: 'max', guided };
+      const weights = randomWeights(4);
+      const termWeights: TermWeights = {
+        ...TINY_TERM_WEIGHTS,
+        regions: new Map([
+          ['conv1_1', [1, 0.5]],
+          ['conv2_1', [0.3, 2]],
+          ['conv3_1', [1.5, 1]],
+        ]),
+      };
+      let untiled: StyleEngine;
+      let tiled: TiledEngine;
+      before(async () => {
+        untiled = await StyleEngine.create(nodeBackend({ threads: 1 }), tinyNet, weights, layout);
+        tiled = await TiledEngine.create(nodeBackend({ threads: 1 }), tinyNet, weights, layout, { interior: 8, forwardInterior: 12 });
+      });
+      after(async () => Promise.all([untiled.release(), tiled.release()]));
+
+      it('53x41, 8 px interiors: loss terms within 1e-5, gradient within 1e-5 (relative L2); masked style targets too', async () => {
+        const [width, height] = [53, 41];
+        const random = seededRandom(17);
+        const normal = gaussian(random);
+        const make = () => Float32Array.from({ length: 3 * width * height }, () => 10 * normal());
+        // A soft diagonal boundary between the regions (so it crosses tiles), plus noise.
+        const first = Float32Array.from({ length: width * height }, (_, i) => Math.min(1, Math.max(0, ((i % width) - Math.floor(i / width)) / 10 + 0.5 + 0.1 * random())));
+        const masks = new Float32Array(2 * width * height);
+        masks.set(first);
+        masks.set(
+          first.map((v) => 1 - v),
+          width * height,
+        );
+        const style = make();
+        const styleMask = first.map((v) => 1 - v);
+        const g0 = (await untiled.targets(make(), width, height, { content: false, style: true })).gram;
+        const g1 = (await untiled.targets(style, width, height, { content: false, style: true }, styleMask)).gram;
+        const gram = new Map([...g0].map(([l, g]) => [l, Float32Array.of(...g, ...g1.get(l)!)]));
+        const targets: Targets = { content: (await untiled.targets(make(), width, height, { content: true, style: false })).content, gram, masks: { data: masks, regions: 2 } };
+        const image = make();
+        const gradUntiled = new Float32Array(image.length);
+        const gradTiled = new Float32Array(image.length).fill(Number.NaN);
+        const a = await untiled.evaluate(image, width, height, targets, termWeights, gradUntiled);
+        const b = await tiled.evaluate(image, width, height, targets, termWeights, gradTiled);
+        assert.ok(tiled.plan(width, height).tiles.length > 1);
+        assert.ok(relativeError(b.total, a.total) < 1e-5, `total ${b.total} vs ${a.total}`);
+        for (const [l, v] of a.style) assert.ok(relativeError(b.style.get(l)!, v) < 1e-5, `style ${l}: ${b.style.get(l)} vs ${v}`);
+        const err = relativeL2(gradTiled, gradUntiled);
+        assert.ok(err < 1e-5, `gradient error ${err}`);
+        const t = (await tiled.targets(style, width, height, { content: false, style: true }, styleMask)).gram;
+        for (const [l, g] of g1) assert.ok(maxRelativeError(t.get(l)!, g) < 1e-5, `masked gram target ${l}`);
+      });
+    });
+  }
+}
+
 describe('tiled = untiled on VGG-19 to conv5_1 with the shared weights', () => {
   const layout: LossLayout = { ...QUALITY_LOSS, styleNormalisation: 'size-invariant', pooling: 'max' };
   const termWeights: TermWeights = { content: new Map([['conv4_2', 5]]), style: new Map(QUALITY_LOSS.styleLayers.map((l) => [l, 500])), tv: 1e-3 };

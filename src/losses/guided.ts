@@ -1,0 +1,122 @@
+/**
+ * Spatial control by guided Gram matrices (Gatys, Ecker, Bethge, Hertzmann, Shechtman, "Controlling
+ * Perceptual Factors in Neural Style Transfer", CVPR 2017). R soft masks m_r ∈ [0,1], one per style
+ * image (region), enter the graph at the image's size as one input [R,1,H,W] and reach each loss
+ * layer through the network's own pooling (propagateMasks). At a layer with features F (C × N):
+ *
+ *   G_r = (F∘m_r)(F∘m_r)ᵀ · N / (Σ m_r²) · g      (g: the unmasked Gram scale of style.ts, 1 or 1/M)
+ *
+ * i.e. the unmasked Gram of style.ts with the region's mass Σm² in place of the position count N:
+ * an all-ones mask gives exactly the unmasked Gram, and a constant mask c the same Gram as no mask
+ * (soft values weight positions; they do not scale the Gram). For a binary mask Σm² is its area.
+ * styleₗ(G_r) is the unmasked per-layer loss of style.ts (its normalisation, including 'recipe''s
+ * division by the whole image's M = C·N), and the layer's term is Σ_r ρ_r·styleₗ(G_r) with ρ_r the
+ * region's weight (per-style layer weights, scale control).
+ *
+ * Gradient, with D_r = G_r − A_r and d_r = C·Σm_r² (recipe: d_r/M, so that G_r = raw_r / d_r):
+ *   ∂styleₗ/∂G_r = 2 D_r/C² · k (k = 1/M for 'recipe', else 1), and k/d_r = 1/(C·Σm_r²) either way,
+ *   ∂/∂F = Σ_r m_r ∘ ((S_r + S_rᵀ)·(F∘m_r)),  S_r = w·ρ_r · 2 D_r / (C³ Σm_r²).
+ * A region with no mass at a layer (a small region eroded away by 'inside') is given a mass of
+ * 1e-12 so nothing divides by zero: its Gram is then 0, its gradient 0, and its loss the constant
+ * mean(A²), which moves nothing.
+ */
+import type { GraphBuilder } from '../engine/graph-builder.js';
+import type { Layer } from '../model/vgg19.js';
+import type { StyleNormalisation } from './style.js';
+
+/** How a mask reaches a layer (the paper's two choices). */
+export type MaskPropagation = 'pool' | 'inside';
+
+/** A region with less mass than this at a layer counts as empty there (see above). */
+export const EMPTY_MASS = 1e-12;
+
+/**
+ * The masks [R,1,h,w] at each conv layer of `layers`, from `mask` [R,1,H,W] at the image:
+ * - 'pool': through the network's 2x2 pools as average pooling, i.e. the fraction of the pool
+ *   window inside the region (a max-pooled mask would grow each region by up to a window per pool,
+ *   so at conv5_1 a region would take 16 px of its neighbour's border; the mean keeps regions the
+ *   size they are and makes the boundary positions of deep layers shared in proportion);
+ * - 'inside': only positions whose receptive field lies inside the region: the minimum of the mask
+ *   over the receptive field, built as an erosion by 3x3 minimum per conv (its padding ignored:
+ *   the image border is not outside the region) and a 2x2 minimum per pool.
+ * Floor-mode pools, as the network's, so every level has the feature map's size.
+ */
+export function propagateMasks(g: GraphBuilder, mask: string, layers: readonly Layer[], propagation: MaskPropagation): Map<string, string> {
+  const out = new Map<string, string>();
+  const minPool = (x: string, attrs: Record<string, number[]>) => g.op('Neg', [g.op('MaxPool', [g.op('Neg', [x])], attrs)]);
+  let m = mask;
+  for (const layer of layers) {
+    if (layer.kind === 'conv') {
+      if (propagation === 'inside') m = minPool(m, { kernel_shape: [3, 3], pads: [1, 1, 1, 1], strides: [1, 1] });
+      out.set(layer.name, m);
+    } else {
+      m = propagation === 'inside' ? minPool(m, { kernel_shape: [2, 2], strides: [2, 2] }) : g.op('AveragePool', [m], { kernel_shape: [2, 2], strides: [2, 2] });
+    }
+  }
+  return out;
+}
+
+/** The masked features F∘m_r [R,C,h,w] flattened to [R,C,h·w], and their raw Grams [R,C,C]. */
+export function maskedGramSum(g: GraphBuilder, feature: string, mask: string, channels: number): { raw: string; flat: string; masked: string } {
+  const masked = g.mul(feature, mask);
+  const flat = g.op('Reshape', [masked, g.ints([0, channels, -1])]);
+  const raw = g.op('MatMul', [flat, g.op('Transpose', [flat], { perm: [0, 2, 1] })]);
+  return { raw, flat, masked };
+}
+
+/** Σ m_r² per region of a mask [R,1,h,w], as [R]. */
+export function maskMass(g: GraphBuilder, mask: string): string {
+  return g.op('ReduceSum', [g.mul(mask, mask), g.ints([1, 2, 3])], { keepdims: 0 });
+}
+
+/**
+ * The divisor d_r with G_r = raw_r / d_r ([R,1,1]): C·Σm² (size-invariant) or C·Σm²/M (recipe),
+ * written so that an all-ones mask divides by exactly what gramGraph does (M, or 1).
+ */
+function gramDivisor(g: GraphBuilder, mass: string, feature: string, channels: number, norm: StyleNormalisation): string {
+  const cm = g.mul(g.scalar(channels), g.op('Max', [mass, g.scalar(EMPTY_MASS)]));
+  const d = norm === 'recipe' ? g.div(cm, g.sizeOf(feature)) : cm;
+  return g.op('Reshape', [d, g.ints([-1, 1, 1])]);
+}
+
+/** The guided Grams [R,C,C] of a feature [1,C,h,w] under masks [R,1,h,w] at its level. */
+export function guidedGramGraph(
+  g: GraphBuilder,
+  feature: string,
+  mask: string,
+  channels: number,
+  norm: StyleNormalisation,
+): { gram: string; flat: string; masked: string; mass: string } {
+  const { raw, flat, masked } = maskedGramSum(g, feature, mask, channels);
+  const mass = maskMass(g, mask);
+  return { gram: g.div(raw, gramDivisor(g, mass, feature, channels, norm)), flat, masked, mass };
+}
+
+/**
+ * The layer's guided style term Σ_r ρ_r·styleₗ(G_r) against targets [R,C,C] (`regionWeights`: ρ,
+ * [R]) and its gradient ∂(w·term)/∂F with `gradWeight` w (a scalar) folded into the C×C factors.
+ */
+export function guidedStyleLossGraph(
+  g: GraphBuilder,
+  feature: string,
+  mask: string,
+  target: string,
+  regionWeights: string,
+  channels: number,
+  norm: StyleNormalisation,
+  gradWeight: string,
+): { loss: string; grad: string } {
+  const { gram, flat, masked, mass } = guidedGramGraph(g, feature, mask, channels, norm);
+  const diff = g.sub(gram, target);
+  const sq = g.op('ReduceSum', [g.op('ReduceSum', [g.mul(diff, diff), g.ints([-1])], { keepdims: 0 }), g.ints([-1])], { keepdims: 0 }); // [R]
+  const meanSq = g.div(sq, g.scalar(channels * channels));
+  const perRegion = norm === 'recipe' ? g.div(meanSq, g.sizeOf(feature)) : meanSq;
+  const loss = g.op('ReduceSum', [g.mul(perRegion, regionWeights), g.ints([0])], { keepdims: 0 });
+  // S_r = w·ρ_r·2/(C³·Σm_r²)·D_r
+  const coef = g.div(g.mul(g.mul(regionWeights, gradWeight), g.scalar(2 / channels ** 3)), g.op('Max', [mass, g.scalar(EMPTY_MASS)]));
+  const dGram = g.mul(diff, g.op('Reshape', [coef, g.ints([-1, 1, 1])]));
+  const sym = g.add(dGram, g.op('Transpose', [dGram], { perm: [0, 2, 1] }));
+  const dMasked = g.op('Reshape', [g.op('MatMul', [sym, flat]), g.op('Shape', [masked])]);
+  const grad = g.op('ReduceSum', [g.mul(dMasked, mask), g.ints([0])], { keepdims: 1 });
+  return { loss, grad };
+}

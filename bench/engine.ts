@@ -4,7 +4,7 @@
  * machine's FMA peak measured in the same run.
  *
  *   npm run bench [-- --sizes 256,512] [--1024] [--runs 3] [--repeats 3] [--threads N] [--json]
- *                 [--arena on|off] [--baseline DIR] [--peer]
+ *                 [--arena on|off] [--baseline DIR] [--peer] [--masks R]
  *
  * The machine this runs on is often shared, so each size is measured `--repeats` times, each repeat
  * being: the FMA peak (../shared/tools/peak.c, built with gcc when present), then the median of
@@ -23,6 +23,11 @@
  * python3-torch, autograd on oneDNN, the same threads) is timed right after ours in every repeat, in
  * its own process, and the ratio peer/ours is printed, with both losses (they should agree).
  *
+ * With `--masks R`, the same loss with R guided Gram regions (spatial control, src/losses/guided.ts:
+ * R soft vertical bands, one style target each) is timed right after ours in every repeat, and the
+ * ratio masked/plain is printed: what a masked job costs per evaluation over an unmasked one with
+ * the same styles (issue 21's target: at most 1.10).
+ *
  * `npm run bench:profile` uses the same engine options (arena on unless `--arena off`) and the same
  * warm-up; its wall time differs only by ORT's profiling overhead (a few %).
  */
@@ -36,6 +41,7 @@ import { StyleEngine } from '../src/engine/style-engine.js';
 import { nodeBackend } from '../src/node/ort-backend.js';
 import { readWeightsFile, extractConvWeights } from '../src/model/weights-file.js';
 import { truncateTo, vgg19, type Layer } from '../src/model/vgg19.js';
+import type { Targets, TermWeights } from '../src/engine/loss-terms.js';
 
 const { values } = parseArgs({
   options: {
@@ -49,6 +55,7 @@ const { values } = parseArgs({
     weights: { type: 'string' },
     baseline: { type: 'string' },
     peer: { type: 'boolean', default: false },
+    masks: { type: 'string' },
   },
 });
 
@@ -148,6 +155,9 @@ const created = performance.now();
 const engine = await StyleEngine.create(nodeBackend({ threads, memoryArena: arena }), net, weights, layout);
 const createMs = performance.now() - created;
 const baseline = values.baseline ? await baselineEngine(values.baseline, { threads, memoryArena: arena }) : undefined;
+const regions = values.masks ? Number(values.masks) : 0;
+if (values.masks && !(Number.isInteger(regions) && regions >= 1)) throw new Error(`--masks R: a number of regions, not ${values.masks}`);
+const masked = regions ? await StyleEngine.create(nodeBackend({ threads, memoryArena: arena }), net, weights, { ...layout, guided: 'pool' }) : undefined;
 const peakBinary = buildPeak();
 if (!values.json) {
   console.log(`weights ${weightsPath}\nsession creation ${createMs.toFixed(0)} ms, threads ${threads ?? 'all cores'}, arena ${values.arena}`);
@@ -164,16 +174,33 @@ for (const size of sizes) {
     gram: (await engine.targets(styleImage, size, size)).gram,
   };
   const termWeights = { content: new Map([['conv4_2', 1]]), style: new Map(layout.styleLayers.map((l) => [l, 100])), tv: 1e-3 };
+  // --masks: R soft vertical bands (a 16 px ramp between neighbours) and R style targets (the guided Gram of the style image over its band).
+  let maskedTargets: Targets | undefined;
+  const maskedWeights: TermWeights = { ...termWeights, regions: new Map(layout.styleLayers.map((l) => [l, Array.from({ length: regions }, () => 1)])) };
+  if (masked) {
+    const data = new Float32Array(regions * n);
+    for (let r = 0; r < regions; r++) {
+      for (let i = 0; i < n; i++) {
+        const band = ((i % size) / size) * regions;
+        data[r * n + i] = Math.min(1, Math.max(0, 0.5 + (Math.min(band - r, r + 1 - band) * size) / regions / 16));
+      }
+    }
+    const grams = await Promise.all(
+      Array.from({ length: regions }, (_, r) => masked.targets(styleImage, size, size, { content: false, style: true }, data.subarray(r * n, (r + 1) * n))),
+    );
+    const gram = new Map(layout.styleLayers.map((l) => [l, Float32Array.from(grams.flatMap((g) => Array.from(g.gram.get(l)!)))]));
+    maskedTargets = { content: targets.content, gram, masks: { data, regions } };
+  }
   const grad = new Float32Array(3 * n);
   const x = image.map((v, i) => v + Math.sin(i));
   /** CPU time of the whole process per evaluation, ms (user, system), summed over the repeats. */
   const cpu = { user: 0, system: 0, wall: 0, evaluations: 0 };
-  const timeOf = async (e: StyleEngine, counted = false): Promise<number> => {
+  const timeOf = async (e: StyleEngine, counted = false, t: Targets = targets, w: TermWeights = termWeights): Promise<number> => {
     const times: number[] = [];
     const before = process.resourceUsage();
     for (let r = 0; r < runs; r++) {
       const t0 = performance.now();
-      await e.evaluate(x, size, size, targets, termWeights, grad);
+      await e.evaluate(x, size, size, t, w, grad);
       times.push(performance.now() - t0);
     }
     if (counted) {
@@ -188,6 +215,7 @@ for (const size of sizes) {
   // Warm-up: the first run at a size grows buffers.
   await engine.evaluate(x, size, size, targets, termWeights, grad);
   if (baseline) await baseline.evaluate(x, size, size, targets, termWeights, grad);
+  if (masked) await masked.evaluate(x, size, size, maskedTargets!, maskedWeights, grad);
 
   const gflop = countFlops(truncateTo(net, [...layout.contentLayers, ...layout.styleLayers]), size, size, layout.styleLayers) / 1e9;
   const ms: number[] = [];
@@ -195,6 +223,8 @@ for (const size of sizes) {
   const shares: number[] = [];
   const ratios: number[] = [];
   const peerRatios: number[] = [];
+  const maskRatios: number[] = [];
+  const maskedMs: number[] = [];
   let peerLoss: number | undefined;
   let ourLoss: number | undefined;
   const loads: number[] = [];
@@ -208,6 +238,11 @@ for (const size of sizes) {
       shares.push(gflop / (t / 1000) / peak);
     }
     if (baseline) ratios.push((await timeOf(baseline)) / t);
+    if (masked) {
+      const tm = await timeOf(masked, false, maskedTargets, maskedWeights);
+      maskedMs.push(tm);
+      maskRatios.push(tm / t);
+    }
     if (values.peer) {
       const peer = measurePeer(size, threads ?? os.availableParallelism());
       if (peer) {
@@ -233,6 +268,10 @@ for (const size of sizes) {
     peerLoss: peerLoss ?? null,
     baselineOverOurs: ratios.length ? +median(ratios).toFixed(3) : null,
     ratioRange: ratios.length ? [+Math.min(...ratios).toFixed(3), +Math.max(...ratios).toFixed(3)] : null,
+    regions: regions || null,
+    maskedMs: maskedMs.length ? Math.round(median(maskedMs)) : null,
+    maskedOverPlain: maskRatios.length ? +median(maskRatios).toFixed(3) : null,
+    maskRatioRange: maskRatios.length ? [+Math.min(...maskRatios).toFixed(3), +Math.max(...maskRatios).toFixed(3)] : null,
     userMs: Math.round(cpu.user / cpu.evaluations),
     systemMs: Math.round(cpu.system / cpu.evaluations),
     meanMs: Math.round(cpu.wall / cpu.evaluations),
@@ -249,7 +288,8 @@ for (const size of sizes) {
       (ratios.length ? `, baseline/ours ${median(ratios).toFixed(2)}x (${range(ratios, 2)})` : '') +
       (peerRatios.length
         ? `, PyTorch/ours ${median(peerRatios).toFixed(2)}x (${range(peerRatios, 2)}; loss ${peerLoss!.toPrecision(6)} against our ${ourLoss!.toPrecision(6)})`
-        : '');
+        : '') +
+      (maskRatios.length ? `, ${regions} masks: ${result.maskedMs} ms, masked/plain ${median(maskRatios).toFixed(3)}x (${range(maskRatios, 3)})` : '');
     console.log(
       `${size}x${size}: ${result.ms} ms (${range(ms)}), CPU per evaluation ${result.userMs} ms user + ${result.systemMs} ms system (mean wall ${result.meanMs} ms), ${result.gflop} GFLOP, ${result.gflops} GFLOP/s, ${peakText}${ratioText}; ${repeats}x${runs} runs, load ${result.load}, peak RSS ${result.peakRssMiB} MiB`,
     );
@@ -257,3 +297,4 @@ for (const size of sizes) {
 }
 await engine.release();
 await baseline?.release();
+await masked?.release();

@@ -195,6 +195,8 @@ export class BrowserMode {
       }
       case 'loading':
       case 'scale':
+        // The download (if any) is over once the network is loaded: no stale progress line.
+        if (m.type === 'scale' && !this.ui.bar.parentElement!.hidden) void this.refreshStored();
         view.event(m);
         break;
       case 'iteration':

@@ -15,7 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { build, type Plugin } from 'vite';
@@ -99,11 +99,13 @@ export function builtSite(kind: SiteKind): Promise<string> {
             // Another process finished the same build first: keep theirs.
             if (!existsSync(path.join(dir, 'index.html'))) throw err;
           });
-          // Builds of older sources are never used again (each holds ~50 MB of onnxruntime wasm).
+          // Builds of older sources (each holds ~50 MB of onnxruntime wasm) go after an hour: a
+          // test file still serving one (sources edited mid-run) keeps it meanwhile.
           for (const name of await readdir(tmpdir())) {
-            if (name.startsWith(`st-site-${kind}-`) && !name.includes('-building-') && path.join(tmpdir(), name) !== dir) {
-              await rm(path.join(tmpdir(), name), { recursive: true, force: true });
-            }
+            const other = path.join(tmpdir(), name);
+            if (!name.startsWith(`st-site-${kind}-`) || name.includes('-building-') || other === dir) continue;
+            const info = await stat(other).catch(() => undefined);
+            if (info && Date.now() - info.mtimeMs > 3_600_000) await rm(other, { recursive: true, force: true });
           }
         } finally {
           await rm(scratch, { recursive: true, force: true });

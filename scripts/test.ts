@@ -11,9 +11,11 @@
  *   core and runs one thread, instead of two processes each spinning two threads on two cores,
  *   which cost a third more CPU for the same work. Elsewhere (no taskset) the files run unpinned
  *   through `node --test --test-concurrency=<cores>`.
- * - The files in SERIAL run afterwards, one at a time, unpinned, with the machine to themselves: they
- *   start several processes that each use every core and rely on their being scheduled in time (a
- *   Redis worker must renew its job's lock while its network runs, or another worker takes the job).
+ * - The files in BESIDE start at once beside the lanes, unpinned: they spend most of their time in
+ *   processes of their own (the Redis test's workers, one ONNX Runtime thread each), which should
+ *   not all share one lane's core, and they are long, so they must not be left for the end.
+ * - The files in SERIAL (none at present) would run last, one at a time, with the machine to
+ *   themselves: the place for a test that measures the machine (memory, CPU) or needs every core.
  *
  * Each file's TAP output is printed when the file ends (lanes do not interleave), then a summary.
  *
@@ -27,8 +29,11 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
+/** Started at once beside the lanes, unpinned (see above). */
+const BESIDE = ['test/server/redis-queue.test.ts'];
+
 /** Run after the others, one at a time, unpinned (see above). */
-const SERIAL = ['test/server/redis-queue.test.ts'];
+const SERIAL: string[] = [];
 
 /** Started first, longest first (by a run on 2 cores): a long file started last would run alone. */
 const SLOWEST = [
@@ -118,10 +123,11 @@ async function lint(): Promise<Outcome> {
 
 const requested = process.argv.slice(2);
 const all = requested.length ? requested : testFiles('test');
-const missing = [...SERIAL, ...SLOWEST].filter((f) => !existsSync(path.join(root, f)));
+const missing = [...BESIDE, ...SERIAL, ...SLOWEST].filter((f) => !existsSync(path.join(root, f)));
 if (!requested.length && missing.length) console.error(`scripts/test.ts: listed but not found (renamed?): ${missing.join(', ')}`);
+const beside = all.filter((f) => BESIDE.includes(f));
 const serial = all.filter((f) => SERIAL.includes(f));
-const rest = all.filter((f) => !SERIAL.includes(f));
+const rest = all.filter((f) => !SERIAL.includes(f) && !BESIDE.includes(f));
 const ordered = [...SLOWEST.filter((f) => rest.includes(f)), ...rest.filter((f) => !SLOWEST.includes(f))];
 
 const started = performance.now();
@@ -129,11 +135,20 @@ const linting = requested.length ? undefined : lint();
 const times = new Map<string, number>();
 const failed: string[] = [];
 const cpus = pinnableCpus();
+const besideDone = Promise.all(
+  beside.map(async (file) => {
+    const r = await run(process.execPath, [...nodeTest, file], true);
+    process.stdout.write(`# ${file} (unpinned, ${r.seconds.toFixed(1)} s)\n${r.output}`);
+    times.set(file, r.seconds);
+    if (r.code !== 0) failed.push(file);
+  }),
+);
 if (ordered.length && cpus && cpus.length > 1) {
   failed.push(...(await lanes(ordered, cpus, times)));
 } else if (ordered.length) {
   if ((await run(process.execPath, [...nodeTest, `--test-concurrency=${availableParallelism()}`, ...ordered], false)).code !== 0) failed.push('(see above)');
 }
+await besideDone;
 for (const file of serial) {
   const r = await run(process.execPath, [...nodeTest, file], false);
   times.set(file, r.seconds);
@@ -148,6 +163,6 @@ const slowest = [...times].sort((a, b) => b[1] - a[1]).slice(0, 8);
 if (slowest.length) console.error(`\nslowest files (wall seconds): ${slowest.map(([f, s]) => `${f} ${s.toFixed(0)}`).join(', ')}`);
 const lanesSaid = cpus && cpus.length > 1 ? `${cpus.length} pinned lanes` : `${availableParallelism()} at a time`;
 console.error(
-  `npm test: ${failed.length ? `FAILED (${failed.join(', ')})` : 'passed'} in ${((performance.now() - started) / 1000).toFixed(0)} s (${ordered.length} files in ${lanesSaid}, then ${serial.length} alone${lintResult ? `; lint ${lintResult.seconds.toFixed(0)} s beside them` : ''})`,
+  `npm test: ${failed.length ? `FAILED (${failed.join(', ')})` : 'passed'} in ${((performance.now() - started) / 1000).toFixed(0)} s (${ordered.length} files in ${lanesSaid}, ${beside.length} beside them, then ${serial.length} alone${lintResult ? `; lint ${lintResult.seconds.toFixed(0)} s beside them` : ''})`,
 );
 process.exitCode = failed.length ? 1 : 0;

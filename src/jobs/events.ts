@@ -65,6 +65,8 @@ export interface JobView extends JobStatus {
   options: RemoteOptions;
   content: ImageInfo;
   styles: ImageInfo[];
+  /** The masks' names and sizes (one per style), when the job has masks. */
+  masks?: ImageInfo[];
 }
 
 /** The library's progress events as they travel over the wire: an iteration loses its preview function. */

@@ -19,9 +19,9 @@ import { join } from 'node:path';
 import { AbortError, RunError } from '../errors.js';
 import { writeFileAtomic } from '../fs/atomic.js';
 import type { RawImage } from '../image/image.js';
-import { encodeImageBytes } from '../image/io.js';
+import { decodeImageBytes, encodeImageBytes } from '../image/io.js';
 import type { ProgressEvent } from '../progress.js';
-import { renderSheet, sheetPanels, sheetTitle } from '../render/sheet.js';
+import { maskOverlay, renderSheet, sheetPanels, sheetTitle } from '../render/sheet.js';
 import type { StylizeResult } from '../stylize.js';
 import type { Stylizer } from '../stylizer.js';
 import { StorageError } from './errors.js';
@@ -61,7 +61,10 @@ export interface ExecuteHooks {
 export async function executeJob(stylizer: Pick<Stylizer, 'stylize'>, job: JobRun, settings: ExecuteSettings, hooks: ExecuteHooks): Promise<{ seconds: number }> {
   const checkpoints = hooks.resumable && (await Checkpoints.open(hooks.resumable, job.spec, settings.maxPixels));
   try {
-    const [content, ...styles] = await readInputs(job, hooks.inputHint);
+    const [content, ...rest] = await readInputs(job, hooks.inputHint);
+    // Masks are job files like the images (never in the queue's record), so a resumed run has them too.
+    const styles = rest.slice(0, job.spec.styles.length);
+    const masks = job.spec.masks ? rest.slice(job.spec.styles.length) : undefined;
     const previews = new PreviewFrames(job, settings, hooks.onPreview);
     const events = new RunEvents(hooks.onEvent, previews, checkpoints);
     try {
@@ -69,12 +72,13 @@ export async function executeJob(stylizer: Pick<Stylizer, 'stylize'>, job: JobRu
         ...(checkpoints?.options ?? job.spec.options),
         content,
         style: styles,
+        ...(masks ? { styleMasks: masks } : {}),
         maxPixels: settings.maxPixels,
         signal: AbortSignal.any([hooks.signal, previews.stopped]),
         onProgress: (event) => events.handle(event),
       });
       await previews.finish();
-      await saveOutputs(job.dir, result, checkpoints ? events.iterations : result.iterations);
+      await saveOutputs(job.dir, result, checkpoints ? events.iterations : result.iterations, masks);
       return { seconds: result.seconds };
     } catch (err) {
       await previews.settle();
@@ -98,11 +102,11 @@ async function save(dir: string, name: string, bytes: Uint8Array): Promise<void>
   }
 }
 
-/** The content image, then the style images, as uploaded. */
+/** The content image, then the style images, then the masks (if any), as uploaded. */
 async function readInputs(job: JobRun, hint: string | undefined): Promise<Buffer[]> {
   const { spec, dir } = job;
   return Promise.all(
-    [spec.content, ...spec.styles].map(async ({ file }) => {
+    [spec.content, ...spec.styles, ...(spec.masks ?? [])].map(async ({ file }) => {
       try {
         // Not through a symlink: a job folder's inputs must be the files the server put there.
         const bytes = await readOwnFile(join(dir, file));
@@ -202,10 +206,15 @@ class RunEvents {
   }
 }
 
-/** result.png and the comparison sheet, titled with the run's iterations. */
-async function saveOutputs(dir: string, result: StylizeResult, iterations: number): Promise<void> {
+/** result.png and the comparison sheet, titled with the run's iterations; a masked run's content panel shows its masks. */
+async function saveOutputs(dir: string, result: StylizeResult, iterations: number, masks: Buffer[] | undefined): Promise<void> {
   await save(dir, 'result.png', await encodeImageBytes(result.image, 'png'));
-  const sheet = await renderSheet(sheetPanels(result.content, result.styles, result.image), {
+  let content = result.content;
+  if (masks) {
+    const decoded = await Promise.all(masks.map((bytes, i) => decodeImageBytes(bytes, `mask-${i + 1}`, { role: 'style mask', maxSide: 2 * SHEET_HEIGHT })));
+    content = await maskOverlay(content, decoded);
+  }
+  const sheet = await renderSheet(sheetPanels(content, result.styles, result.image), {
     height: Math.min(SHEET_HEIGHT, Math.max(128, result.height)),
     title: sheetTitle({ preset: result.options.preset, width: result.width, height: result.height, iterations, seconds: result.seconds }),
   });
@@ -226,6 +235,10 @@ async function keepPartialResult(job: JobRun, image: RawImage): Promise<void> {
     );
   if (!saved) return;
   const { spec } = job;
-  const inputs = { content: { file: spec.content.file, name: spec.content.name }, styles: spec.styles.map((s) => ({ file: s.file, name: s.name })) };
+  const inputs = {
+    content: { file: spec.content.file, name: spec.content.name },
+    styles: spec.styles.map((s) => ({ file: s.file, name: s.name })),
+    ...(spec.masks ? { masks: spec.masks.map((m) => ({ file: m.file, name: m.name })) } : {}),
+  };
   await renderPartialSheet(job.dir, inputs).catch(() => {});
 }

@@ -29,10 +29,11 @@ import { isJobId } from './ids.js';
 import type { JobStatus } from './events.js';
 import type { JobSpec } from './job.js';
 import { StorageFullError } from './errors.js';
-import { CONTENT_FILE, parseStoredJob, styleFile } from './stored-job.js';
+import { CONTENT_FILE, maskFile, parseStoredJob, styleFile } from './stored-job.js';
 
 /** The files a job folder may hold that the API serves or the server writes. */
-export type JobFile = 'job.json' | 'status.json' | 'content.img' | `style-${number}.img` | 'preview.png' | 'result.png' | 'sheet.png' | 'history.json' | CheckpointFile;
+export type JobFile =
+  'job.json' | 'status.json' | 'content.img' | `style-${number}.img` | `mask-${number}.img` | 'preview.png' | 'result.png' | 'sheet.png' | 'history.json' | CheckpointFile;
 /** A worker's image and state after each finished scale (Redis mode), so a job taken over by another worker resumes there. */
 export type CheckpointFile = 'checkpoint.png' | 'checkpoint.json';
 
@@ -45,6 +46,8 @@ export interface StoredJob {
 export interface JobInputs {
   content: string;
   styles: string[];
+  /** One per style, in style order, when the job has masks. */
+  masks?: string[];
 }
 
 export class JobStore {
@@ -99,6 +102,7 @@ export class JobStore {
       await mkdir(dir);
       await rename(inputs.content, join(dir, spec.content.file));
       for (let i = 0; i < spec.styles.length; i++) await rename(inputs.styles[i], join(dir, spec.styles[i].file));
+      for (let i = 0; i < (spec.masks?.length ?? 0); i++) await rename(inputs.masks![i], join(dir, spec.masks![i].file));
       await writeFileAtomic(join(dir, 'job.json'), JSON.stringify(spec, null, 2));
       await this.writeStatus(status);
     } catch (err) {
@@ -139,7 +143,8 @@ export class JobStore {
 
   /** Delete the uploaded images of a job (a cancelled job does not need them any more); the names are the server's own, never the record's. */
   async removeInputs(spec: JobSpec): Promise<void> {
-    for (const file of [CONTENT_FILE, ...spec.styles.map((_, i) => styleFile(i))]) await rm(this.file(spec.id, file), { force: true });
+    const masks = (spec.masks ?? []).map((_, i) => maskFile(i));
+    for (const file of [CONTENT_FILE, ...spec.styles.map((_, i) => styleFile(i)), ...masks]) await rm(this.file(spec.id, file), { force: true });
   }
 
   /** Whether the job's folder is a directory itself, not a link to one elsewhere. */

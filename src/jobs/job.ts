@@ -23,6 +23,8 @@ export interface JobSpec {
   previewEvery?: number;
   content: JobInput;
   styles: JobInput[];
+  /** Spatial control (README "Spatial and scale control"): one grey mask per style image, in style order (mask-1.img, …); absent: the plain run. */
+  masks?: JobInput[];
   /** Who created it: a hash of the browser's token (src/server/guards.ts), so a listing shows each browser its own jobs. */
   owner?: string;
 }

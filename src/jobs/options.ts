@@ -11,7 +11,14 @@ import { JobRefusedError } from './errors.js';
 import type { ServerLimits } from './limits.js';
 
 /** Keys a request may carry in its `options` JSON. `model` is left out: which network runs is fixed by the server's weights. */
-export const REMOTE_OPTION_KEYS: readonly string[] = ['preset', ...OPTION_SPECS.filter((s) => s.tuning && s.key !== 'model').map((s) => s.key), 'styleBlend', 'init', 'seed'];
+export const REMOTE_OPTION_KEYS: readonly string[] = [
+  'preset',
+  ...OPTION_SPECS.filter((s) => s.tuning && s.key !== 'model').map((s) => s.key),
+  'styleBlend',
+  'maskPropagation',
+  'init',
+  'seed',
+];
 /** Server settings that ride along in the same JSON but are not library options. */
 const SERVER_KEYS = ['previewEvery'] as const;
 const INIT_NAMES = ['content', 'noise', 'style'];

@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { writeFileAtomic } from '../fs/atomic.js';
 import { decodeImageBytes, encodeImageBytes } from '../image/io.js';
-import { renderSheet, sheetPanels } from '../render/sheet.js';
+import { maskOverlay, renderSheet, sheetPanels } from '../render/sheet.js';
 import { readOwnFile } from './job-store.js';
 
 /** Sheets are at most this tall: big enough to judge, small enough to download quickly. */
@@ -17,6 +17,8 @@ export const SHEET_HEIGHT = 512;
 export interface SheetInputs {
   content: { file: string; name: string };
   styles: { file: string; name: string }[];
+  /** One per style when the job has masks: shown over the content panel, one colour per style. */
+  masks?: { file: string; name: string }[];
 }
 
 /** Render dir/sheet.png from the inputs and dir/result.png, decoding each shrunk; returns the PNG. */
@@ -29,9 +31,14 @@ export async function renderPartialSheet(dir: string, inputs: SheetInputs): Prom
     return decodeImageBytes(bytes, name, { role, maxSide: 2 * SHEET_HEIGHT });
   };
   const result = await decode('result.png', 'result.png', 'result');
-  const content = await decode(inputs.content.file, inputs.content.name, 'content image');
+  let content = await decode(inputs.content.file, inputs.content.name, 'content image');
   const styles = [];
   for (const s of inputs.styles) styles.push(await decode(s.file, s.name, 'style image'));
+  if (inputs.masks) {
+    const masks = [];
+    for (const m of inputs.masks) masks.push(await decode(m.file, m.name, 'style mask'));
+    content = await maskOverlay(content, masks);
+  }
   const sheet = await renderSheet(sheetPanels(content, styles, result), { height: Math.min(SHEET_HEIGHT, Math.max(128, result.height)) });
   const png = await encodeImageBytes(sheet, 'png');
   await writeFileAtomic(join(dir, 'sheet.png'), png);

@@ -30,6 +30,10 @@ export const CONTENT_FILE = 'content.img' as const;
 export function styleFile(index: number): `style-${number}.img` {
   return `style-${index + 1}.img`;
 }
+/** The file name the server gives the mask of style image `index` (0-based; the file is 1-based). */
+export function maskFile(index: number): `mask-${number}.img` {
+  return `mask-${index + 1}.img`;
+}
 
 /** Parse and check a job's spec and status (JSON text, as stored) for the job `id`; `where` names them in messages. */
 export function parseStoredJob(specText: string, statusText: string, id: string, where = { spec: 'job.json', status: 'status.json' }): { spec: JobSpec; status: JobStatus } {
@@ -58,7 +62,13 @@ export function checkJobSpec(value: unknown, id: string): JobSpec {
     throw new BadRecordError(`job.json: styles must list 1 to ${MAX_STORED_STYLES} images`);
   }
   const styles = spec.styles.map((s, i) => input(s, `styles[${i}]`, styleFile(i)));
-  return { ...(spec as unknown as JobSpec), options, content, styles };
+  if (spec.masks === undefined) {
+    const { masks: _none, ...rest } = spec as unknown as JobSpec;
+    return { ...rest, options, content, styles };
+  }
+  if (!Array.isArray(spec.masks) || spec.masks.length !== styles.length) throw new BadRecordError(`job.json: masks must list one mask per style image (${styles.length})`);
+  const masks = spec.masks.map((m, i) => input(m, `masks[${i}]`, maskFile(i)));
+  return { ...(spec as unknown as JobSpec), options, content, styles, masks };
 }
 
 export function checkJobStatus(value: unknown, id: string): JobStatus {

@@ -17,6 +17,7 @@ export function jobView(spec: JobSpec, status: JobStatus, position: number | und
     options: spec.options,
     content: strip(spec.content),
     styles: spec.styles.map(strip),
+    ...(spec.masks ? { masks: spec.masks.map(strip) } : {}),
   };
 }
 

@@ -11,6 +11,8 @@ import sharp, { type OverlayOptions } from 'sharp';
 import { ImageError, OptionError } from '../errors.js';
 import type { RawImage } from '../image/image.js';
 import { encodeImage, type WriteOptions } from '../image/io.js';
+import { resizeRaw } from '../image/resize.js';
+import { maskColour } from './mask-colours.js';
 import { formatDuration } from '../format.js';
 import { SVG_FONT_FAMILY, escapeXml } from './svg.js';
 
@@ -123,6 +125,33 @@ export function sheetPanels(content: RawImage, styles: readonly RawImage[], resu
     ...styles.map((image, i) => ({ image, label: styles.length === 1 ? 'style' : `style ${i + 1}` })),
     { image: result, label: 'result' },
   ];
+}
+
+/**
+ * The content image with each style's mask laid over it in that style's colour (mask-colours.ts),
+ * at `opacity` where a mask is white: what the sheet shows as its content panel for a masked run.
+ * A mask of another size is stretched to the content's, as the library does; its grey level is the
+ * mean of its channels.
+ */
+export async function maskOverlay(content: RawImage, masks: readonly RawImage[], opacity = 0.5): Promise<RawImage> {
+  const { width, height } = content;
+  const sized = await Promise.all(masks.map((m) => resizeRaw(m, width, height)));
+  const out = new Uint8Array(content.data);
+  for (let p = 0; p < width * height; p++) {
+    let total = 0;
+    const tint = [0, 0, 0];
+    sized.forEach((m, i) => {
+      const w = (m.data[p * 3] + m.data[p * 3 + 1] + m.data[p * 3 + 2]) / 765;
+      const colour = maskColour(i);
+      for (let c = 0; c < 3; c++) tint[c] += w * colour[c];
+      total += w;
+    });
+    if (total === 0) continue;
+    // Overlapping masks mix their colours; the tint's strength is capped at `opacity`.
+    const a = opacity * Math.min(1, total);
+    for (let c = 0; c < 3; c++) out[p * 3 + c] = Math.round(content.data[p * 3 + c] * (1 - a) + (tint[c] / total) * a);
+  }
+  return { data: out, width, height, channels: 3 };
 }
 
 /** A title such as "quality preset · 512x384 · 300 iterations · 4m12s". */

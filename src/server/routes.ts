@@ -1,7 +1,7 @@
 /**
  * The JSON API under /api (registered on the app by server.ts):
  *
- *   POST   /api/jobs               multipart: content, style (1..maxStyles), options (JSON) → 201 {id, …}
+ *   POST   /api/jobs               multipart: content, style (1..maxStyles), styleMask (none, or one per style), options (JSON) → 201 {id, …}
  *   GET    /api/jobs               this browser's jobs (all with listAllJobs), newest first
  *   GET    /api/jobs/:id           status, position while queued, progress while running
  *   GET    /api/jobs/:id/events    server-sent events: status, history, loading, scale, iteration, preview, done
@@ -29,7 +29,7 @@ import type { JobFile, JobStore } from '../jobs/job-store.js';
 import type { ServerLimits } from '../jobs/limits.js';
 import { parseJobOptions, REMOTE_OPTION_KEYS, remoteOptionSpecs, validateJobOptions } from '../jobs/options.js';
 import type { SheetRenderer } from '../jobs/sheets.js';
-import { CONTENT_FILE, styleFile } from '../jobs/stored-job.js';
+import { CONTENT_FILE, maskFile, styleFile } from '../jobs/stored-job.js';
 import { QueueFullError } from '../queue/errors.js';
 import type { JobQueue } from '../queue/queue.js';
 import type { QueuedByAddress, SlotLimiter } from './clients.js';
@@ -102,7 +102,7 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
       stopWatching();
       slot();
     }
-    const uploaded = [upload.content.path, ...upload.styles.map((s) => s.path)];
+    const uploaded = [upload.content.path, ...upload.styles.map((s) => s.path), ...upload.masks.map((m) => m.path)];
     try {
       // Again: other uploads of the same client may have been queued while this one was read.
       checkQueueQuota(ctx, request);
@@ -113,10 +113,12 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
         options: upload.options,
         ...(upload.previewEvery !== undefined ? { previewEvery: upload.previewEvery } : {}),
         content: { file: 'content.img', name: upload.content.name, width: upload.content.width, height: upload.content.height },
-        styles: upload.styles.map((s, i) => ({ file: `style-${i + 1}.img`, name: s.name, width: s.width, height: s.height })),
+        styles: upload.styles.map((s, i) => ({ file: styleFile(i), name: s.name, width: s.width, height: s.height })),
+        ...(upload.masks.length > 0 ? { masks: upload.masks.map((m, i) => ({ file: maskFile(i), name: m.name, width: m.width, height: m.height })) } : {}),
         owner: ctx.owner(request),
       };
-      const view = await queue.enqueue(spec, { content: upload.content.path, styles: upload.styles.map((s) => s.path) });
+      const inputs = { content: upload.content.path, styles: upload.styles.map((s) => s.path), ...(spec.masks ? { masks: upload.masks.map((m) => m.path) } : {}) };
+      const view = await queue.enqueue(spec, inputs);
       ctx.queuedByAddress.add(request.ip, spec.id);
       ctx.disk.invalidate();
       return reply.code(201).header('Location', `/api/jobs/${spec.id}`).send(view);
@@ -197,7 +199,11 @@ async function partialSheet(ctx: ApiContext, job: JobView): Promise<Buffer | und
   const { id } = job;
   if (!(await ctx.store.has(id, CONTENT_FILE)) || !(await ctx.store.has(id, 'result.png'))) return undefined;
   // The server's own file names, and the names of the checked record it holds (not job.json again).
-  const inputs = { content: { file: CONTENT_FILE, name: job.content.name }, styles: job.styles.map((s, i) => ({ file: styleFile(i), name: s.name })) };
+  const inputs = {
+    content: { file: CONTENT_FILE, name: job.content.name },
+    styles: job.styles.map((s, i) => ({ file: styleFile(i), name: s.name })),
+    ...(job.masks ? { masks: job.masks.map((m, i) => ({ file: maskFile(i), name: m.name })) } : {}),
+  };
   return ctx.sheets.render(id, ctx.store.dir(id), inputs).catch((err) => {
     throw new HttpError(404, `job ${id} has no sheet: ${firstLine(err)}`);
   });

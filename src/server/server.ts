@@ -268,10 +268,10 @@ async function createApp(opts: ServerOptions, limits: ServerLimits): Promise<Fas
   await app.register(multipart, {
     limits: {
       fileSize: limits.maxFileBytes,
-      // One more style than allowed still reaches our handler, which then names the limit itself.
-      files: limits.maxStyles + 2,
+      // One more style (or mask) than allowed still reaches our handler, which then names the limit itself.
+      files: 2 * limits.maxStyles + 3,
       fields: 8,
-      parts: limits.maxStyles + 10,
+      parts: 2 * limits.maxStyles + 11,
       fieldSize: 64 * 1024,
     },
   });

@@ -1,6 +1,7 @@
 /**
  * Reading a job submission: a multipart form with `content` (one image file), `style` (one or more
- * image files) and `options` (JSON). Files are streamed to the uploads folder, never held in
+ * image files), optionally `styleMask` (one grey image per style image, in style order: where each
+ * style goes, README "Spatial and scale control") and `options` (JSON). Files are streamed to the uploads folder, never held in
  * memory; every image is then decoded once through to a thumbnail, so a file that is not an
  * image, is truncated or has too many pixels is refused with the library's own one-line message
  * before anything is queued. On any failure the uploaded files are deleted.
@@ -30,6 +31,8 @@ export interface UploadedImage {
 export interface JobUpload extends ParsedJobOptions {
   content: UploadedImage;
   styles: UploadedImage[];
+  /** One per style image, in style order; empty: no masks (the plain run). */
+  masks: UploadedImage[];
 }
 
 /** The longest file name kept for display. */
@@ -50,6 +53,7 @@ export async function readJobUpload(request: FastifyRequest, limits: ServerLimit
 async function readForm(request: FastifyRequest, limits: ServerLimits, newPath: () => string, written: string[]): Promise<JobUpload> {
   let content: { name: string; path: string } | undefined;
   const styles: { name: string; path: string }[] = [];
+  const masks: { name: string; path: string }[] = [];
   let optionsText: string | undefined;
 
   // After the first problem the rest of the body is still read (and thrown away): a client still
@@ -76,14 +80,17 @@ async function readForm(request: FastifyRequest, limits: ServerLimits, newPath: 
 
   async function readPart(part: Multipart): Promise<void> {
     if (part.type === 'file') {
-      if (part.fieldname !== 'content' && part.fieldname !== 'style') {
-        throw new HttpError(400, `unknown file field ${JSON.stringify(part.fieldname)}; expected content or style`);
+      if (part.fieldname !== 'content' && part.fieldname !== 'style' && part.fieldname !== 'styleMask') {
+        throw new HttpError(400, `unknown file field ${JSON.stringify(part.fieldname)}; expected content, style or styleMask`);
       }
       if (part.fieldname === 'content' && content) throw new HttpError(400, 'only one content image may be sent');
       if (part.fieldname === 'style' && styles.length >= limits.maxStyles) {
         throw new HttpError(400, `too many style images: at most ${limits.maxStyles} per job`);
       }
-      const role = part.fieldname === 'content' ? 'content image' : 'style image';
+      if (part.fieldname === 'styleMask' && masks.length >= limits.maxStyles) {
+        throw new HttpError(400, `too many style masks: at most one per style image (${limits.maxStyles} per job)`);
+      }
+      const role = part.fieldname === 'content' ? 'content image' : part.fieldname === 'style' ? 'style image' : 'style mask';
       const name = displayName(part.filename, role);
       const path = newPath();
       written.push(path);
@@ -96,7 +103,8 @@ async function readForm(request: FastifyRequest, limits: ServerLimits, newPath: 
         throw err;
       }
       if (part.file.truncated) throw tooLarge();
-      part.fieldname === 'content' ? (content = { name, path }) : styles.push({ name, path });
+      if (part.fieldname === 'content') content = { name, path };
+      else (part.fieldname === 'style' ? styles : masks).push({ name, path });
     } else if (part.fieldname === 'options') {
       if (optionsText !== undefined) throw new HttpError(400, 'options was sent twice');
       optionsText = String(part.value);
@@ -107,6 +115,9 @@ async function readForm(request: FastifyRequest, limits: ServerLimits, newPath: 
 
   if (!content) throw new HttpError(400, 'missing the content image (form field content)');
   if (styles.length === 0) throw new HttpError(400, 'missing a style image (form field style)');
+  if (masks.length > 0 && masks.length !== styles.length) {
+    throw new HttpError(400, `${masks.length} style masks for ${styles.length} style images: send one styleMask per style image, in style order, or none`);
+  }
   const parsed = parseJobOptions(optionsText, limits);
   const decode = async (file: { name: string; path: string }, role: string): Promise<UploadedImage> => {
     try {
@@ -121,7 +132,10 @@ async function readForm(request: FastifyRequest, limits: ServerLimits, newPath: 
   const contentImage = await decode(content, 'content image');
   const styleImages: UploadedImage[] = [];
   for (let i = 0; i < styles.length; i++) styleImages.push(await decode(styles[i], styles.length > 1 ? `style image ${i + 1}` : 'style image'));
-  return { ...parsed, content: contentImage, styles: styleImages };
+  // A mask may have any size (the library resizes it to each scale), within the same pixel and byte limits.
+  const maskImages: UploadedImage[] = [];
+  for (let i = 0; i < masks.length; i++) maskImages.push(await decode(masks[i], `mask of style image ${i + 1}`));
+  return { ...parsed, content: contentImage, styles: styleImages, masks: maskImages };
 }
 
 /**

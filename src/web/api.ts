@@ -30,10 +30,12 @@ export const listJobs = () => call<{ jobs: JobView[] }>('api/jobs').then((r) => 
 export const getJob = (id: string) => call<JobView>(`api/jobs/${id}`);
 export const cancelJob = (id: string) => call<JobView>(`api/jobs/${id}`, { method: 'DELETE' });
 
-export function createJob(content: File, styles: readonly File[], options: Record<string, unknown>): Promise<JobView> {
+/** `masks`: one grey image per style, in style order (spatial control), or none. */
+export function createJob(content: File, styles: readonly File[], options: Record<string, unknown>, masks?: readonly Blob[]): Promise<JobView> {
   const form = new FormData();
   form.append('content', content, content.name);
   for (const s of styles) form.append('style', s, s.name);
+  (masks ?? []).forEach((m, i) => form.append('styleMask', m, m instanceof File ? m.name : `mask-${i + 1}.png`));
   form.append('options', JSON.stringify(options));
   return call<JobView>('api/jobs', { method: 'POST', body: form });
 }

@@ -22,13 +22,14 @@ export interface LocalRunView {
 
 /** The page's form config when there is no server: the library's own presets and tuning options, the browser's size limit. */
 export function localConfig(maxSize: number): ServerConfig {
-  const options: OptionSpec[] = OPTION_SPECS.filter((s) => s.tuning && s.key !== 'model').map((s) => ({
+  const options: OptionSpec[] = OPTION_SPECS.filter((s) => (s.tuning && s.key !== 'model') || s.key === 'maskPropagation').map((s) => ({
     key: s.key,
     kind: s.kind,
     doc: s.doc,
     ...(s.choices ? { choices: [...s.choices] } : {}),
     ...(s.min !== undefined ? { min: s.min } : {}),
     ...(s.max !== undefined ? { max: s.max } : {}),
+    ...(s.default !== undefined ? { default: s.default } : {}),
   }));
   return {
     limits: { maxFileBytes: 100 * 2 ** 20, maxStyles: 4, maxPixels: 40_000_000, maxQueuedJobs: 1, maxSize, maxIterations: 100_000 },
@@ -128,7 +129,7 @@ export class BrowserMode {
     this.ui.onChange();
   }
 
-  run(content: File, styles: File[], options: Record<string, unknown>, view: LocalRunView): void {
+  run(content: File, styles: File[], options: Record<string, unknown>, view: LocalRunView, masks?: Blob[]): void {
     const { previewEvery, ...rest } = options;
     this.worker ??= this.startWorker();
     if (this.running?.resultUrl) URL.revokeObjectURL(this.running.resultUrl);
@@ -137,6 +138,7 @@ export class BrowserMode {
       type: 'run',
       content,
       styles,
+      ...(masks ? { masks } : {}),
       options: rest,
       previewEvery: typeof previewEvery === 'number' ? previewEvery : undefined,
       weights: { manifest: this.manifest, file: this.file },

@@ -10,6 +10,7 @@ import { applyPreset, applyWhere, buildForm, updateLabels, updateStart } from '.
 import { scheduleEstimate } from './page-estimate';
 import { refreshGallery } from './page-gallery';
 import { addContent, addStyles, dropZone, renderImages } from './page-images';
+import { setupMasks } from './page-masks';
 import { cancel, start } from './page-job';
 import { $, createPage, showError, type Page } from './page';
 
@@ -70,6 +71,7 @@ async function main(): Promise<void> {
   if (!(await setUpBrowserMode(page))) return;
   buildPage(page);
   wireControls(page);
+  page.state.masks = setupMasks(page);
   renderImages(page);
   await refreshGallery(page);
 }

@@ -18,6 +18,7 @@ const ADVANCED: { key: string; label: string; step?: string }[] = [
   { key: 'pooling', label: 'Pooling' },
   { key: 'styleScale', label: 'Style scale', step: '0.05' },
   { key: 'init', label: 'Start from' },
+  { key: 'maskPropagation', label: 'Style regions at deeper layers' },
   { key: 'seed', label: 'Seed', step: '1' },
   { key: 'previewEvery', label: 'Preview every N iterations', step: '1' },
 ];
@@ -81,7 +82,8 @@ export function applyPreset(page: Page): void {
   }
   // A blank select means "the preset's choice": name it.
   for (const control of ui.advanced.querySelectorAll<HTMLSelectElement>('select[data-key]')) {
-    const value = control.dataset.key === 'init' ? 'content' : presetValue(page, control.dataset.key!);
+    const key = control.dataset.key!;
+    const value = key === 'init' ? 'content' : (presetValue(page, key) ?? spec(page, key)?.default);
     control.options[0].text = `default (${String(value)})`;
   }
   updateLabels(page);

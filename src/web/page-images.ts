@@ -44,6 +44,7 @@ export function renderImages(page: Page): void {
   );
   ui.contentDrop.classList.toggle('filled', !!state.contentFile);
   ui.styleDrop.classList.toggle('filled', state.styleFiles.length > 0);
+  state.masks?.update();
   updateStart(page);
 }
 

@@ -130,7 +130,7 @@ export async function start(page: Page): Promise<void> {
   ui.start.disabled = true;
   if (runsInBrowser(page)) return startInBrowser(page);
   try {
-    const job = await createJob(state.contentFile, state.styleFiles, collectOptions(page));
+    const job = await createJob(state.contentFile, state.styleFiles, collectOptions(page), await state.masks?.masks());
     watch(page, job);
   } catch (err) {
     showError(page, (err as Error).message);
@@ -139,7 +139,7 @@ export async function start(page: Page): Promise<void> {
 }
 
 /** A run in this browser's worker, shown with the same preview, chart, status and downloads as a server job. */
-function startInBrowser(page: Page): void {
+async function startInBrowser(page: Page): Promise<void> {
   const { ui, state } = page;
   state.current?.events?.close();
   state.current = { id: 'local' };
@@ -168,7 +168,14 @@ function startInBrowser(page: Page): void {
       }
     },
   };
-  state.browser!.run(state.contentFile!, state.styleFiles, collectOptions(page), view);
+  let masks: Blob[] | undefined;
+  try {
+    masks = await state.masks?.masks();
+  } catch (err) {
+    view.finished('failed', { error: (err as Error).message });
+    return;
+  }
+  state.browser!.run(state.contentFile!, state.styleFiles, collectOptions(page), view, masks);
 }
 
 export function cancel(page: Page): void {

@@ -4,6 +4,7 @@
  * creates it and runs the start-up steps. Plain DOM, no framework.
  */
 import type { BrowserMode } from './browser-mode';
+import type { MaskPainter } from './page-masks';
 import { LossChart } from './chart';
 import type { ServerConfig } from './types';
 
@@ -59,6 +60,8 @@ export interface PageState {
   /** The content picture's size as displayed (EXIF orientation applied), for the time estimate. */
   contentSize: { width: number; height: number } | undefined;
   styleFiles: File[];
+  /** The paint layer of style regions (page-masks.ts), once set up. */
+  masks?: MaskPainter;
   /** The job the page follows ('local' for a run in this browser). */
   current: { id: string; events?: EventSource } | undefined;
   /** The pending time-estimate request (server mode): its timer, and a counter that drops stale answers. */

@@ -13,6 +13,8 @@ export interface OptionSpec {
   choices?: string[];
   min?: number;
   max?: number;
+  /** The value when a preset does not set it (maskPropagation's 'pool'). */
+  default?: unknown;
 }
 
 export interface ServerConfig {

@@ -12,6 +12,8 @@ export interface RunRequest {
   readonly type: 'run';
   readonly content: File;
   readonly styles: readonly File[];
+  /** Spatial control: one grey mask per style image, in style order (white: this style goes here); absent: the plain run. */
+  readonly masks?: readonly Blob[];
   /** The same options JSON the server accepts (preset, size, iterations, tuning values…). */
   readonly options: Record<string, unknown>;
   /** A preview frame every N iterations (default: about once a second). */

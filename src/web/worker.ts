@@ -101,12 +101,14 @@ async function runOn(
   post({ type: 'loading', stage: 'images', message: 'reading the images' });
   const content = await decodeImageBlob(request.content, request.content.name, 'content image', MAX_PIXELS);
   const styles = await Promise.all(request.styles.map((s, i) => decodeImageBlob(s, s.name, request.styles.length > 1 ? `style image ${i + 1}` : 'style image', MAX_PIXELS)));
+  const masks = request.masks && (await Promise.all(request.masks.map((m, i) => decodeImageBlob(m, `mask-${i + 1}`, 'style mask', MAX_PIXELS))));
   const weights = weightsSource(request.weights);
   browser.setWeights(weights.key, weights.load);
   const result = await browser.stylizer.stylize({
     ...request.options,
     content,
     style: styles,
+    ...(masks ? { styleMasks: masks } : {}),
     weights: weights.key,
     signal,
     onProgress: (e) => {

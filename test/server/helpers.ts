@@ -125,3 +125,13 @@ export async function waitForStatus(url: string, id: string, states: string[], t
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** Mean colour of the left and right halves of an image. */
+export function halfMeans(image: { data: Uint8Array; width: number; height: number }): { left: number[]; right: number[] } {
+  const left = [0, 0, 0];
+  const right = [0, 0, 0];
+  for (let y = 0; y < image.height; y++)
+    for (let x = 0; x < image.width; x++) for (let c = 0; c < 3; c++) (x < image.width / 2 ? left : right)[c] += image.data[(y * image.width + x) * 3 + c];
+  const n = (image.width * image.height) / 2;
+  return { left: left.map((v) => v / n), right: right.map((v) => v / n) };
+}

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { decodeImageBytes } from '../../src/image/io.js';
-import { getJson, postJob, readEvents, startTestServer, type FilePart, type TestServer } from './helpers.js';
+import { getJson, halfMeans, postJob, readEvents, startTestServer, type FilePart, type TestServer } from './helpers.js';
 
 const W = 64;
 const H = 48;
@@ -35,15 +35,6 @@ async function halfMask(left: boolean, width = W, height = H): Promise<Buffer> {
     .toBuffer();
 }
 
-/** Mean colour of the left and right halves of an image. */
-export function halfMeans(image: { data: Uint8Array; width: number; height: number }): { left: number[]; right: number[] } {
-  const left = [0, 0, 0];
-  const right = [0, 0, 0];
-  for (let y = 0; y < image.height; y++)
-    for (let x = 0; x < image.width; x++) for (let c = 0; c < 3; c++) (x < image.width / 2 ? left : right)[c] += image.data[(y * image.width + x) * 3 + c];
-  const n = (image.width * image.height) / 2;
-  return { left: left.map((v) => v / n), right: right.map((v) => v / n) };
-}
 const dist = (a: number[], b: number[]) => Math.hypot(...a.map((v, i) => v - b[i]));
 
 describe('job API: style masks', () => {

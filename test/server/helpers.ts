@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import sharp from 'sharp';
 import { startServer, type ServerOptions } from '../../src/server/server.js';
 import { sharedImage, sharedWeights } from '../helpers.js';
 
@@ -135,3 +136,28 @@ export function halfMeans(image: { data: Uint8Array; width: number; height: numb
   const n = (image.width * image.height) / 2;
   return { left: left.map((v) => v / n), right: right.map((v) => v / n) };
 }
+
+/** Flat red and flat blue "paintings": which one a region of a result took is told by its mean colour. */
+export const RED = [220, 30, 30];
+export const BLUE = [30, 30, 220];
+/** Enough steps for a 64 px run to move each masked half clearly towards its style's colour (no colour start, the content weight off). */
+export const MASKED_JOB = { size: 64, iterations: 30, scaleIterations: 0, optimizer: 'adam', learningRate: 20, colourStart: false, contentWeight: 0 };
+
+/** A PNG of one colour. */
+export function flatPng(rgb: readonly number[], width: number, height: number): Promise<Buffer> {
+  return sharp({ create: { width, height, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } } })
+    .png()
+    .toBuffer();
+}
+
+/** A grey PNG, white on the left half (or the right), black elsewhere. */
+export function halfMaskPng(left: boolean, width: number, height: number): Promise<Buffer> {
+  const data = Buffer.alloc(width * height);
+  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) data[y * width + x] = x < width / 2 === left ? 255 : 0;
+  return sharp(data, { raw: { width, height, channels: 1 } })
+    .png()
+    .toBuffer();
+}
+
+/** Euclidean distance between two colours. */
+export const colourDistance = (a: readonly number[], b: readonly number[]) => Math.hypot(...a.map((v, i) => v - b[i]));

@@ -12,30 +12,27 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { decodeImageBytes } from '../../src/image/io.js';
-import { getJson, halfMeans, postJob, readEvents, startTestServer, type FilePart, type TestServer } from './helpers.js';
+import {
+  BLUE,
+  colourDistance as dist,
+  flatPng,
+  getJson,
+  halfMaskPng,
+  halfMeans,
+  MASKED_JOB,
+  postJob,
+  RED,
+  readEvents,
+  startTestServer,
+  type FilePart,
+  type TestServer,
+} from './helpers.js';
 
 const W = 64;
 const H = 48;
-const RED = [220, 30, 30];
-const BLUE = [30, 30, 220];
-/** Enough steps for a 64 px run to move each half clearly towards its style's colour (the content weight is off). */
-export const MASKED_JOB = { size: W, iterations: 30, scaleIterations: 0, optimizer: 'adam', learningRate: 20, colourStart: false, contentWeight: 0 };
-
 const png = (field: string, name: string, bytes: Buffer): FilePart => ({ field, name, bytes, type: 'image/png' });
-const flat = (rgb: number[]) =>
-  sharp({ create: { width: W, height: H, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } } })
-    .png()
-    .toBuffer();
-/** White on the left half (or the right), black elsewhere. */
-async function halfMask(left: boolean, width = W, height = H): Promise<Buffer> {
-  const data = Buffer.alloc(width * height);
-  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) data[y * width + x] = x < width / 2 === left ? 255 : 0;
-  return sharp(data, { raw: { width, height, channels: 1 } })
-    .png()
-    .toBuffer();
-}
-
-const dist = (a: number[], b: number[]) => Math.hypot(...a.map((v, i) => v - b[i]));
+const flat = (rgb: readonly number[]) => flatPng(rgb, W, H);
+const halfMask = (left: boolean, width = W, height = H) => halfMaskPng(left, width, height);
 
 describe('job API: style masks', () => {
   let server: TestServer;

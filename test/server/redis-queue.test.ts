@@ -1,6 +1,6 @@
 /**
  * The Redis queue (serve --redis, worker) against a real redis-server and real worker processes:
- * many jobs on two workers, a worker killed mid-job, a cancel from another server, a server
+ * many jobs on two workers (one with style masks), a worker killed mid-job, a cancel from another server, a server
  * restart, a Redis restart, and an unreachable or malformed Redis URL.
  */
 import assert from 'node:assert/strict';
@@ -11,7 +11,26 @@ import { PassThrough } from 'node:stream';
 import { afterEach, before, beforeEach, describe, it } from 'node:test';
 import { runServeCommand } from '../../src/cli/serve-command.js';
 import { runWorkerCommand } from '../../src/cli/worker-command.js';
-import { getJson, imageFile, postJob, readEvents, SMALL_JOB, startTestServer, tempDataDir, waitForStatus, type FilePart, type TestServer } from './helpers.js';
+import { decodeImageBytes } from '../../src/image/io.js';
+import {
+  BLUE,
+  colourDistance,
+  flatPng,
+  halfMaskPng,
+  halfMeans,
+  MASKED_JOB,
+  RED,
+  getJson,
+  imageFile,
+  postJob,
+  readEvents,
+  SMALL_JOB,
+  startTestServer,
+  tempDataDir,
+  waitForStatus,
+  type FilePart,
+  type TestServer,
+} from './helpers.js';
 import { freePort, sleep, spawnWorker, startRedis, type TestRedis, type WorkerProcess } from './redis-helpers.js';
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47];
@@ -86,9 +105,19 @@ describe('jobs on Redis (BullMQ) with worker processes', () => {
     const workers = [spawnWorker(redis.url, dataDir), spawnWorker(redis.url, dataDir)];
     cleanup.push(...workers.map((w) => () => w.stop()));
 
+    // The last job has style masks (issue 21): flat red and blue styles on the left and right halves
+    // of a grey photo. Its masks travel as job files in the shared data dir, never through Redis.
+    const png = (field: string, name: string, bytes: Buffer): FilePart => ({ field, name, bytes, type: 'image/png' });
+    const masked = [
+      png('content', 'grey.png', await flatPng([128, 128, 128], 64, 48)),
+      png('style', 'red.png', await flatPng(RED, 64, 48)),
+      png('style', 'blue.png', await flatPng(BLUE, 64, 48)),
+      png('styleMask', 'left.png', await halfMaskPng(true, 64, 48)),
+      png('styleMask', 'right.png', await halfMaskPng(false, 64, 48)),
+    ];
     const ids: string[] = [];
     for (let i = 0; i < 12; i++) {
-      const created = await postJob((i % 2 ? serverB : serverA).url, images, SMALL_JOB);
+      const created = await postJob((i % 2 ? serverB : serverA).url, ...((i === 11 ? [masked, MASKED_JOB] : [images, SMALL_JOB]) as [FilePart[], object]));
       assert.equal(created.status, 201, JSON.stringify(created.body));
       ids.push(created.body.id);
     }
@@ -111,6 +140,9 @@ describe('jobs on Redis (BullMQ) with worker processes', () => {
       assert.equal(job.result, true);
       await pngOf(`${serverB.url}/api/jobs/${id}/result`);
     }
+    const { left, right } = halfMeans(await decodeImageBytes(await pngOf(`${serverA.url}/api/jobs/${ids[11]}/result`), 'masked result'));
+    assert.ok(colourDistance(left, RED) < colourDistance(left, BLUE), `masked job: left half ${left.map(Math.round)} is closer to red`);
+    assert.ok(colourDistance(right, BLUE) < colourDistance(right, RED), `masked job: right half ${right.map(Math.round)} is closer to blue`);
     const events = await streamed;
     assert.ok(events.filter((e) => e.type === 'iteration').length >= 1, 'iteration events reached server B');
     assert.deepEqual(events.at(-1), { type: 'status', status: 'done', result: true });

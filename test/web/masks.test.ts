@@ -16,14 +16,11 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import sharp from 'sharp';
 import { decodeImageBytes } from '../../src/image/io.js';
 import { repoRoot } from '../helpers.js';
-import { halfMeans, startTestServer, type TestServer } from '../server/helpers.js';
+import { BLUE, colourDistance as dist, halfMeans, RED, startTestServer, type TestServer } from '../server/helpers.js';
 import { CHROMIUM } from './chromium.js';
 import { builtSite } from './site-build.js';
 
 const ARTIFACTS = path.join(repoRoot, 'test-artifacts');
-const RED = [220, 30, 30];
-const BLUE = [30, 30, 220];
-const dist = (a: number[], b: number[]) => Math.hypot(...a.map((v, i) => v - b[i]));
 
 describe('style regions painted on the page', () => {
   let scratch: string;

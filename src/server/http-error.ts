@@ -38,7 +38,7 @@ export function errorResponse(error: Error & { statusCode?: number; code?: strin
     case 'FST_PARTS_LIMIT':
       return { status: 400, message: 'too many files or form fields in one request' };
     case 'FST_FIELDS_LIMIT':
-      return { status: 400, message: 'too many form fields; expected content, style and options' };
+      return { status: 400, message: 'too many form fields; expected content, style, styleMask and options' };
     case 'FST_REQ_FILE_TOO_LARGE':
       return { status: 413, message: 'an uploaded file is larger than the limit' };
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':

@@ -40,7 +40,7 @@ const MAX_NAME = 120;
 
 /** Read the form; `newPath` names a fresh file in the uploads folder for each image. */
 export async function readJobUpload(request: FastifyRequest, limits: ServerLimits, newPath: () => string): Promise<JobUpload> {
-  if (!request.isMultipart()) throw new HttpError(415, 'expected a multipart/form-data body with fields content, style and options');
+  if (!request.isMultipart()) throw new HttpError(415, 'expected a multipart/form-data body with fields content, style, styleMask (optional) and options');
   const written: string[] = [];
   try {
     return await readForm(request, limits, newPath, written);
@@ -109,7 +109,7 @@ async function readForm(request: FastifyRequest, limits: ServerLimits, newPath: 
       if (optionsText !== undefined) throw new HttpError(400, 'options was sent twice');
       optionsText = String(part.value);
     } else {
-      throw new HttpError(400, `unknown form field ${JSON.stringify(part.fieldname)}; expected content, style and options`);
+      throw new HttpError(400, `unknown form field ${JSON.stringify(part.fieldname)}; expected content, style, styleMask and options`);
     }
   }
 

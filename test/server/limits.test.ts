@@ -73,7 +73,7 @@ describe('server limits and bad requests', () => {
   it('refuses missing images and unknown form fields with 400', async () => {
     await refused([style], SMALL_JOB, 400, /^missing the content image \(form field content\)$/);
     await refused([content], SMALL_JOB, 400, /^missing a style image \(form field style\)$/);
-    await refused([content, style, { ...style, field: 'init' }], SMALL_JOB, 400, /^unknown file field "init"; expected content or style$/);
+    await refused([content, style, { ...style, field: 'init' }], SMALL_JOB, 400, /^unknown file field "init"; expected content, style or styleMask$/);
     await refused([content, content, style], SMALL_JOB, 400, /^only one content image may be sent$/);
   });
 

@@ -41,7 +41,7 @@ export function setupMasks(page: Page): MaskPainter {
   $('mask-undo').addEventListener('click', () => {
     const last = undo.pop();
     if (last) ctx.putImageData(last, 0, 0);
-    painted = undo.length > 0 || hasPaint();
+    painted = hasPaint();
   });
   $('mask-clear').addEventListener('click', () => {
     undo.push(ctx.getImageData(0, 0, paint.width, paint.height));

@@ -14,6 +14,7 @@
  * - The files in BESIDE start at once beside the lanes, unpinned: they spend most of their time in
  *   processes of their own (the Redis test's workers, one ONNX Runtime thread each), which should
  *   not all share one lane's core, and they are long, so they must not be left for the end.
+ * - The files that drive Chromium run one after another in a lane of their own, unpinned (see usesChromium).
  * - The files in SERIAL (none at present) would run last, one at a time, with the machine to
  *   themselves: the place for a test that measures the machine (memory, CPU) or needs every core.
  *
@@ -31,6 +32,13 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 
 /** Started at once beside the lanes, unpinned (see above). */
 const BESIDE = ['test/server/redis-queue.test.ts'];
+
+/**
+ * Files that drive Chromium (they import playwright-core) run one after another in a lane of their
+ * own beside the pinned lanes, unpinned: Chromium's renderer, GPU process and SwiftShader's threads
+ * pinned to one core took 4x the wall time (webgpu-parity 316 s pinned, 78 s unpinned, the same CPU).
+ */
+const usesChromium = (file: string) => /from 'playwright-core'/.test(readFileSync(path.join(root, file), 'utf8'));
 
 /** Run after the others, one at a time, unpinned (see above). */
 const SERIAL: string[] = [];
@@ -127,7 +135,11 @@ const missing = [...BESIDE, ...SERIAL, ...SLOWEST].filter((f) => !existsSync(pat
 if (!requested.length && missing.length) console.error(`scripts/test.ts: listed but not found (renamed?): ${missing.join(', ')}`);
 const beside = all.filter((f) => BESIDE.includes(f));
 const serial = all.filter((f) => SERIAL.includes(f));
-const rest = all.filter((f) => !SERIAL.includes(f) && !BESIDE.includes(f));
+// The Chromium lane's longest first (the WebGPU job and the WebGPU parity test, on SwiftShader).
+const browser = all
+  .filter((f) => !SERIAL.includes(f) && !BESIDE.includes(f) && usesChromium(f))
+  .sort((a, b) => Number(b.endsWith('e2e.test.ts')) - Number(a.endsWith('e2e.test.ts')) || Number(b.includes('webgpu')) - Number(a.includes('webgpu')));
+const rest = all.filter((f) => !SERIAL.includes(f) && !BESIDE.includes(f) && !browser.includes(f));
 const ordered = [...SLOWEST.filter((f) => rest.includes(f)), ...rest.filter((f) => !SLOWEST.includes(f))];
 
 const started = performance.now();
@@ -135,14 +147,19 @@ const linting = requested.length ? undefined : lint();
 const times = new Map<string, number>();
 const failed: string[] = [];
 const cpus = pinnableCpus();
-const besideDone = Promise.all(
-  beside.map(async (file) => {
-    const r = await run(process.execPath, [...nodeTest, file], true);
-    process.stdout.write(`# ${file} (unpinned, ${r.seconds.toFixed(1)} s)\n${r.output}`);
-    times.set(file, r.seconds);
-    if (r.code !== 0) failed.push(file);
-  }),
-);
+/** Runs one file unpinned, printing its output when it ends. */
+async function unpinned(file: string): Promise<void> {
+  const r = await run(process.execPath, [...nodeTest, file], true);
+  process.stdout.write(`# ${file} (unpinned, ${r.seconds.toFixed(1)} s)\n${r.output}`);
+  times.set(file, r.seconds);
+  if (r.code !== 0) failed.push(file);
+}
+const besideDone = Promise.all([
+  ...beside.map(unpinned),
+  (async () => {
+    for (const file of browser) await unpinned(file);
+  })(),
+]);
 if (ordered.length && cpus && cpus.length > 1) {
   failed.push(...(await lanes(ordered, cpus, times)));
 } else if (ordered.length) {
@@ -163,6 +180,6 @@ const slowest = [...times].sort((a, b) => b[1] - a[1]).slice(0, 8);
 if (slowest.length) console.error(`\nslowest files (wall seconds): ${slowest.map(([f, s]) => `${f} ${s.toFixed(0)}`).join(', ')}`);
 const lanesSaid = cpus && cpus.length > 1 ? `${cpus.length} pinned lanes` : `${availableParallelism()} at a time`;
 console.error(
-  `npm test: ${failed.length ? `FAILED (${failed.join(', ')})` : 'passed'} in ${((performance.now() - started) / 1000).toFixed(0)} s (${ordered.length} files in ${lanesSaid}, ${beside.length} beside them, then ${serial.length} alone${lintResult ? `; lint ${lintResult.seconds.toFixed(0)} s beside them` : ''})`,
+  `npm test: ${failed.length ? `FAILED (${failed.join(', ')})` : 'passed'} in ${((performance.now() - started) / 1000).toFixed(0)} s (${ordered.length} files in ${lanesSaid}, ${beside.length} beside them, ${browser.length} in a Chromium lane, then ${serial.length} alone${lintResult ? `; lint ${lintResult.seconds.toFixed(0)} s beside them` : ''})`,
 );
 process.exitCode = failed.length ? 1 : 0;

@@ -255,11 +255,14 @@ export class LocalJobQueue implements JobQueue {
     } catch (err) {
       this.opts.log?.(`job ${id}: ${describeWriteError(err, 'its state')}`);
     }
+    // Retention first, so that whoever sees this job end also sees the jobs it pushed out gone (a
+    // client listing its jobs right after 'done' found one too many under load). The newest
+    // finished job is never the one pruned.
+    await this.prune();
     this.broadcast(entry, this.statusEvent(entry));
     entry.listeners.clear();
     if (this.opts.onFinished) await this.opts.onFinished(entry.spec, entry.status).catch((err) => this.opts.log?.(`job ${id}: ${firstLine(err)}`));
     if (entry.status.status === 'cancelled') await this.store.removeInputs(entry.spec).catch((err) => this.opts.log?.(`job ${id}: cannot delete its inputs: ${firstLine(err)}`));
-    await this.prune();
   }
 
   /**

@@ -219,7 +219,7 @@ describe('web app in Chromium', () => {
         input.value = '64';
         input.dispatchEvent(new Event('input', { bubbles: true }));
       });
-      await page.fill('#iterations', '3');
+      await page.fill('#iterations', '1');
       await page.click('.advanced summary');
       await page.fill('#opt-scaleIterations', '0');
       await page.fill('#opt-previewEvery', '1');
@@ -228,7 +228,7 @@ describe('web app in Chromium', () => {
       await page.waitForFunction(() => /^Engine: WebGPU on /.test(document.getElementById('engine-status')?.textContent ?? ''), null, { timeout: 300_000 });
       // During the run: the README's screenshot (copied to docs/ by hand), tall enough for the
       // engine line under the form.
-      await page.waitForFunction(() => /iteration \d+\/3/.test(document.getElementById('status')?.textContent ?? ''), null, { timeout: 600_000, polling: 500 });
+      await page.waitForFunction(() => /iteration \d+\/1/.test(document.getElementById('status')?.textContent ?? ''), null, { timeout: 600_000, polling: 500 });
       await page.evaluate(() => window.scrollTo(0, 0));
       await page.screenshot({ path: path.join(ARTIFACTS, 'web-webgpu.png'), fullPage: false });
       await page.waitForFunction(() => ['done', 'failed'].includes(document.getElementById('status')?.dataset.state ?? ''), null, { timeout: 600_000, polling: 500 });

@@ -526,14 +526,7 @@ interface Inputs {
 }
 
 /** The images the scales are made from: the styles after colour preservation; `start`: the first scale's start (init or colour start). */
-interface JobImages {
-  readonly content: RawImage;
-  readonly styles: RawImage[];
-  readonly start: RawImage | undefined;
-  readonly resume: RawImage | undefined;
-  readonly styleMasks: RawImage[] | undefined;
-  readonly styleImageMasks: (RawImage | undefined)[] | undefined;
-}
+type JobImages = Omit<Inputs, 'init'> & { readonly start: RawImage | undefined };
 
 /** A job's plan: its scales and iterations, each scale's engine, its border, and the first scale it runs (0 unless it resumes). */
 interface RunPlan extends Omit<JobPlan, 'iterations'> {

@@ -20,7 +20,7 @@ import { DataType } from './onnx-proto.js';
 import { backwardGraph, forwardGraph } from './network-graph.js';
 import type { LossLayout } from './loss-graph.js';
 import { tileGeometry } from './tiling.js';
-import { maskedGramSum, maskMass, propagateMasks } from '../losses/guided.js';
+import { guidedGradient, maskedGramSum, maskMass, propagateMasks } from '../losses/guided.js';
 
 export const tileNames = {
   image: 'image',
@@ -152,12 +152,10 @@ export function buildTileGradientModel(net: NetworkSpec, weights: NetworkWeights
     const c = conv.outChannels;
     const f = interior(name);
     if (masks) {
-      // ∂/∂F = Σ_r m_r ∘ (dgram_r · (F∘m_r)), dgram [R,C,C] (losses/guided.ts).
+      // ∂/∂F = Σ_r m_r ∘ (dgram_r · (F∘m_r)) = Σ_r dgram_r·(F∘m_r²), dgram [R,C,C] (losses/guided.ts).
       const dgram = g.input(tileNames.dgram(name), ['R', c, c]);
       const m = interiorMask(name);
-      const { flat, masked } = maskedGramSum(g, f, m, c);
-      const dMasked = g.op('Reshape', [g.op('MatMul', [dgram, flat]), g.op('Shape', [masked])]);
-      contribute(name, g.op('ReduceSum', [g.mul(dMasked, m), g.ints([0])], { keepdims: 1 }));
+      contribute(name, guidedGradient(g, dgram, maskedGramSum(g, f, m, c).weighted, f, c));
     } else {
       const dgram = g.input(tileNames.dgram(name), [c, c]);
       const { flat } = gramSum(g, f, c);

@@ -15,7 +15,7 @@
  *
  * Gradient, with D_r = G_r − A_r and d_r = C·Σm_r² (recipe: d_r/M, so that G_r = raw_r / d_r):
  *   ∂styleₗ/∂G_r = 2 D_r/C² · k (k = 1/M for 'recipe', else 1), and k/d_r = 1/(C·Σm_r²) either way,
- *   ∂/∂F = Σ_r m_r ∘ ((S_r + S_rᵀ)·(F∘m_r)),  S_r = w·ρ_r · 2 D_r / (C³ Σm_r²).
+ *   ∂/∂F = Σ_r m_r ∘ ((S_r + S_rᵀ)·(F∘m_r)) = Σ_r (S_r + S_rᵀ)·(F∘m_r²),  S_r = w·ρ_r · 2 D_r / (C³ Σm_r²).
  * A region with no mass at a layer (a small region eroded away by 'inside') is given a mass of
  * 1e-12 so nothing divides by zero: its Gram is then 0, its gradient 0, and its loss the constant
  * mean(A²), which moves nothing.
@@ -56,12 +56,33 @@ export function propagateMasks(g: GraphBuilder, mask: string, layers: readonly L
   return out;
 }
 
-/** The masked features F∘m_r [R,C,h,w] flattened to [R,C,h·w], and their raw Grams [R,C,C]. */
-export function maskedGramSum(g: GraphBuilder, feature: string, mask: string, channels: number): { raw: string; flat: string; masked: string } {
-  const masked = g.mul(feature, mask);
-  const flat = g.op('Reshape', [masked, g.ints([0, channels, -1])]);
-  const raw = g.op('MatMul', [flat, g.op('Transpose', [flat], { perm: [0, 2, 1] })]);
-  return { raw, flat, masked };
+/**
+ * The raw guided Grams Σₚ m_r(p)²·fₚfₚᵀ of a feature [1,C,h,w] under masks [R,1,h,w], as [R,C,C],
+ * and `weighted`, P_r = F∘m_r² as [R,C,h·w], which the gradient reuses (guidedGradient).
+ *
+ * Written as P_r·Fᵀ rather than (F∘m_r)(F∘m_r)ᵀ: the same sums, but one masked copy of the
+ * layer's features (this [R,C,h·w] tensor is the masked graph's largest) serves both the Gram and
+ * the gradient, Fᵀ is shared by all regions (the R Grams are one [R·C,N]×[N,C] product), and the
+ * gradient needs no second masked product and no sum over regions (see guidedGradient). Measured
+ * at 512² with 2 regions: the masked evaluation at 1.13x the plain one with the (F∘m)(F∘m)ᵀ form.
+ */
+export function maskedGramSum(g: GraphBuilder, feature: string, mask: string, channels: number): { raw: string; weighted: string } {
+  const flat = g.op('Reshape', [feature, g.ints([channels, -1])]);
+  const squares = g.op('Reshape', [g.mul(mask, mask), g.ints([0, 1, -1])]); // [R,1,N]
+  const weighted = g.mul(flat, squares); // [R,C,N]
+  const raw = g.op('MatMul', [weighted, g.op('Transpose', [flat], { perm: [1, 0] })]);
+  return { raw, weighted };
+}
+
+/**
+ * ∂/∂F [1,C,h,w] of the guided style terms given dgram [R,C,C] = ∂loss/∂G_r already symmetrised
+ * and scaled (S_r + S_rᵀ below): Σ_r m_r ∘ (dgram_r·(F∘m_r)) = Σ_r dgram_r·P_r (a column scaling
+ * commutes with a product on the left), i.e. one product [C, R·C]×[R·C, N] that sums the regions.
+ */
+export function guidedGradient(g: GraphBuilder, dgram: string, weighted: string, feature: string, channels: number): string {
+  const side = g.op('Reshape', [g.op('Transpose', [dgram], { perm: [1, 0, 2] }), g.ints([channels, -1])]); // [C, R·C]
+  const stacked = g.op('Flatten', [weighted], { axis: 2 }); // [R·C, N]
+  return g.op('Reshape', [g.op('MatMul', [side, stacked]), g.op('Shape', [feature])]);
 }
 
 /** Σ m_r² per region of a mask [R,1,h,w], as [R]. */
@@ -80,16 +101,10 @@ function gramDivisor(g: GraphBuilder, mass: string, feature: string, channels: n
 }
 
 /** The guided Grams [R,C,C] of a feature [1,C,h,w] under masks [R,1,h,w] at its level. */
-export function guidedGramGraph(
-  g: GraphBuilder,
-  feature: string,
-  mask: string,
-  channels: number,
-  norm: StyleNormalisation,
-): { gram: string; flat: string; masked: string; mass: string } {
-  const { raw, flat, masked } = maskedGramSum(g, feature, mask, channels);
+export function guidedGramGraph(g: GraphBuilder, feature: string, mask: string, channels: number, norm: StyleNormalisation): { gram: string; weighted: string; mass: string } {
+  const { raw, weighted } = maskedGramSum(g, feature, mask, channels);
   const mass = maskMass(g, mask);
-  return { gram: g.div(raw, gramDivisor(g, mass, feature, channels, norm)), flat, masked, mass };
+  return { gram: g.div(raw, gramDivisor(g, mass, feature, channels, norm)), weighted, mass };
 }
 
 /**
@@ -106,7 +121,7 @@ export function guidedStyleLossGraph(
   norm: StyleNormalisation,
   gradWeight: string,
 ): { loss: string; grad: string } {
-  const { gram, flat, masked, mass } = guidedGramGraph(g, feature, mask, channels, norm);
+  const { gram, weighted, mass } = guidedGramGraph(g, feature, mask, channels, norm);
   const diff = g.sub(gram, target);
   const sq = g.op('ReduceSum', [g.op('ReduceSum', [g.mul(diff, diff), g.ints([-1])], { keepdims: 0 }), g.ints([-1])], { keepdims: 0 }); // [R]
   const meanSq = g.div(sq, g.scalar(channels * channels));
@@ -116,7 +131,5 @@ export function guidedStyleLossGraph(
   const coef = g.div(g.mul(g.mul(regionWeights, gradWeight), g.scalar(2 / channels ** 3)), g.op('Max', [mass, g.scalar(EMPTY_MASS)]));
   const dGram = g.mul(diff, g.op('Reshape', [coef, g.ints([-1, 1, 1])]));
   const sym = g.add(dGram, g.op('Transpose', [dGram], { perm: [0, 2, 1] }));
-  const dMasked = g.op('Reshape', [g.op('MatMul', [sym, flat]), g.op('Shape', [masked])]);
-  const grad = g.op('ReduceSum', [g.mul(dMasked, mask), g.ints([0])], { keepdims: 1 });
-  return { loss, grad };
+  return { loss, grad: guidedGradient(g, sym, weighted, feature, channels) };
 }

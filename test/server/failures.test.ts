@@ -110,7 +110,11 @@ describe('write failures do not take the server down (issue 9, finding 1)', () =
     try {
       server = await startTestServer(options);
       const files = await inputs();
-      const job = await postJob(server.url, files, LONG_JOB);
+      // Previews by time (one a second), not every iteration: a preview replaced atomically frees
+      // the previous one's blocks, and a next preview written within milliseconds reused them
+      // before the filler below could take them, so under load the job ran on for minutes.
+      const { previewEvery: _, ...timedPreviews } = LONG_JOB;
+      const job = await postJob(server.url, files, timedPreviews);
       assert.equal(job.status, 201, JSON.stringify(job.body));
       await untilPreview(server.url, job.body.id);
       const filler = await fill(disk.dir);

@@ -286,6 +286,7 @@ class StylizerImpl implements Stylizer {
         margin,
         optimizer: opts.optimizer,
         history: opts.history,
+        regions: inputs.styleMasks?.length,
         inputPixels: [inputs.content, ...inputs.styles].reduce((n, img) => n + img.width * img.height, 0),
         stylePixels: inputs.styles.reduce((n, s) => {
           const at = styleSize(s, output, opts);
@@ -293,7 +294,7 @@ class StylizerImpl implements Stylizer {
         }, 0),
       });
     }
-    const engines = planScaleEngines(scales, opts, budget, 2 * margin);
+    const engines = planScaleEngines(scales, opts, budget, 2 * margin, inputs.styleMasks?.length ?? 0);
     return { output, scales, iterations, engines, padding, margin, first };
   }
 

@@ -9,7 +9,7 @@
  *   runtime (Node, ONNX Runtime, sharp, the weights in JS)
  *   + the sessions of the engine in use (ORT keeps pre-packed copies of every weight)
  *   + the graph's tensors: bytes per pixel of what the network sees (the image inside its border
- *     margin; untiled) or of the largest crop (tiled)
+ *     margin; untiled) or of the largest crop (tiled), more with style regions (masks)
  *   + the run's own state per pixel the network sees: the content target, copies
  *   + the optimiser's vectors per pixel of the image itself (L-BFGS: its working vectors and two per
  *     pair of its history, which the options set; Adam: three)
@@ -45,6 +45,12 @@ const GRAPH_BYTES_PER_PIXEL = 2300;
  * 256² and 512² in the same session, as a coarse-to-fine run does.
  */
 const ARENA_GRAPH_BYTES_PER_PIXEL = 3900;
+/**
+ * More graph bytes per pixel per style region (spatial control): the guided loss keeps P_r = F∘m_r²
+ * of every style layer for the backward pass (losses/guided.ts), 4 bytes × Σ C·(its share of the
+ * pixels) = 4·(64 + 128/4 + 256/16 + 512/64 + 512/256) = 488, and the region's mask at each level.
+ */
+const GUIDED_BYTES_PER_PIXEL_PER_REGION = 500;
 /** Tensors of a forward-only graph (loss sums, targets) per pixel: only the live activations. */
 const FORWARD_BYTES_PER_PIXEL = 800;
 /**
@@ -58,33 +64,45 @@ const VECTOR_BYTES_PER_PIXEL = 12;
 /** The smallest crop worth running: below it the halo makes tiles very wasteful. */
 const MIN_GOOD_CROP = 512 * 512;
 
-export interface OptimiserState {
+/** What a scale keeps besides the network's own tensors: the optimiser's state, and the style regions' graph copies. */
+export interface ScaleState {
   readonly optimizer: 'lbfgs' | 'adam';
   /** L-BFGS curvature pairs wanted. */
   readonly history: number;
+  /** Style regions (spatial control: one mask per style image); 0 or absent: the plain graph. */
+  readonly regions?: number;
 }
 
 /**
  * Bytes per pixel the optimiser keeps: L-BFGS g, x0, d, gTrial, gBest, a float64 work vector (none
  * with `float32Work`, see optim/lbfgs.ts) and 2 per pair; Adam g, m, v. Plus the iterate.
  */
-function optimiserBytesPerPixel(state: OptimiserState, history: number, float32Work = false): number {
+function optimiserBytesPerPixel(state: ScaleState, history: number, float32Work = false): number {
   return VECTOR_BYTES_PER_PIXEL * (1 + (state.optimizer === 'lbfgs' ? (float32Work ? 5 : 7) + 2 * history : 3));
+}
+
+function guidedBytesPerPixel(state: ScaleState): number {
+  return (state.regions ?? 0) * GUIDED_BYTES_PER_PIXEL_PER_REGION;
+}
+
+/** Bytes per pixel of a tile's crop in the gradient pass (never in the arena). */
+function cropBytesPerPixel(state: ScaleState): number {
+  return GRAPH_BYTES_PER_PIXEL + guidedBytesPerPixel(state);
 }
 
 /**
  * Peak bytes of an untiled scale whose network sees `pixels` (the image inside its margin) and whose
  * optimiser works on `imagePixels` (the image itself; default: the same); `lean`: without ORT's memory arena.
  */
-export function estimateUntiledBytes(pixels: number, state: OptimiserState, lean = false, imagePixels = pixels): number {
-  const graph = lean ? GRAPH_BYTES_PER_PIXEL : ARENA_GRAPH_BYTES_PER_PIXEL;
+export function estimateUntiledBytes(pixels: number, state: ScaleState, lean = false, imagePixels = pixels): number {
+  const graph = (lean ? GRAPH_BYTES_PER_PIXEL : ARENA_GRAPH_BYTES_PER_PIXEL) + guidedBytesPerPixel(state);
   return RUNTIME_BYTES + UNTILED_SESSION_BYTES + pixels * (graph + STATE_BYTES_PER_PIXEL) + imagePixels * optimiserBytesPerPixel(state, state.history);
 }
 
 /** Peak bytes of a tiled scale (pixels as for estimateUntiledBytes) whose largest crop has `maxCropPixels`. */
-export function estimateTiledBytes(pixels: number, maxCropPixels: number, state: OptimiserState, history: number, float32Work = false, imagePixels = pixels): number {
+export function estimateTiledBytes(pixels: number, maxCropPixels: number, state: ScaleState, history: number, float32Work = false, imagePixels = pixels): number {
   const sessions = TILED_SESSION_BYTES + TILED_TARGETS_SESSION_BYTES;
-  return RUNTIME_BYTES + sessions + maxCropPixels * GRAPH_BYTES_PER_PIXEL + pixels * STATE_BYTES_PER_PIXEL + imagePixels * optimiserBytesPerPixel(state, history, float32Work);
+  return RUNTIME_BYTES + sessions + maxCropPixels * cropBytesPerPixel(state) + pixels * STATE_BYTES_PER_PIXEL + imagePixels * optimiserBytesPerPixel(state, history, float32Work);
 }
 
 /** What a run keeps besides one scale's graph and optimiser, for estimatePeakBytes. */
@@ -104,6 +122,8 @@ export interface MemoryExtras {
   margin?: number;
   /** With ORT's memory arena (Node's fast mode when it fits); default without (the least an untiled run needs). */
   arena?: boolean;
+  /** Style regions (masks), one per style image; default none. */
+  regions?: number;
 }
 
 /** Bytes per pixel of a decoded input image (8-bit RGB). */
@@ -118,7 +138,7 @@ const STYLE_BYTES_PER_PIXEL = 15;
  */
 export function estimatePeakBytes(width: number, height: number, extras: MemoryExtras = {}): number {
   const margin = extras.margin ?? 0;
-  const state = { optimizer: extras.optimizer ?? 'lbfgs', history: extras.history ?? PRESETS[DEFAULT_PRESET].history };
+  const state = { optimizer: extras.optimizer ?? 'lbfgs', history: extras.history ?? PRESETS[DEFAULT_PRESET].history, regions: extras.regions };
   const network = (width + 2 * margin) * (height + 2 * margin);
   const images = INPUT_BYTES_PER_PIXEL * (extras.inputPixels ?? 0) + STYLE_BYTES_PER_PIXEL * (extras.stylePixels ?? 0);
   return estimateUntiledBytes(network, state, !extras.arena, width * height) + images;
@@ -153,7 +173,7 @@ export type ScaleMemory =
  * drops its float64 work vector (float32Work), then shortens its history (down to 1 pair).
  * Throws a RunError with a size that would fit when nothing does.
  */
-export function planScaleMemory(width: number, height: number, budget: number, state: OptimiserState, geometry: TileGeometry, tile?: number, margin = 0): ScaleMemory {
+export function planScaleMemory(width: number, height: number, budget: number, state: ScaleState, geometry: TileGeometry, tile?: number, margin = 0): ScaleMemory {
   const plan = tryPlan(width + margin, height + margin, width * height, budget, state, geometry, tile);
   if (plan) return plan;
   throw new RunError(
@@ -164,7 +184,7 @@ export function planScaleMemory(width: number, height: number, budget: number, s
 }
 
 /** width×height: what the network sees; `imagePixels`: the image the optimiser works on. */
-function tryPlan(width: number, height: number, imagePixels: number, budget: number, state: OptimiserState, geometry: TileGeometry, tile?: number): ScaleMemory | undefined {
+function tryPlan(width: number, height: number, imagePixels: number, budget: number, state: ScaleState, geometry: TileGeometry, tile?: number): ScaleMemory | undefined {
   const pixels = width * height;
   const forced = tile !== undefined && Math.max(width, height) > tile;
   if (!forced) {
@@ -173,7 +193,8 @@ function tryPlan(width: number, height: number, imagePixels: number, budget: num
     const lean = estimateUntiledBytes(pixels, state, true, imagePixels);
     if (lean <= budget || tile !== undefined) return { tiled: false, lean: true, history: state.history, float32Work: false, estimate: lean };
   }
-  const cropFor = (history: number, float32Work: boolean) => Math.floor((budget - estimateTiledBytes(pixels, 0, state, history, float32Work, imagePixels)) / GRAPH_BYTES_PER_PIXEL);
+  const cropFor = (history: number, float32Work: boolean) =>
+    Math.floor((budget - estimateTiledBytes(pixels, 0, state, history, float32Work, imagePixels)) / cropBytesPerPixel(state));
   if (forced) {
     // `--tile N`: the interior size is given; report the estimate of its largest crop.
     const side = Math.min(Math.max(width, height), tile + 2 * geometry.halo);
@@ -193,7 +214,7 @@ function tryPlan(width: number, height: number, imagePixels: number, budget: num
   if (state.optimizer === 'lbfgs') while (history > 1 && small(float32Work)) history--;
   const maxCropPixels = cropFor(history, float32Work);
   if (maxCropPixels > 0 && planTilesWithin(width, height, maxCropPixels, geometry)) {
-    const maxForwardCropPixels = Math.floor((maxCropPixels * GRAPH_BYTES_PER_PIXEL) / FORWARD_BYTES_PER_PIXEL);
+    const maxForwardCropPixels = Math.floor((maxCropPixels * cropBytesPerPixel(state)) / (FORWARD_BYTES_PER_PIXEL + guidedBytesPerPixel(state)));
     return {
       tiled: true,
       maxCropPixels,
@@ -207,7 +228,7 @@ function tryPlan(width: number, height: number, imagePixels: number, budget: num
 }
 
 /** A hint naming the largest long side that fits, found by halving the gap. */
-function suggestion(width: number, height: number, budget: number, state: OptimiserState, geometry: TileGeometry, margin: number): string {
+function suggestion(width: number, height: number, budget: number, state: ScaleState, geometry: TileGeometry, margin: number): string {
   const long = Math.max(width, height);
   const fits = (side: number) => {
     const w = Math.max(1, Math.round((width * side) / long));

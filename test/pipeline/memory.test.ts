@@ -46,6 +46,15 @@ describe('planScaleEngines', () => {
     assert.ok(planScaleEngines(sizes([4096]), opts, undefined).every((p) => !p.tiled));
   });
 
+  it('counts the style regions: a budget that holds the plain 1024 px graph tiles the same scale with 4 masks', () => {
+    // The guided graph keeps F∘m² per region and style layer (~500 bytes per pixel per region, src/engine/memory.ts).
+    const [plain] = planScaleEngines(sizes([1024]), opts, 3.2 * GIB, 32);
+    const [masked] = planScaleEngines(sizes([1024]), opts, 3.2 * GIB, 32, 4);
+    assert.equal(plain.tiled, false, JSON.stringify(plain));
+    assert.equal(masked.tiled, true, JSON.stringify(masked));
+    assert.deepEqual(planScaleEngines(sizes([1024]), opts, 3.2 * GIB, 32, 0), [plain]);
+  });
+
   it('refuses with the output size (the largest scale) when even tiles do not fit', () => {
     assert.throws(
       () => planScaleEngines(sizes([1024, 2048, 8192]), opts, 2 * GIB),

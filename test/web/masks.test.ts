@@ -1,8 +1,8 @@
 /**
  * Spatial control on the page, in Debian's Chromium against a real server with the real library:
  * paint the left half of the content photo for style 1 and the right half for style 2 with the
- * mouse (down, moves, up), start a small server-mode job (cheaper here than browser mode: no
- * WebAssembly build of the network), and check that each half of the result follows its own style.
+ * mouse (down, moves, up), start a small server-mode job, and check that each half of the result
+ * follows its own style; then the same painted masks on the same page in browser mode (wasm).
  * The styles are flat red and flat blue "paintings" on a grey photo, so which style a half took is
  * told by its mean colour. Saves test-artifacts/web-masks.png (docs/web-masks.png is copied from it by hand).
  */
@@ -47,8 +47,8 @@ describe('style regions painted on the page', () => {
     if (scratch) await rm(scratch, { recursive: true, force: true });
   });
 
-  it('paints two regions with the mouse, runs the job with their masks, and each half of the result follows its style', async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, deviceScaleFactor: 1 });
+  it('paints two regions with the mouse, runs the job with their masks on the server and in the browser, and each half of the result follows its style', async () => {
+    const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 }, deviceScaleFactor: 1 });
     const page = await context.newPage();
     const pageErrors: string[] = [];
     page.on('pageerror', (err) => pageErrors.push(err.message));
@@ -120,6 +120,27 @@ describe('style regions painted on the page', () => {
     const { left, right } = halfMeans(result);
     assert.ok(dist(left, RED) < dist(left, BLUE), `left half ${left.map(Math.round)} is closer to red than to blue`);
     assert.ok(dist(right, BLUE) < dist(right, RED), `right half ${right.map(Math.round)} is closer to blue than to red`);
+
+    // The same masks and settings in this browser (WebAssembly: this Chromium has no GPU), with 10
+    // steps: enough for the halves to take their colours, at a third of the WebAssembly time.
+    await page.check('#where-browser');
+    await page.fill('#iterations', '10');
+    await page.waitForFunction(() => /MiB\) is downloaded once/.test(document.getElementById('weights-status')?.textContent ?? ''));
+    await page.click('#start');
+    await page.waitForFunction(
+      () => /^Done .*in this browser/.test(document.getElementById('status')?.textContent ?? '') || document.getElementById('status')?.dataset.state === 'failed',
+      null,
+      {
+        timeout: 300_000,
+        polling: 200,
+      },
+    );
+    assert.equal(await page.getAttribute('#status', 'data-state'), 'done', (await page.textContent('#status')) ?? '');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-result')]);
+    const local = await decodeImageBytes(await readFile((await download.path())!), download.suggestedFilename());
+    const halves = halfMeans(local);
+    assert.ok(dist(halves.left, RED) < dist(halves.left, BLUE), `in the browser: left half ${halves.left.map(Math.round)} is closer to red than to blue`);
+    assert.ok(dist(halves.right, BLUE) < dist(halves.right, RED), `in the browser: right half ${halves.right.map(Math.round)} is closer to blue than to red`);
     assert.deepEqual(pageErrors, []);
     await context.close();
   });

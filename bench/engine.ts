@@ -38,6 +38,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { StyleEngine } from '../src/engine/style-engine.js';
+import { hugePagesEnv, relaunchWithHugePages } from '../src/node/huge-pages.js';
 import { nodeBackend } from '../src/node/ort-backend.js';
 import { readWeightsFile, extractConvWeights } from '../src/model/weights-file.js';
 import { truncateTo, vgg19, type Layer } from '../src/model/vgg19.js';
@@ -58,6 +59,9 @@ const { values } = parseArgs({
     masks: { type: 'string' },
   },
 });
+// As the CLI runs (src/node/huge-pages.ts); STYLE_TRANSFER_HUGE_PAGES=0 measures without.
+await relaunchWithHugePages();
+const hugePages = hugePagesEnv(process.env) === undefined && process.platform === 'linux' && process.env.STYLE_TRANSFER_HUGE_PAGES !== '0';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const weightsPath = values.weights ?? process.env.STYLE_TRANSFER_WEIGHTS ?? path.resolve(repo, '../shared/weights/vgg19-caffe-q8.safetensors');
@@ -160,7 +164,9 @@ if (values.masks && !(Number.isInteger(regions) && regions >= 1)) throw new Erro
 const masked = regions ? await StyleEngine.create(nodeBackend({ threads, memoryArena: arena }), net, weights, { ...layout, guided: 'pool' }) : undefined;
 const peakBinary = buildPeak();
 if (!values.json) {
-  console.log(`weights ${weightsPath}\nsession creation ${createMs.toFixed(0)} ms, threads ${threads ?? 'all cores'}, arena ${values.arena}`);
+  console.log(
+    `weights ${weightsPath}\nsession creation ${createMs.toFixed(0)} ms, threads ${threads ?? 'all cores'}, arena ${values.arena}, huge pages ${hugePages ? 'on' : 'off'}`,
+  );
   console.log(`FMA peak: ${peakBinary ? 'measured before each repeat (../shared/tools/peak.c)' : 'peak unknown (no gcc or no ../shared/tools/peak.c)'}`);
   if (baseline) console.log(`baseline: ${path.resolve(values.baseline!)}, timed after ours in each repeat`);
 }

@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { StyleEngine } from '../src/engine/style-engine.js';
+import { hugePagesEnv, relaunchWithHugePages } from '../src/node/huge-pages.js';
 import { nodeBackend } from '../src/node/ort-backend.js';
 import { readWeightsFile, extractConvWeights } from '../src/model/weights-file.js';
 import { vgg19 } from '../src/model/vgg19.js';
@@ -28,6 +29,9 @@ const { values } = parseArgs({
     arena: { type: 'string' },
   },
 });
+// As the CLI runs (src/node/huge-pages.ts); STYLE_TRANSFER_HUGE_PAGES=0 measures without.
+await relaunchWithHugePages();
+const hugePages = hugePagesEnv(process.env) === undefined && process.platform === 'linux' && process.env.STYLE_TRANSFER_HUGE_PAGES !== '0';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const weightsPath = values.weights ?? process.env.STYLE_TRANSFER_WEIGHTS ?? path.resolve(repo, '../shared/weights/vgg19-caffe-q8.safetensors');
@@ -111,7 +115,7 @@ for (const size of values.sizes!.split(',').map(Number)) {
   }
   const pct = (us: number) => ((100 * us) / totalUs).toFixed(1).padStart(5);
   console.log(
-    `\n${size}x${size}: median wall ${wallMs.toFixed(0)} ms per evaluation (profiling on), sum of each node's fastest run ${(totalUs / 1000).toFixed(0)} ms (${byNode.size} nodes), load ${os.loadavg()[0].toFixed(2)}`,
+    `\n${size}x${size}: median wall ${wallMs.toFixed(0)} ms per evaluation (profiling on), sum of each node's fastest run ${(totalUs / 1000).toFixed(0)} ms (${byNode.size} nodes), load ${os.loadavg()[0].toFixed(2)}, huge pages ${hugePages ? 'on' : 'off'}`,
   );
   console.log('by operator:');
   for (const [op, { us, count }] of [...byOp].sort((a, b) => b[1].us - a[1].us))

@@ -27,8 +27,12 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { relaunchWithHugePages } from '../src/node/huge-pages.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+
+// Every test process with huge pages for the engine's memory, as the CLI runs (src/node/huge-pages.ts).
+await relaunchWithHugePages();
 
 /** Started at once beside the lanes, unpinned (see above). */
 const BESIDE = ['test/server/redis-queue.test.ts'];

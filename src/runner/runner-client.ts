@@ -14,6 +14,7 @@ import { AbortError, RunError, StyleTransferError } from '../errors.js';
 import { previewUrl, type JobEvent } from '../jobs/events.js';
 import type { JobRun } from '../jobs/execute.js';
 import type { FromRunner, RunnerFailure, RunnerSettings, ToRunner } from './runner-protocol.js';
+import { hugePagesEnv } from '../node/huge-pages.js';
 
 export interface RunControl {
   signal: AbortSignal;
@@ -133,7 +134,9 @@ export class RunnerProcess {
     if (this.ready && this.child && this.child.exitCode === null && this.child.signalCode === null) return this.ready;
     const { path, execArgv } = runnerModule();
     const { timeLimitSeconds: _t, stopGraceMs: _g, log: _l, ...settings } = this.opts;
-    const child = fork(path, [JSON.stringify(settings satisfies RunnerSettings)], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
+    // With huge pages for the engine's memory, also when the server runs inside another program (node/huge-pages.ts).
+    const env = hugePagesEnv(process.env) ?? process.env;
+    const child = fork(path, [JSON.stringify(settings satisfies RunnerSettings)], { execArgv, env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
     this.child = child;
     this.ready = new Promise((resolve, reject) => {
       const early = (code: number | null, signal: NodeJS.Signals | null) =>

@@ -8,7 +8,8 @@
  *   npm run bench:quality -- --score picture.png --content dog --style matisse
  *
  * For tuning: `--checkpoints 50,100` also scores the picture after those iterations of the last
- * scale (with the optimisation time spent until then), so one run gives a quality-vs-time curve;
+ * scale (with the optimisation time spent until then; with --out also saved as CONTENT-STYLE-N.png),
+ * so one run gives a quality-vs-time curve;
  * `--trace FILE` writes every iteration event (scale, iteration, ms, evaluations, loss, eta) as JSON lines.
  *
  * Work (issue 18) is counted in network evaluations weighted by the pixels the network sees (the
@@ -144,6 +145,7 @@ try {
       if (outDir) await encodeImage(result.image, path.join(outDir, `${contentName}-${styleName}.png`));
       const atCheckpoints = [];
       for (const snap of snapshots) {
+        if (outDir) await encodeImage(snap.image, path.join(outDir, `${contentName}-${styleName}-${snap.iteration}.png`));
         const s = await yardstick.score(snap.image, await decodeImage(image(contentName)), await decodeImage(image(styleName)));
         atCheckpoints.push({
           iteration: snap.iteration,

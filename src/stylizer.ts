@@ -310,9 +310,10 @@ class StylizerImpl implements Stylizer {
     }
     // Colour first (issue 18): the start image is the content with the style's colour mean and
     // covariance, so the optimiser does not spend the scales' iterations moving the colours. (Not
-    // for a run that resumes at a later scale: it does not run the first.)
+    // for a run that resumes at a later scale: it does not run the first. Nor with style regions:
+    // one style's colours everywhere would hold the other regions back.)
     let start = inputs.init;
-    if (opts.colourStart && opts.init === 'content' && opts.preserveColors === 'none' && !opts.startAt) {
+    if (opts.colourStart && opts.init === 'content' && opts.preserveColors === 'none' && !opts.startAt && !inputs.styleMasks) {
       const main = opts.styleBlend.reduce((best, w, i) => (w > opts.styleBlend[best] ? i : best), 0);
       const contentPlanar = toPlanar(await platform.resize(inputs.content, output.width, output.height));
       start = toRaw(matchHistogram(contentPlanar, toPlanar(styles[main])));

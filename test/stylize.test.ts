@@ -159,9 +159,13 @@ describe('stylize()', () => {
       assert.ok(Math.abs(got[c] - target[c]) < 0.03, `channel ${c}: ${got[c]} vs the style's ${target[c]}`);
       assert.ok(Math.abs(got[c] - target[c]) < Math.abs(before[c] - target[c]), `channel ${c}`);
     }
-    // Off where it does not apply: another init, or colours kept from the photo.
+    // Off where it does not apply: another init, colours kept from the photo, or style regions
+    // (one style's colours everywhere would hold the other regions back).
     const kept = await run({ ...style, preserveColors: 'luminance' });
     assert.ok(meanAbsDiff(kept.image.data, plain.image.data) < 1);
+    const everywhere: RawImage = { data: new Uint8Array(8 * 8 * 3).fill(255), width: 8, height: 8, channels: 3 };
+    const regions = await run({ ...style, styleMasks: [everywhere] });
+    assert.ok(meanAbsDiff(regions.image.data, plain.image.data) < 1);
     assert.equal((await run({ ...base, preset: 'recipe', size: 32, iterations: 0 })).options.colourStart, false);
   });
 

@@ -82,7 +82,7 @@ describe('style regions painted on the page', () => {
     await page.click('#mask-undo');
     await strokes(0.72, 0.98);
 
-    // Preset "best" (no colour start), one 64 px scale of 30 Adam steps with the content weight off.
+    // Preset "best" (its colour start is off with style masks), one 64 px scale of 30 Adam steps with the content weight off.
     await page.selectOption('#preset', 'best');
     await page.$eval('#size', (el) => {
       (el as HTMLInputElement).value = '64';

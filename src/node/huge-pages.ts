@@ -31,22 +31,22 @@ export function hugePagesEnv(env: NodeJS.ProcessEnv, platform: NodeJS.Platform =
 
 /**
  * Runs this process's command again as a child with huge pages, and exits with its status; returns
- * false (and does nothing) when this process has them already or should not. The child shares the
- * terminal: Ctrl-C reaches it directly (the whole foreground process group gets SIGINT), so SIGINT
- * is not forwarded (it would arrive twice, and a second Ctrl-C means "exit now"); SIGTERM and SIGHUP
- * sent to this process are.
+ * false (and does nothing) when this process has them already or should not. The child runs in a
+ * process group of its own, so a terminal's Ctrl-C (sent to the foreground group) reaches only this
+ * process, which passes SIGINT, SIGTERM and SIGHUP on once each: a second Ctrl-C means "exit now" to
+ * the CLI, so it must not get the first one twice, and a program that signals this pid reaches the
+ * CLI. (The CLI never reads the terminal, which a background group could not.)
  */
 export async function relaunchWithHugePages(): Promise<boolean> {
   const env = hugePagesEnv(process.env);
   if (!env) return false;
-  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env });
+  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env, detached: true });
   try {
     await once(child, 'spawn');
   } catch {
     return false; // could not start a process: run here, without huge pages
   }
-  process.on('SIGINT', () => {});
-  for (const signal of ['SIGTERM', 'SIGHUP'] as const) process.on(signal, () => child.kill(signal));
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => child.kill(signal));
   const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
   if (signal) {
     // Die of the same signal, so a shell or supervisor sees what happened to the command.

@@ -1,13 +1,14 @@
 /**
  * Transparent huge pages for the engine's memory (Linux, glibc ≥ 2.35).
  *
- * ONNX Runtime allocates its tensors and its arena with malloc. With glibc's default 4 KiB pages, an
- * evaluation takes page faults on fresh memory and TLB misses in the convolutions: on an AMD EPYC Zen 5
- * (2 cores, THP "madvise" as Debian ships it) `npm run bench` measured 886 ms of CPU (827 user + 59
- * system) per 256² evaluation and 3111 ms (2853 + 258) at 512². With the glibc tunable
- * `glibc.malloc.hugetlb=1`, malloc marks its large blocks MADV_HUGEPAGE and the kernel backs them with
- * 2 MiB pages: 650 ms (649 + 1) and 2378 ms (2372 + 6), the same results. Creating the loss and
- * target sessions took half the user time.
+ * ONNX Runtime allocates its tensors and its arena with malloc. With glibc's default 4 KiB pages,
+ * memory new to the process costs page faults, and the convolutions TLB misses. With the glibc
+ * tunable `glibc.malloc.hugetlb=1`, malloc marks its large blocks MADV_HUGEPAGE and the kernel
+ * backs them with 2 MiB pages (THP "madvise", as Debian ships it). Measured on an AMD EPYC Zen 5 (2
+ * cores, nothing else running; README "The engine"): `npm run bench` 256² 302 → 286 ms (CPU 817 →
+ * 573 ms per evaluation), 512² 1237 → 1157 ms (3244 → 2287 ms); session creation 1788 → 986 ms; a
+ * lean (arena-less) 512² evaluation 4345 → 2720 ms of CPU; the same results. A whole default run at
+ * one size, where the arena already keeps the memory, changed little (160.5 → 158.3 s).
  *
  * The tunable is read once, when the process starts, so it cannot be switched on from inside: the
  * CLI starts itself again with it (relaunchWithHugePages, from bin/style-transfer.js), and the

@@ -230,13 +230,13 @@ export const PRESETS: Record<PresetName, Tuning> = {
    */
   best: {
     ...QUALITY,
-    // Issue 18, measured on the four pairs (3 × 50 + 130, AMD EPYC Zen 5, 2 cores): ~3m31s alone
-    // at 512x384 (42.1 Mpx·evaluations). On both reference pairs better than the reference on one
-    // error and within 3 % on the other: dog × matisse style −7.9 %, content +1.7 %; landscape ×
-    // monet style −5.5 %, content −1.7 %. The former best (no colour start, plain upsampling,
-    // 3 × 100 + 400: ~116 Mpx·evaluations, ~9 min alone here, ~16 min on the Xeon) reached the
-    // same quality with 2.7 times the work.
-    iterations: 130,
+    // Issue 18, measured on the two reference pairs at 100–120 and the four pairs at 85–200 (AMD
+    // EPYC Zen 5, 2 cores): 3 × 50 + 110 is the shortest last scale at the reference's quality,
+    // ~3m09s alone at 512x384 (37.4 Mpx·evaluations): dog × matisse style −7.2 %, content +2.4 %;
+    // landscape × monet style −5.2 %, content −1.7 % (better on one error, within 3 % on the
+    // other). The former best (no colour start, plain upsampling, 3 × 100 + 400: ~116
+    // Mpx·evaluations, ~9 min alone here, ~16 min on the Xeon) reached it with 3.1 times the work.
+    iterations: 110,
   },
   /** ../shared/SEED-RECIPE.md exactly: 224 px shorter side, Adam lr 0.001 × 500, α 1, β 1e6, unnormalised Gram. */
   recipe: {

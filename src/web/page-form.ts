@@ -25,7 +25,7 @@ const ADVANCED: { key: string; label: string; step?: string }[] = [
 
 const PRESET_LABELS: Record<string, string> = {
   quality: 'quality (L-BFGS, coarse to fine)',
-  best: "best (a minute longer, the classic recipe's quality)",
+  best: "best (half a minute longer, the classic recipe's quality)",
   recipe: 'recipe (Adam, the seed recipe)',
 };
 

@@ -7,8 +7,8 @@
  * backs them with 2 MiB pages (THP "madvise", as Debian ships it). Measured on an AMD EPYC Zen 5 (2
  * cores, nothing else running; README "The engine"): `npm run bench` 256² 302 → 286 ms (CPU 817 →
  * 573 ms per evaluation), 512² 1237 → 1157 ms (3244 → 2287 ms); session creation 1788 → 986 ms; a
- * lean (arena-less) 512² evaluation 4345 → 2720 ms of CPU; the same results. A whole default run at
- * one size, where the arena already keeps the memory, changed little (160.5 → 158.3 s).
+ * lean (arena-less) 512² evaluation 4345 → 2720 ms of CPU; the same results. The default run at
+ * 512 px, whose arena keeps its memory from one evaluation to the next, changed little (160.5 → 158.3 s).
  *
  * The tunable is read once, when the process starts, so it cannot be switched on from inside: the
  * CLI starts itself again with it (relaunchWithHugePages, from bin/style-transfer.js), and the

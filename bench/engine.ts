@@ -116,7 +116,7 @@ function buildPeak(): string | undefined {
 /**
  * The peer runs as its users run it: without the huge-page tunable this bench started itself with
  * (src/node/huge-pages.ts), unless PEER_HUGE_PAGES=1. PyTorch gains from it too: on the Zen 5 at
- * 512² the ratio was 10.0x with the peer as shipped and 6.8x with huge pages for both.
+ * 512² the ratio was 10.1x with the peer as shipped, 10.0x with both without, 6.8x with both with.
  */
 function peerEnv(): NodeJS.ProcessEnv {
   if (process.env.PEER_HUGE_PAGES === '1' || !hugePages) return process.env;

@@ -217,7 +217,8 @@ describe('web app in Chromium', () => {
       // The smallest job: on SwiftShader one evaluation at this size costs ~30 CPU-s. The recipe
       // preset (Adam, no border margin: 85x64 pixels through the network) with one iteration is 4
       // evaluations (two targets, the step, the result's own loss); the quality preset's L-BFGS
-      // (96x80 with its reflected margin) took 9 for its first iteration's line search: 400 CPU-s.
+      // (96x80 with its reflected margin) took 9: two targets, six for its first iteration's line
+      // search and the result's own loss, ~400 CPU-s.
       await page.selectOption('#preset', 'recipe');
       await page.$eval('#size', (el) => {
         const input = el as HTMLInputElement;

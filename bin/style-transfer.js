@@ -11,4 +11,4 @@ if (checkout) {
 }
 const module = (name) => new URL(checkout ? `../src/${name}.ts` : `../dist/src/${name}.js`, import.meta.url).href;
 const { relaunchWithHugePages } = await import(module('node/huge-pages'));
-if (!(await relaunchWithHugePages())) await import(module('cli/entry'));
+if (!(await relaunchWithHugePages({ ownGroup: true }))) await import(module('cli/entry'));

@@ -32,22 +32,28 @@ export function hugePagesEnv(env: NodeJS.ProcessEnv, platform: NodeJS.Platform =
 
 /**
  * Runs this process's command again as a child with huge pages, and exits with its status; returns
- * false (and does nothing) when this process has them already or should not. The child runs in a
- * process group of its own, so a terminal's Ctrl-C (sent to the foreground group) reaches only this
- * process, which passes SIGINT, SIGTERM and SIGHUP on once each: a second Ctrl-C means "exit now" to
- * the CLI, so it must not get the first one twice, and a program that signals this pid reaches the
- * CLI. (The CLI never reads the terminal, which a background group could not.)
+ * false (and does nothing) when this process has them already or should not.
+ *
+ * `ownGroup` (the CLI): the child runs in a process group of its own, so a terminal's Ctrl-C (sent
+ * to the foreground group) reaches only this process, which passes SIGINT, SIGTERM and SIGHUP on
+ * once each: a second Ctrl-C means "exit now" to the CLI, so it must not get the first one twice,
+ * and a program that signals this pid reaches the CLI. (The CLI never reads the terminal, which a
+ * background group could not.) Without it (the test runner, the benches, whose own children must
+ * get a terminal's Ctrl-C too) the child stays in this group and only SIGTERM and SIGHUP are passed on.
  */
-export async function relaunchWithHugePages(): Promise<boolean> {
+export async function relaunchWithHugePages(opts: { ownGroup?: boolean } = {}): Promise<boolean> {
   const env = hugePagesEnv(process.env);
   if (!env) return false;
-  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env, detached: true });
+  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env, detached: opts.ownGroup === true });
   try {
     await once(child, 'spawn');
   } catch {
     return false; // could not start a process: run here, without huge pages
   }
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => child.kill(signal));
+  const forwarded = opts.ownGroup ? (['SIGINT', 'SIGTERM', 'SIGHUP'] as const) : (['SIGTERM', 'SIGHUP'] as const);
+  for (const signal of forwarded) process.on(signal, () => child.kill(signal));
+  // In a shared group the terminal's SIGINT reaches the child itself; this process waits for its exit.
+  if (!opts.ownGroup) process.on('SIGINT', () => {});
   const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
   if (signal) {
     // Die of the same signal, so a shell or supervisor sees what happened to the command.

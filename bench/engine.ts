@@ -38,7 +38,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { StyleEngine } from '../src/engine/style-engine.js';
-import { hugePagesEnv, relaunchWithHugePages } from '../src/node/huge-pages.js';
+import { hugePagesOn, relaunchWithHugePages, withoutHugePages } from '../src/node/huge-pages.js';
 import { nodeBackend } from '../src/node/ort-backend.js';
 import { readWeightsFile, extractConvWeights } from '../src/model/weights-file.js';
 import { truncateTo, vgg19, type Layer } from '../src/model/vgg19.js';
@@ -61,7 +61,7 @@ const { values } = parseArgs({
 });
 // As the CLI runs (src/node/huge-pages.ts); STYLE_TRANSFER_HUGE_PAGES=0 measures without.
 await relaunchWithHugePages();
-const hugePages = hugePagesEnv(process.env) === undefined && process.platform === 'linux' && process.env.STYLE_TRANSFER_HUGE_PAGES !== '0';
+const hugePages = hugePagesOn(process.env);
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const weightsPath = values.weights ?? process.env.STYLE_TRANSFER_WEIGHTS ?? path.resolve(repo, '../shared/weights/vgg19-caffe-q8.safetensors');
@@ -119,10 +119,7 @@ function buildPeak(): string | undefined {
  * 512² the ratio was 10.1x with the peer as shipped, 10.0x with both without, 6.8x with both with.
  */
 function peerEnv(): NodeJS.ProcessEnv {
-  if (process.env.PEER_HUGE_PAGES === '1' || !hugePages) return process.env;
-  const tunables = (process.env.GLIBC_TUNABLES ?? '').split(':').filter((t) => t && !t.startsWith('glibc.malloc.hugetlb='));
-  const { GLIBC_TUNABLES: _, ...env } = process.env;
-  return tunables.length ? { ...env, GLIBC_TUNABLES: tunables.join(':') } : env;
+  return process.env.PEER_HUGE_PAGES === '1' ? process.env : withoutHugePages(process.env);
 }
 
 /** One timing of the PyTorch peer at size² (its own median of `runs` after a warm-up); undefined without python3-torch. */

@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { StyleEngine } from '../src/engine/style-engine.js';
-import { hugePagesEnv, relaunchWithHugePages } from '../src/node/huge-pages.js';
+import { hugePagesOn, relaunchWithHugePages } from '../src/node/huge-pages.js';
 import { nodeBackend } from '../src/node/ort-backend.js';
 import { readWeightsFile, extractConvWeights } from '../src/model/weights-file.js';
 import { vgg19 } from '../src/model/vgg19.js';
@@ -31,7 +31,7 @@ const { values } = parseArgs({
 });
 // As the CLI runs (src/node/huge-pages.ts); STYLE_TRANSFER_HUGE_PAGES=0 measures without.
 await relaunchWithHugePages();
-const hugePages = hugePagesEnv(process.env) === undefined && process.platform === 'linux' && process.env.STYLE_TRANSFER_HUGE_PAGES !== '0';
+const hugePages = hugePagesOn(process.env);
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const weightsPath = values.weights ?? process.env.STYLE_TRANSFER_WEIGHTS ?? path.resolve(repo, '../shared/weights/vgg19-caffe-q8.safetensors');

@@ -280,13 +280,14 @@ class StylizerImpl implements Stylizer {
     const first = opts.startAt ? opts.startAt.scale - 1 : 0;
     if (first >= scales.length) throw new OptionError('startAt', `a scale of this run's ${scales.length}, from 2 on`, opts.startAt!.scale);
     const budget = this.platform.memoryBudget?.(opts.memory);
+    const regions = inputs.styleMasks?.length ?? 0;
     if (budget === undefined && opts.tile === undefined) {
       // A platform without a budget (the browser) checks the output size, with the network's extra border pixels as an extra.
       this.platform.checkMemory?.(output.width, output.height, {
         margin,
         optimizer: opts.optimizer,
         history: opts.history,
-        regions: inputs.styleMasks?.length,
+        regions,
         inputPixels: [inputs.content, ...inputs.styles].reduce((n, img) => n + img.width * img.height, 0),
         stylePixels: inputs.styles.reduce((n, s) => {
           const at = styleSize(s, output, opts);
@@ -294,7 +295,7 @@ class StylizerImpl implements Stylizer {
         }, 0),
       });
     }
-    const engines = planScaleEngines(scales, opts, budget, 2 * margin, inputs.styleMasks?.length ?? 0);
+    const engines = planScaleEngines(scales, opts, budget, 2 * margin, regions);
     return { output, scales, iterations, engines, padding, margin, first };
   }
 

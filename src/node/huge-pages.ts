@@ -21,13 +21,27 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 
 const TUNABLE = 'glibc.malloc.hugetlb';
+const tunablesOf = (env: NodeJS.ProcessEnv) => (env.GLIBC_TUNABLES ?? '').split(':').filter(Boolean);
+const isHugePages = (tunable: string) => tunable.startsWith(`${TUNABLE}=`);
+
+/** Whether a process started with `env` has huge pages (the tunable set to a value other than 0). */
+export function hugePagesOn(env: NodeJS.ProcessEnv): boolean {
+  return tunablesOf(env).some((t) => isHugePages(t) && t !== `${TUNABLE}=0`);
+}
+
+/** `env` without the huge-page tunable (for a process that should run as it is shipped). */
+export function withoutHugePages(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { GLIBC_TUNABLES: _, ...rest } = env;
+  const others = tunablesOf(env).filter((t) => !isHugePages(t));
+  return others.length ? { ...rest, GLIBC_TUNABLES: others.join(':') } : rest;
+}
 
 /** `env` with the huge-page tunable added, or undefined when it is there already, turned off, or not Linux. */
 export function hugePagesEnv(env: NodeJS.ProcessEnv, platform: NodeJS.Platform = process.platform): NodeJS.ProcessEnv | undefined {
   if (platform !== 'linux' || env.STYLE_TRANSFER_HUGE_PAGES === '0') return undefined;
-  const tunables = env.GLIBC_TUNABLES ?? '';
-  if (tunables.split(':').some((t) => t.startsWith(`${TUNABLE}=`))) return undefined;
-  return { ...env, GLIBC_TUNABLES: tunables ? `${tunables}:${TUNABLE}=1` : `${TUNABLE}=1` };
+  const tunables = tunablesOf(env);
+  if (tunables.some(isHugePages)) return undefined; // set already, to any value
+  return { ...env, GLIBC_TUNABLES: [...tunables, `${TUNABLE}=1`].join(':') };
 }
 
 /**

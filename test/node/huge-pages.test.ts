@@ -9,7 +9,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { hugePagesEnv } from '../../src/node/huge-pages.js';
+import { hugePagesEnv, hugePagesOn, withoutHugePages } from '../../src/node/huge-pages.js';
 import { repoRoot } from '../helpers.js';
 
 describe('hugePagesEnv', () => {
@@ -24,6 +24,16 @@ describe('hugePagesEnv', () => {
     assert.equal(hugePagesEnv({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1' }, 'linux'), undefined);
     assert.equal(hugePagesEnv({ STYLE_TRANSFER_HUGE_PAGES: '0' }, 'linux'), undefined);
     assert.equal(hugePagesEnv({}, 'darwin'), undefined);
+  });
+});
+
+describe('hugePagesOn and withoutHugePages', () => {
+  it('tell whether the tunable is on, and take it out keeping the others', () => {
+    assert.equal(hugePagesOn({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1' }), true);
+    assert.equal(hugePagesOn({ GLIBC_TUNABLES: 'glibc.malloc.hugetlb=0' }), false);
+    assert.equal(hugePagesOn({}), false);
+    assert.equal(withoutHugePages({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1', PATH: '/bin' }).GLIBC_TUNABLES, 'glibc.malloc.arena_max=2');
+    assert.deepEqual(withoutHugePages({ GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1', PATH: '/bin' }), { PATH: '/bin' });
   });
 });
 

@@ -65,6 +65,10 @@ export class RunnerProcess {
     if (this.current) throw new Error('this runner is already running a job');
     if (this.closed) throw new AbortError('the runner is closed');
     const child = await this.start();
+    // Cancelled while the runner was starting: the job never reaches it. (A cancel sent before the
+    // run message would name a job the runner does not have, be ignored, and leave the job running
+    // until the kill after stopGraceMs.)
+    if (control.signal.aborted) throw new AbortError('the run was cancelled');
     return new Promise((resolve, reject) => {
       let stopTimer: NodeJS.Timeout | undefined;
       let timedOut = false;
@@ -105,9 +109,10 @@ export class RunnerProcess {
           else reject(new RunError(`the job's runner process stopped unexpectedly (${why})`, 'ERR_RUNNER_DIED'));
         },
       };
+      // The run first, then any cancel: the runner ignores a cancel for a job it has not been given.
+      send({ type: 'run', job });
       if (control.signal.aborted) cancel();
       else control.signal.addEventListener('abort', cancel, { once: true });
-      send({ type: 'run', job });
     });
   }
 

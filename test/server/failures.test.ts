@@ -241,6 +241,27 @@ describe('jobs run in a runner process (issue 8, item 3)', () => {
     }
   });
 
+  it('cancels a job while its runner is still starting: the job never runs, and the runner is kept for the next', async () => {
+    const server = await startTestServer();
+    try {
+      const files = await inputs();
+      const long = (await postJob(server.url, files, LONG_JOB)).body.id;
+      await waitForStatus(server.url, long, ['running']);
+      // At once: the runner process is still loading (it was forked for this job).
+      const cancelled = await getJson(`${server.url}/api/jobs/${long}`, { method: 'DELETE' });
+      assert.equal(cancelled.body.status, 'cancelled');
+      // The job never reached the runner. (It used to: the cancel went ahead of the job, was ignored
+      // as naming no job, and the job ran until the stop grace period killed the runner.)
+      assert.equal(cancelled.body.progress?.iteration ?? 0, 0, 'no iteration of the cancelled job ran');
+      const pids = server.runnerPids();
+      const next = await postJob(server.url, files, SMALL_JOB);
+      await waitForStatus(server.url, next.body.id, ['done']);
+      assert.deepEqual(server.runnerPids(), pids, 'the same runner runs the next job');
+    } finally {
+      await server.dispose();
+    }
+  });
+
   it('stops a job past the time limit, keeping its last image (issue 9, finding 3)', async () => {
     const server = await startTestServer({ jobTimeLimitSeconds: 3 });
     try {

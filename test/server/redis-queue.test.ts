@@ -276,6 +276,8 @@ describe('jobs on Redis (BullMQ) with worker processes', () => {
     const finished = (await postJob(server.url, images, SMALL_JOB)).body.id;
     await expectDone(server.url, finished, 120_000);
     const result = await pngOf(`${server.url}/api/jobs/${finished}/result`);
+    // Redis hears of the end before the job folder does: the worker logs "done" after writing both.
+    await worker.waitFor(new RegExp(`job ${finished}: done`));
     const onDisk = JSON.parse(await readFile(path.join(dataDir, 'jobs', finished, 'status.json'), 'utf8'));
     assert.equal(onDisk.status, 'done', 'the data dir alone tells what became of the job');
     assert.equal(await worker.stop(), 0);

@@ -37,6 +37,12 @@ export function nodeBackend(options: NodeBackendOptions = {}): EngineBackend {
       enableCpuMemArena: false,
       executionMode: 'sequential',
       logSeverityLevel: 4, // fatal only (see ort.env.logLevel above)
+      // ORT's intra-op threads spin while they wait for work by default. Alone on the machine that
+      // buys nothing here (Zen 5, 2 threads: 256² 311–321 ms with or without, 512² 1150–1200 ms, and
+      // 3–8 % less CPU per evaluation without); beside other busy processes (a server's runner, a
+      // second job, the test suite's lanes) the spinning threads take the cores the others need:
+      // three test files at once on 2 cores took 154 CPU-s and 87 s with it, 127 CPU-s and 74 s without.
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
     },
     // Memory patterns off with the arena: with both, peak RSS at 512² was 1.95 GB instead of
     // 1.42 GB (ORT allocates each run's planned block beside the arena's own chunks), for no speed.

@@ -12,15 +12,26 @@ import { randomUUID } from 'node:crypto';
 import { appendFile, cp, mkdtemp, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import sharp from 'sharp';
-import { getJson, imageFile, postJob, readEvents, SMALL_JOB, startTestServer, tempDataDir, waitForStatus, type FilePart } from './helpers.js';
+import { getJson, imageFile, postJob, readEvents, SMALL_JOB, startTestServer, tempDataDir, waitForStatus, type FilePart, type TestServer } from './helpers.js';
 
 const LONG_JOB = { ...SMALL_JOB, iterations: 2000, previewEvery: 1 };
 
 async function inputs(): Promise<FilePart[]> {
   return [await imageFile('content', 'landscape'), await imageFile('style', 'monet')];
 }
+
+/**
+ * One server for the tests that do not need a server of their own (each server forks a runner that
+ * reads the weights and builds its sessions: ~3-4 CPU-s). Its first job is the cancel-while-starting
+ * test's, which needs a runner that is still starting; the tests run in file order.
+ */
+let shared: Promise<TestServer> | undefined;
+const sharedServer = () => (shared ??= startTestServer());
+after(async () => {
+  await (await shared)?.dispose();
+});
 
 /** Wait until the job has produced a preview frame (so it is really iterating). */
 async function untilPreview(url: string, id: string): Promise<void> {
@@ -80,26 +91,86 @@ async function fill(dir: string): Promise<string> {
   return filler;
 }
 
-describe('write failures do not take the server down (issue 9, finding 1)', () => {
-  it('fails a queued job whose folder was removed, and goes on with the next', async () => {
-    const server = await startTestServer();
-    try {
-      const files = await inputs();
-      const running = await postJob(server.url, files, LONG_JOB);
-      await untilPreview(server.url, running.body.id);
-      const doomed = await postJob(server.url, files, SMALL_JOB);
-      assert.equal(doomed.body.status, 'queued');
-      await rm(path.join(server.dataDir, 'jobs', doomed.body.id), { recursive: true });
-      await getJson(`${server.url}/api/jobs/${running.body.id}`, { method: 'DELETE' });
+describe('jobs run in a runner process (issue 8, item 3)', () => {
+  it('cancels a job while its runner is still starting: the job never runs, and the runner is kept for the next', async () => {
+    const server = await sharedServer();
+    const files = await inputs();
+    assert.deepEqual(server.runnerPids(), [], "no runner yet: this is the shared server's first job");
+    const long = (await postJob(server.url, files, LONG_JOB)).body.id;
+    await waitForStatus(server.url, long, ['running']);
+    // At once: the runner process is still loading (it was forked for this job).
+    const cancelled = await getJson(`${server.url}/api/jobs/${long}`, { method: 'DELETE' });
+    assert.equal(cancelled.body.status, 'cancelled');
+    // The job never reached the runner. (It used to: the cancel went ahead of the job, was ignored
+    // as naming no job, and the job ran until the stop grace period killed the runner.)
+    assert.equal(cancelled.body.progress?.iteration ?? 0, 0, 'no iteration of the cancelled job ran');
+    const pids = server.runnerPids();
+    const next = await postJob(server.url, files, SMALL_JOB);
+    await waitForStatus(server.url, next.body.id, ['done']);
+    assert.deepEqual(server.runnerPids(), pids, 'the same runner runs the next job');
+  });
 
-      const failed = await waitForStatus(server.url, doomed.body.id, ['done', 'failed']);
+  it('keeps one runner process between jobs', async () => {
+    const server = await sharedServer();
+    const files = await inputs();
+    const first = await postJob(server.url, files, SMALL_JOB);
+    await waitForStatus(server.url, first.body.id, ['done']);
+    const pids = server.runnerPids();
+    const second = await postJob(server.url, files, SMALL_JOB);
+    await waitForStatus(server.url, second.body.id, ['done']);
+    assert.deepEqual(server.runnerPids(), pids);
+    assert.equal(pids.length, 1);
+  });
+
+  it('survives a runner killed mid-job: the job fails with a message, the next one runs', async () => {
+    const server = await sharedServer();
+    const files = await inputs();
+    const job = await postJob(server.url, files, LONG_JOB);
+    await untilPreview(server.url, job.body.id);
+    const [pid] = server.runnerPids();
+    assert.ok(pid && pid !== process.pid, 'the job runs in another process');
+    process.kill(pid, 'SIGKILL');
+    const failed = await waitForStatus(server.url, job.body.id, ['failed', 'done', 'cancelled']);
+    assert.equal(failed.status, 'failed');
+    assert.equal(failed.error, "the job's runner process stopped unexpectedly (killed, perhaps out of memory)");
+    assert.equal(failed.result, false);
+
+    const next = await postJob(server.url, files, SMALL_JOB);
+    assert.equal((await waitForStatus(server.url, next.body.id, ['done', 'failed'])).status, 'done');
+    assert.notEqual(server.runnerPids()[0], pid, 'a fresh runner');
+  });
+
+  it('stops a job past the time limit, keeping its last image (issue 9, finding 3)', async () => {
+    const server = await startTestServer({ jobTimeLimitSeconds: 3 });
+    try {
+      const job = await postJob(server.url, await inputs(), LONG_JOB);
+      const failed = await waitForStatus(server.url, job.body.id, ['failed', 'done', 'cancelled'], 120_000);
       assert.equal(failed.status, 'failed');
-      assert.equal(failed.error, "cannot save status.json: the job's folder was removed");
-      const next = await postJob(server.url, files, SMALL_JOB);
-      assert.equal((await waitForStatus(server.url, next.body.id, ['done', 'failed'])).status, 'done');
+      assert.equal(failed.error, "the job ran past this server's time limit of 3 s and was stopped");
+      assert.equal(failed.result, true);
+      assert.equal((await fetch(`${server.url}/api/jobs/${job.body.id}/result`)).status, 200);
     } finally {
       await server.dispose();
     }
+  });
+});
+
+describe('write failures do not take the server down (issue 9, finding 1)', () => {
+  it('fails a queued job whose folder was removed, and goes on with the next', async () => {
+    const server = await sharedServer();
+    const files = await inputs();
+    const running = await postJob(server.url, files, LONG_JOB);
+    await untilPreview(server.url, running.body.id);
+    const doomed = await postJob(server.url, files, SMALL_JOB);
+    assert.equal(doomed.body.status, 'queued');
+    await rm(path.join(server.dataDir, 'jobs', doomed.body.id), { recursive: true });
+    await getJson(`${server.url}/api/jobs/${running.body.id}`, { method: 'DELETE' });
+
+    const failed = await waitForStatus(server.url, doomed.body.id, ['done', 'failed']);
+    assert.equal(failed.status, 'failed');
+    assert.equal(failed.error, "cannot save status.json: the job's folder was removed");
+    const next = await postJob(server.url, files, SMALL_JOB);
+    assert.equal((await waitForStatus(server.url, next.body.id, ['done', 'failed'])).status, 'done');
   });
 
   it('fails the job when the disk fills up during it, refuses new jobs with 507, and restarts on the full disk', async () => {
@@ -161,17 +232,18 @@ describe('write failures do not take the server down (issue 9, finding 1)', () =
 
 describe('a crash between result.png and the final status (issue 9, finding 8)', () => {
   it('keeps an existing result on restart instead of copying the preview over it', async () => {
+    // A finished job of the shared server's, copied into a data dir of its own (no runner is forked
+    // there: the restarted server runs no job).
+    const shared = await sharedServer();
+    const done = (await getJson(`${shared.url}/api/jobs`)).body.jobs.find((j: { status: string }) => j.status === 'done');
+    assert.ok(done, 'the shared server has a finished job');
     const dataDir = await tempDataDir();
     try {
-      let server = await startTestServer({ dataDir });
-      const done = await postJob(server.url, await inputs(), SMALL_JOB);
-      await waitForStatus(server.url, done.body.id, ['done']);
-      await server.close();
-
+      await cp(path.join(shared.dataDir, 'jobs', done.id), path.join(dataDir, 'jobs', done.id), { recursive: true });
       // Forge the crash: result.png written, status still `running`, a (different) preview beside it.
       const id = randomUUID();
       const dir = path.join(dataDir, 'jobs', id);
-      await cp(path.join(dataDir, 'jobs', done.body.id), dir, { recursive: true });
+      await cp(path.join(dataDir, 'jobs', done.id), dir, { recursive: true });
       const spec = JSON.parse(await readFile(path.join(dir, 'job.json'), 'utf8'));
       await writeFile(path.join(dir, 'job.json'), JSON.stringify({ ...spec, id }));
       await writeFile(path.join(dir, 'status.json'), JSON.stringify({ id, status: 'running', createdAt: spec.createdAt, result: false, previewVersion: 3 }));
@@ -181,7 +253,7 @@ describe('a crash between result.png and the final status (issue 9, finding 8)',
         .toBuffer();
       await writeFile(path.join(dir, 'preview.png'), preview);
 
-      server = await startTestServer({ dataDir });
+      const server = await startTestServer({ dataDir });
       try {
         const job = (await getJson(`${server.url}/api/jobs/${id}`)).body;
         assert.equal(job.status, 'interrupted');
@@ -198,81 +270,6 @@ describe('a crash between result.png and the final status (issue 9, finding 8)',
       }
     } finally {
       await rm(dataDir, { recursive: true, force: true });
-    }
-  });
-});
-
-describe('jobs run in a runner process (issue 8, item 3)', () => {
-  it('survives a runner killed mid-job: the job fails with a message, the next one runs', async () => {
-    const server = await startTestServer();
-    try {
-      const files = await inputs();
-      const job = await postJob(server.url, files, LONG_JOB);
-      await untilPreview(server.url, job.body.id);
-      const [pid] = server.runnerPids();
-      assert.ok(pid && pid !== process.pid, 'the job runs in another process');
-      process.kill(pid, 'SIGKILL');
-      const failed = await waitForStatus(server.url, job.body.id, ['failed', 'done', 'cancelled']);
-      assert.equal(failed.status, 'failed');
-      assert.equal(failed.error, "the job's runner process stopped unexpectedly (killed, perhaps out of memory)");
-      assert.equal(failed.result, false);
-
-      const next = await postJob(server.url, files, SMALL_JOB);
-      assert.equal((await waitForStatus(server.url, next.body.id, ['done', 'failed'])).status, 'done');
-      assert.notEqual(server.runnerPids()[0], pid, 'a fresh runner');
-    } finally {
-      await server.dispose();
-    }
-  });
-
-  it('keeps one runner process between jobs', async () => {
-    const server = await startTestServer();
-    try {
-      const files = await inputs();
-      const first = await postJob(server.url, files, SMALL_JOB);
-      await waitForStatus(server.url, first.body.id, ['done']);
-      const pids = server.runnerPids();
-      const second = await postJob(server.url, files, SMALL_JOB);
-      await waitForStatus(server.url, second.body.id, ['done']);
-      assert.deepEqual(server.runnerPids(), pids);
-      assert.equal(pids.length, 1);
-    } finally {
-      await server.dispose();
-    }
-  });
-
-  it('cancels a job while its runner is still starting: the job never runs, and the runner is kept for the next', async () => {
-    const server = await startTestServer();
-    try {
-      const files = await inputs();
-      const long = (await postJob(server.url, files, LONG_JOB)).body.id;
-      await waitForStatus(server.url, long, ['running']);
-      // At once: the runner process is still loading (it was forked for this job).
-      const cancelled = await getJson(`${server.url}/api/jobs/${long}`, { method: 'DELETE' });
-      assert.equal(cancelled.body.status, 'cancelled');
-      // The job never reached the runner. (It used to: the cancel went ahead of the job, was ignored
-      // as naming no job, and the job ran until the stop grace period killed the runner.)
-      assert.equal(cancelled.body.progress?.iteration ?? 0, 0, 'no iteration of the cancelled job ran');
-      const pids = server.runnerPids();
-      const next = await postJob(server.url, files, SMALL_JOB);
-      await waitForStatus(server.url, next.body.id, ['done']);
-      assert.deepEqual(server.runnerPids(), pids, 'the same runner runs the next job');
-    } finally {
-      await server.dispose();
-    }
-  });
-
-  it('stops a job past the time limit, keeping its last image (issue 9, finding 3)', async () => {
-    const server = await startTestServer({ jobTimeLimitSeconds: 3 });
-    try {
-      const job = await postJob(server.url, await inputs(), LONG_JOB);
-      const failed = await waitForStatus(server.url, job.body.id, ['failed', 'done', 'cancelled'], 120_000);
-      assert.equal(failed.status, 'failed');
-      assert.equal(failed.error, "the job ran past this server's time limit of 3 s and was stopped");
-      assert.equal(failed.result, true);
-      assert.equal((await fetch(`${server.url}/api/jobs/${job.body.id}/result`)).status, 200);
-    } finally {
-      await server.dispose();
     }
   });
 });

@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { request, type ClientRequest, type IncomingMessage } from 'node:http';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { after, afterEach, beforeEach, describe, it } from 'node:test';
 import { getJson, imageFile, postJob, SMALL_JOB, startTestServer, waitForStatus, type FilePart, type TestServer } from './helpers.js';
 import { startRedis, type TestRedis } from './redis-helpers.js';
 
@@ -74,6 +74,17 @@ async function stalledUpload(url: string, localAddress: string) {
 }
 
 let images: FilePart[];
+
+/**
+ * One embedded-queue server for the tests whose jobs run (each server forks a runner that reads the
+ * weights and builds its sessions: ~3-4 CPU-s): retention keeps 2 finished jobs per browser, and each
+ * test uses browsers of its own, so none sees another's jobs.
+ */
+let shared: Promise<TestServer> | undefined;
+const runningServer = () => (shared ??= startTestServer({ retention: { maxJobs: 2 } }));
+after(async () => {
+  await (await shared)?.dispose();
+});
 
 describe('fairness between clients (issue 19)', () => {
   let redis: TestRedis | undefined;
@@ -176,8 +187,7 @@ describe('fairness between clients (issue 19)', () => {
   });
 
   it("keeps finished jobs per browser: one browser's jobs never evict another's (finding 5)", async () => {
-    const server = await startTestServer({ retention: { maxJobs: 2 } });
-    cleanup.push(() => server.dispose());
+    const server = await runningServer();
     const a = cookie();
     const b = cookie();
     const first = await postJob(server.url, images, SMALL_JOB, a);
@@ -204,10 +214,7 @@ describe('ownership of jobs and the token cookie (issue 19, findings 4 and 9)', 
   let server: TestServer;
   beforeEach(async () => {
     images ??= [await imageFile('content', 'dog'), await imageFile('style', 'matisse')];
-    server = await startTestServer();
-  });
-  afterEach(async () => {
-    await server.dispose();
+    server = await runningServer();
   });
 
   it('lets only the browser that created a job cancel or delete it; its result link stays readable (finding 9)', async () => {

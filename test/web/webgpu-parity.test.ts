@@ -1,7 +1,9 @@
 /**
  * The engine on WebGPU in Chromium against onnxruntime-node, on the same pixels: the loss within
- * 1e-4 (relative) and the gradient within 1e-3 (relative L2), at 48x48 and at an odd size (a
- * trailing row and column that the pools drop, so the max-pool gradient's padding is exercised).
+ * 1e-4 (relative) and the gradient within 1e-3 (relative L2), at an odd size (a trailing row and
+ * column that the pools drop, so the max-pool gradient's padding is exercised). Even sizes: the
+ * WebGPU job of test/web/e2e.test.ts runs 64x64 through the app and checks its first loss against
+ * onnxruntime-node's (a 48x48 case here cost ~45 CPU-s of SwiftShader for the same kernels).
  *
  * Chromium runs headless with --enable-unsafe-webgpu; on a machine without a GPU (CI, this one) its
  * adapter is SwiftShader, Chromium's Vulkan on the CPU: real WebGPU shaders, run slowly. The page
@@ -80,10 +82,7 @@ describe('the engine on WebGPU (Chromium) against onnxruntime-node', () => {
     await node?.release();
   });
 
-  for (const [width, height] of [
-    [48, 48],
-    [45, 37],
-  ]) {
+  for (const [width, height] of [[45, 37]]) {
     it(`${width}x${height}: loss within 1e-4, gradient within 1e-3 (relative L2)`, async () => {
       const content = await picture('dog', width, height, net);
       const style = await picture('matisse', width, height, net);

@@ -14,7 +14,7 @@
  * - The files in BESIDE start at once beside the lanes, unpinned: they spend most of their time in
  *   processes of their own (the Redis test's workers, one ONNX Runtime thread each), which should
  *   not all share one lane's core, and they are long, so they must not be left for the end.
- * - The files that drive Chromium run one after another in a lane of their own, unpinned (see usesChromium).
+ * - The files that drive Chromium run one after another in two lanes of their own, unpinned (see usesChromium, BROWSER_LANES).
  * - The files in SERIAL (none at present) would run last, one at a time, with the machine to
  *   themselves: the place for a test that measures the machine (memory, CPU) or needs every core.
  *
@@ -43,6 +43,13 @@ const BESIDE = ['test/server/redis-queue.test.ts'];
  * pinned to one core took 4x the wall time (webgpu-parity 316 s pinned, 78 s unpinned, the same CPU).
  */
 const usesChromium = (file: string) => /from 'playwright-core'/.test(readFileSync(path.join(root, file), 'utf8'));
+
+/**
+ * Chromium lanes. One lane made its four files (~240 s alone, ~500 s beside the pinned lanes) the
+ * suite's longest chain, so the run waited for it while the pinned lanes had finished; two lanes
+ * (the e2e file in one, the others in the other) end with the pinned lanes.
+ */
+const BROWSER_LANES = 2;
 
 /** Run after the others, one at a time, unpinned (see above). */
 const SERIAL: string[] = [];
@@ -139,11 +146,12 @@ const missing = [...BESIDE, ...SERIAL, ...SLOWEST].filter((f) => !existsSync(pat
 if (!requested.length && missing.length) console.error(`scripts/test.ts: listed but not found (renamed?): ${missing.join(', ')}`);
 const beside = all.filter((f) => BESIDE.includes(f));
 const serial = all.filter((f) => SERIAL.includes(f));
-// The Chromium lane's longest first (the WebGPU job and the WebGPU parity test, on SwiftShader).
+// The Chromium lanes' longest first (the WebGPU job and the WebGPU parity test, on SwiftShader).
 const browser = all
   .filter((f) => !SERIAL.includes(f) && !BESIDE.includes(f) && usesChromium(f))
   .sort((a, b) => Number(b.endsWith('e2e.test.ts')) - Number(a.endsWith('e2e.test.ts')) || Number(b.includes('webgpu')) - Number(a.includes('webgpu')));
 const rest = all.filter((f) => !SERIAL.includes(f) && !BESIDE.includes(f) && !browser.includes(f));
+const browserCount = browser.length;
 const ordered = [...SLOWEST.filter((f) => rest.includes(f)), ...rest.filter((f) => !SLOWEST.includes(f))];
 
 const started = performance.now();
@@ -160,9 +168,9 @@ async function unpinned(file: string): Promise<void> {
 }
 const besideDone = Promise.all([
   ...beside.map(unpinned),
-  (async () => {
-    for (const file of browser) await unpinned(file);
-  })(),
+  ...Array.from({ length: BROWSER_LANES }, async () => {
+    for (let file = browser.shift(); file !== undefined; file = browser.shift()) await unpinned(file);
+  }),
 ]);
 if (ordered.length && cpus && cpus.length > 1) {
   failed.push(...(await lanes(ordered, cpus, times)));
@@ -184,6 +192,6 @@ const slowest = [...times].sort((a, b) => b[1] - a[1]).slice(0, 8);
 if (slowest.length) console.error(`\nslowest files (wall seconds): ${slowest.map(([f, s]) => `${f} ${s.toFixed(0)}`).join(', ')}`);
 const lanesSaid = cpus && cpus.length > 1 ? `${cpus.length} pinned lanes` : `${availableParallelism()} at a time`;
 console.error(
-  `npm test: ${failed.length ? `FAILED (${failed.join(', ')})` : 'passed'} in ${((performance.now() - started) / 1000).toFixed(0)} s (${ordered.length} files in ${lanesSaid}, ${beside.length} beside them, ${browser.length} in a Chromium lane, then ${serial.length} alone${lintResult ? `; lint ${lintResult.seconds.toFixed(0)} s beside them` : ''})`,
+  `npm test: ${failed.length ? `FAILED (${failed.join(', ')})` : 'passed'} in ${((performance.now() - started) / 1000).toFixed(0)} s (${ordered.length} files in ${lanesSaid}, ${beside.length} beside them, ${browserCount} in ${BROWSER_LANES} Chromium lanes, then ${serial.length} alone${lintResult ? `; lint ${lintResult.seconds.toFixed(0)} s beside them` : ''})`,
 );
 process.exitCode = failed.length ? 1 : 0;

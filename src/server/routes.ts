@@ -18,7 +18,6 @@
 import { rm } from 'node:fs/promises';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { firstLine } from '../errors.js';
-import { PRESETS } from '../options.js';
 import { planWork } from '../work.js';
 import type { DiskGuard } from '../jobs/disk.js';
 import { estimateJob } from '../jobs/estimate.js';
@@ -27,6 +26,7 @@ import { isJobId, newJobId } from '../jobs/ids.js';
 import type { JobSpec } from '../jobs/job.js';
 import type { JobFile, JobStore } from '../jobs/job-store.js';
 import type { ServerLimits } from '../jobs/limits.js';
+import { configPresets, type ServerConfig } from '../jobs/config.js';
 import { parseJobOptions, REMOTE_OPTION_KEYS, remoteOptionSpecs, validateJobOptions } from '../jobs/options.js';
 import type { SheetRenderer } from '../jobs/sheets.js';
 import { CONTENT_FILE, maskFile, styleFile } from '../jobs/stored-job.js';
@@ -59,11 +59,11 @@ export interface ApiContext {
 
 export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
   const { queue, store, streams, limits } = ctx;
-  app.get('/api/config', async () => ({
+  app.get('/api/config', async (): Promise<ServerConfig> => ({
     limits,
     optionKeys: [...REMOTE_OPTION_KEYS, 'previewEvery'],
     options: remoteOptionSpecs(),
-    presets: PRESETS,
+    presets: configPresets(),
   }));
 
   app.get<{ Querystring: Record<string, string | undefined> }>('/api/estimate', async (request) => {

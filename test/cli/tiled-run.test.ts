@@ -14,6 +14,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
+import { estimateUntiledBytes } from '../../src/engine/memory.js';
 import { sharedImage } from '../helpers.js';
 import { cliInProcess as run } from './run.js';
 
@@ -27,30 +28,30 @@ describe('CLI with tiles', () => {
   let dir: string;
   const content = sharedImage('dog');
   const style = sharedImage('matisse');
-  const common = ['--size', '192', '--scale-iterations', '0', '--iterations', '5', '--optimizer', 'adam', '--learning-rate', '4', '--json'];
+  const common = ['--size', '144', '--scale-iterations', '0', '--iterations', '5', '--optimizer', 'adam', '--learning-rate', '4', '--json'];
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'st-tiles-'));
   });
   after(async () => rm(dir, { recursive: true, force: true }));
 
-  // --tile 176 cuts the network's 224x176 view in 2: with the 80 px halo each crop is most of the
-  // picture, so a tile costs about an untiled evaluation; 96 px made 6 and tripled the test's time.
-  it('--tile 176 gives the untiled picture within float noise (Adam, 192x144: 224x176 with its reflect margin, in 2 tiles)', async () => {
+  // --tile 140 cuts the network's 176x140 view in 2 (the interior rounds up to 144, the alignment):
+  // with the 80 px halo each crop is the whole picture, so a tile costs an untiled evaluation.
+  it('--tile 140 gives the untiled picture within float noise (Adam, 144x108: 176x140 with its reflect margin, in 2 tiles)', async () => {
     const untiled = await run([content, style, '-o', path.join(dir, 'untiled.png'), ...common]);
-    const tiled = await run([content, style, '-o', path.join(dir, 'tiled.png'), ...common, '--tile', '176']);
+    const tiled = await run([content, style, '-o', path.join(dir, 'tiled.png'), ...common, '--tile', '140']);
     assert.equal(untiled.code, 0, untiled.stderr);
     assert.equal(tiled.code, 0, tiled.stderr);
     assert.deepEqual(
       events(untiled.stdout).filter((e) => e.type === 'scale'),
-      [{ type: 'scale', scale: 1, width: 192, height: 144, iterations: 5, tiles: 1 }],
+      [{ type: 'scale', scale: 1, width: 144, height: 108, iterations: 5, tiles: 1 }],
     );
     assert.deepEqual(
       events(tiled.stdout).filter((e) => e.type === 'scale'),
-      [{ type: 'scale', scale: 1, width: 192, height: 144, iterations: 5, tiles: 2 }],
+      [{ type: 'scale', scale: 1, width: 144, height: 108, iterations: 5, tiles: 2 }],
     );
     const a = await sharp(path.join(dir, 'untiled.png')).raw().toBuffer();
     const b = await sharp(path.join(dir, 'tiled.png')).raw().toBuffer();
-    const start = await sharp(content).resize(192, 144, { fit: 'fill' }).removeAlpha().raw().toBuffer();
+    const start = await sharp(content).resize(144, 108, { fit: 'fill' }).removeAlpha().raw().toBuffer();
     assert.equal(a.length, b.length);
     let worst = 0;
     let differing = 0;
@@ -68,8 +69,11 @@ describe('CLI with tiles', () => {
   it('a memory budget too small for the untiled graph tiles the run; one too small for tiles is refused with a size that fits', async () => {
     const out = path.join(dir, 'budget.png');
     // Untiled, 640x480 (672x512 with its margin) needs ~1.57 GiB with the one L-BFGS pair a run of
-    // no iterations is planned with (engine/memory.ts).
-    const r = await run([content, style, '-o', out, '--size', '640', '--scale-iterations', '0', '--iterations', '0', '--memory', '1.5G', '--json']);
+    // no iterations is planned with (engine/memory.ts); a byte less gives the largest crops, so the
+    // fewest tiles (4; 1.5G made 8). Below ~600 px tiles cost more than the untiled graph: their
+    // sessions take ~0.9 GiB.
+    const budget = estimateUntiledBytes(672 * 512, { optimizer: 'lbfgs', history: 1 }, true, 640 * 480) - 1;
+    const r = await run([content, style, '-o', out, '--size', '640', '--scale-iterations', '0', '--iterations', '0', '--memory', String(budget), '--json']);
     assert.equal(r.code, 0, r.stderr);
     const scale = events(r.stdout).find((e) => e.type === 'scale')!;
     assert.ok((scale.tiles as number) > 1, JSON.stringify(scale));

@@ -5,24 +5,33 @@
  * 8-bit rounding).
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import type { RawImage } from '../../src/image/image.js';
 import { encodeImageBytes } from '../../src/image/io.js';
 import { resolveTuning } from '../../src/options.js';
 import type { ProgressEvent } from '../../src/progress.js';
-import { stylize } from '../../src/stylize.js';
+import { createStylizer, type Stylizer } from '../../src/stylize.js';
 import { plannedScales, resumeOptions, type Checkpoint } from '../../src/jobs/checkpoint.js';
 import { sharedImage, sharedWeights } from '../helpers.js';
 
 const DOG = { width: 1024, height: 768 }; // the shared dog.jpg
 
 describe('checkpoint resume', () => {
+  // One Stylizer for every run here: the weights are read and each size's sessions built once.
+  let stylizer: Stylizer;
+  before(async () => {
+    stylizer = await createStylizer({ weights: sharedWeights, threads: 1 });
+  });
+  after(async () => {
+    await stylizer.close();
+  });
+
   it("plans the same scales as the library's runs (long and short side)", async () => {
     for (const options of [
       { size: 100, startSize: 30, scaleIterations: 1, iterations: 0 },
       { preset: 'recipe' as const, size: 70, startSize: 16, scaleIterations: 1, iterations: 0 },
     ]) {
-      const result = await stylize({ ...options, content: sharedImage('dog'), style: sharedImage('matisse'), weights: sharedWeights, threads: 1 });
+      const result = await stylizer.stylize({ ...options, content: sharedImage('dog'), style: sharedImage('matisse'), weights: sharedWeights, threads: 1 });
       assert.ok(result.scales.length >= 3, JSON.stringify(result.scales));
       assert.deepEqual(plannedScales(resolveTuning(options), DOG), result.scales);
     }
@@ -52,7 +61,7 @@ describe('checkpoint resume', () => {
     const scaleEvents = (events: ProgressEvent[]) => events.flatMap((e) => (e.type === 'scale' ? [{ scale: e.scale, scales: e.scales, width: e.width, height: e.height }] : []));
     const fullEvents: ProgressEvent[] = [];
     let firstResult: RawImage | undefined; // the first scale's result, as the worker's checkpoint keeps it
-    const full = await stylize({
+    const full = await stylizer.stylize({
       ...options,
       ...inputs,
       onProgress: (e) => {
@@ -65,7 +74,7 @@ describe('checkpoint resume', () => {
     const resume = async (image: RawImage) => {
       const events: ProgressEvent[] = [];
       const png = await encodeImageBytes(image, 'png');
-      const result = await stylize({ ...resumeOptions(options, DOG, checkpoint, png)!, ...inputs, onProgress: (e) => events.push(e) });
+      const result = await stylizer.stylize({ ...resumeOptions(options, DOG, checkpoint, png)!, ...inputs, onProgress: (e) => events.push(e) });
       return { result, events };
     };
 

@@ -44,10 +44,14 @@ describe('memory budget', () => {
     // The Node platform, with the free memory it reports replaced by a given figure.
     let free = 0;
     const leanBuilds: boolean[] = [];
+    // Set at a job's scale event to stop it there: the platform's next step, the targets' resize, fails.
+    let halt = false;
+    const stopped = new Error('stopped after the scale event');
     const stylizer = createStylizerOn(
       {
         ...nodePlatform,
         memoryBudget: (memory) => memoryBudget(memory, {}, () => free),
+        resize: (img, width, height) => (halt ? Promise.reject(stopped) : nodePlatform.resize(img, width, height)),
         backend: (threads, lean) => (leanBuilds.push(lean ?? false), nodePlatform.backend(threads, lean)),
       },
       { weights: sharedWeights, threads: 1 },
@@ -57,10 +61,21 @@ describe('memory budget', () => {
     const pixels = 64 * 48;
     const fast = estimateUntiledBytes(pixels, state);
     const lean = estimateUntiledBytes(pixels, state, true);
-    const tilesOf = async (freeBytes: number, size = 64, iterations = 1) => {
+    /** The tiles of the job's scale; `stop`: end the job at its scale event (after its engine is built). */
+    const tilesOf = async (freeBytes: number, size = 64, stop = false) => {
       free = freeBytes;
+      halt = false;
       const events: ProgressEvent[] = [];
-      await stylizer.stylize({ ...job, size, iterations, onProgress: (e) => events.push(e) });
+      const job$ = stylizer.stylize({
+        ...job,
+        size,
+        onProgress: (e) => {
+          events.push(e);
+          if (stop && e.type === 'scale') halt = true;
+        },
+      });
+      if (stop) await assert.rejects(job$, (e) => e === stopped);
+      else await job$;
       const scale = events.find((e) => e.type === 'scale');
       return scale?.type === 'scale' ? scale.tiles : undefined;
     };
@@ -70,10 +85,12 @@ describe('memory budget', () => {
       assert.equal(await tilesOf((fast + lean) / 2 / 0.85), 1);
       assert.deepEqual(leanBuilds, [false, true], 'lean: an engine without the arena');
       // Tiles pay for their own sessions, so they are the choice only for a picture whose untiled
-      // graph outweighs them: 640x480 with a byte less than its lean graph needs (targets and the
-      // final loss only, no iterations, to keep the test short).
-      const tiles = await tilesOf((estimateUntiledBytes(640 * 480, state, true) - 1) / 0.85, 640, 0);
+      // graph outweighs them: 640x480 with a byte less than its lean graph needs. The job stops once
+      // its tiled engine is built and its scale announced: a run tiled by a budget to its end is
+      // test/cli/tiled-run.test.ts's (the same planner, the budget given by --memory).
+      const tiles = await tilesOf((estimateUntiledBytes(640 * 480, state, true) - 1) / 0.85, 640, true);
       assert.ok(tiles !== undefined && tiles > 1, `${tiles} tiles`);
+      assert.equal(leanBuilds.length, 3, 'a third engine: the tiled one');
     } finally {
       await stylizer.close();
     }

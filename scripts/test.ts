@@ -15,6 +15,7 @@
  *   processes of their own (the Redis test's workers, one ONNX Runtime thread each), which should
  *   not all share one lane's core, and they are long, so they must not be left for the end.
  * - The files that drive Chromium run one after another in two lanes of their own, unpinned (see usesChromium, BROWSER_LANES).
+ * - The small unit files in BATCHED run together in one process, last in the lanes (scripts/test-batch.ts).
  * - The files in SERIAL (none at present) would run last, one at a time, with the machine to
  *   themselves: the place for a test that measures the machine (memory, CPU) or needs every core.
  *
@@ -74,6 +75,40 @@ const SLOWEST = [
   'test/worker/checkpoint.test.ts',
 ];
 
+/**
+ * Small unit files (no servers, child processes, engines or environment changes) that run together
+ * in one process (scripts/test-batch.ts) instead of one process each: their own tests take a
+ * fraction of the second that starting Node with the tsx loader costs each of them. A file not
+ * listed here (every new one) runs in a process of its own.
+ */
+const BATCHED = [
+  'test/cli/args.test.ts',
+  'test/cli/progress-bar.test.ts',
+  'test/engine/onnx-proto.test.ts',
+  'test/errors.test.ts',
+  'test/fs/fs.test.ts',
+  'test/image/colour.test.ts',
+  'test/image/image.test.ts',
+  'test/image/io.test.ts',
+  'test/image/lanczos.test.ts',
+  'test/image/resize.test.ts',
+  'test/image/source.test.ts',
+  'test/layout.test.ts',
+  'test/model/download.test.ts',
+  'test/model/pth.test.ts',
+  'test/model/weights.test.ts',
+  'test/optim/adam.test.ts',
+  'test/optim/lbfgs.test.ts',
+  'test/options.test.ts',
+  'test/pipeline/eta.test.ts',
+  'test/pipeline/stopping.test.ts',
+  'test/pipeline/upsample.test.ts',
+  'test/render/loss-plot.test.ts',
+  'test/render/sheet.test.ts',
+  'test/schedule.test.ts',
+  'test/web/budget.test.ts',
+];
+
 interface Outcome {
   readonly code: number;
   readonly output: string;
@@ -112,17 +147,24 @@ function pinnableCpus(): number[] | undefined {
   });
 }
 
-/** Runs the files in one lane per CPU, each lane pinned to its CPU, printing each file's output as it ends. */
-async function lanes(files: readonly string[], cpus: readonly number[], times: Map<string, number>): Promise<string[]> {
-  const queue = [...files];
+/** A lane's unit of work: one test file in its own process, or several (BATCHED) in one. */
+type Entry = readonly string[];
+
+const entryArgs = (entry: Entry) => (entry.length === 1 ? [...nodeTest, entry[0]] : ['--import', 'tsx', path.join(root, 'scripts/test-batch.ts'), ...entry]);
+const entryName = (entry: Entry) => (entry.length === 1 ? entry[0] : `${entry.length} small files in one process (${entry.join(' ')})`);
+
+/** Runs the entries in one lane per CPU, each lane pinned to its CPU, printing each entry's output as it ends. */
+async function lanes(entries: readonly Entry[], cpus: readonly number[], times: Map<string, number>): Promise<string[]> {
+  const queue = [...entries];
   const failed: string[] = [];
   await Promise.all(
     cpus.map(async (cpu) => {
-      for (let file = queue.shift(); file !== undefined; file = queue.shift()) {
-        const r = await run('taskset', ['-c', String(cpu), process.execPath, ...nodeTest, file], true);
-        process.stdout.write(`# ${file} (cpu ${cpu}, ${r.seconds.toFixed(1)} s)\n${r.output}`);
-        times.set(file, r.seconds);
-        if (r.code !== 0) failed.push(file);
+      for (let entry = queue.shift(); entry !== undefined; entry = queue.shift()) {
+        const name = entryName(entry);
+        const r = await run('taskset', ['-c', String(cpu), process.execPath, ...entryArgs(entry)], true);
+        process.stdout.write(`# ${name} (cpu ${cpu}, ${r.seconds.toFixed(1)} s)\n${r.output}`);
+        times.set(entry.length === 1 ? name : 'the batched small files', r.seconds);
+        if (r.code !== 0) failed.push(name);
       }
     }),
   );
@@ -142,7 +184,7 @@ async function lint(): Promise<Outcome> {
 
 const requested = process.argv.slice(2);
 const all = requested.length ? requested : testFiles('test');
-const missing = [...BESIDE, ...SERIAL, ...SLOWEST].filter((f) => !existsSync(path.join(root, f)));
+const missing = [...BESIDE, ...SERIAL, ...SLOWEST, ...BATCHED].filter((f) => !existsSync(path.join(root, f)));
 if (!requested.length && missing.length) console.error(`scripts/test.ts: listed but not found (renamed?): ${missing.join(', ')}`);
 const beside = all.filter((f) => BESIDE.includes(f));
 const serial = all.filter((f) => SERIAL.includes(f));
@@ -152,7 +194,12 @@ const browser = all
   .sort((a, b) => Number(b.endsWith('e2e.test.ts')) - Number(a.endsWith('e2e.test.ts')) || Number(b.includes('webgpu')) - Number(a.includes('webgpu')));
 const rest = all.filter((f) => !SERIAL.includes(f) && !BESIDE.includes(f) && !browser.includes(f));
 const browserCount = browser.length;
-const ordered = [...SLOWEST.filter((f) => rest.includes(f)), ...rest.filter((f) => !SLOWEST.includes(f))];
+const batch = rest.filter((f) => BATCHED.includes(f));
+const ordered: Entry[] = [
+  ...SLOWEST.filter((f) => rest.includes(f)).map((f) => [f]),
+  ...rest.filter((f) => !SLOWEST.includes(f) && !BATCHED.includes(f)).map((f) => [f]),
+  ...(batch.length ? [batch] : []),
+];
 
 const started = performance.now();
 const linting = requested.length ? undefined : lint();
@@ -175,7 +222,7 @@ const besideDone = Promise.all([
 if (ordered.length && cpus && cpus.length > 1) {
   failed.push(...(await lanes(ordered, cpus, times)));
 } else if (ordered.length) {
-  if ((await run(process.execPath, [...nodeTest, `--test-concurrency=${availableParallelism()}`, ...ordered], false)).code !== 0) failed.push('(see above)');
+  if ((await run(process.execPath, [...nodeTest, `--test-concurrency=${availableParallelism()}`, ...ordered.flat()], false)).code !== 0) failed.push('(see above)');
 }
 await besideDone;
 for (const file of serial) {
@@ -192,6 +239,6 @@ const slowest = [...times].sort((a, b) => b[1] - a[1]).slice(0, 8);
 if (slowest.length) console.error(`\nslowest files (wall seconds): ${slowest.map(([f, s]) => `${f} ${s.toFixed(0)}`).join(', ')}`);
 const lanesSaid = cpus && cpus.length > 1 ? `${cpus.length} pinned lanes` : `${availableParallelism()} at a time`;
 console.error(
-  `npm test: ${failed.length ? `FAILED (${failed.join(', ')})` : 'passed'} in ${((performance.now() - started) / 1000).toFixed(0)} s (${ordered.length} files in ${lanesSaid}, ${beside.length} beside them, ${browserCount} in ${BROWSER_LANES} Chromium lanes, then ${serial.length} alone${lintResult ? `; lint ${lintResult.seconds.toFixed(0)} s beside them` : ''})`,
+  `npm test: ${failed.length ? `FAILED (${failed.join(', ')})` : 'passed'} in ${((performance.now() - started) / 1000).toFixed(0)} s (${ordered.flat().length} files in ${lanesSaid}, ${batch.length} of them batched in one process, ${beside.length} beside them, ${browserCount} in ${BROWSER_LANES} Chromium lanes, then ${serial.length} alone${lintResult ? `; lint ${lintResult.seconds.toFixed(0)} s beside them` : ''})`,
 );
 process.exitCode = failed.length ? 1 : 0;

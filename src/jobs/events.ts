@@ -1,10 +1,14 @@
 /**
  * What the API says about a job: its state and progress (JobStatus), the view a listing shows
- * (JobView), and the events a subscriber hears (JobEvent, the server-sent events stream). The page
+ * (JobView), and the events a subscriber hears (JobEvent, the server-sent events stream); and what
+ * GET /api/config says (ServerConfig: the limits, options and presets the page builds its form
+ * from; browser mode builds the same shape from the library's own tables). The page
  * imports these types too (src/web/types.ts, type-only), so this module imports nothing of Node:
  * the bundle test (test/web/bundle.test.ts) would catch it.
  */
+import type { OptionSpec, Tuning } from '../options.js';
 import type { IterationWire, ProgressEvent } from '../progress.js';
+import type { ServerLimits } from './limits.js';
 import type { RemoteOptions } from './options.js';
 
 export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled' | 'interrupted';
@@ -91,4 +95,19 @@ export function iterationUpdate(event: IterationWire): { progress: JobProgress; 
 /** Where the API serves a job's preview frame; the version in the query defeats caches. */
 export function previewUrl(id: string, version: number): string {
   return `/api/jobs/${id}/preview?v=${version}`;
+}
+
+/** An option as the page reads it: the library's own spec (the server sends it whole). */
+export type ConfigOption = Pick<OptionSpec, 'key' | 'kind' | 'doc' | 'choices' | 'min' | 'max' | 'default'>;
+
+/** The limits the page checks before uploading (the server sends all of ServerLimits). */
+export type PageLimits = Pick<ServerLimits, 'maxFileBytes' | 'maxStyles' | 'maxPixels' | 'maxQueuedJobs' | 'maxSize' | 'maxIterations'>;
+
+export interface ServerConfig {
+  readonly limits: PageLimits;
+  /** Every key a job's options may carry (the options below, plus preset, init, seed, previewEvery…). */
+  readonly optionKeys: readonly string[];
+  readonly options: readonly ConfigOption[];
+  /** Each preset's tuning values. */
+  readonly presets: Readonly<Record<string, Partial<Tuning>>>;
 }

@@ -21,13 +21,13 @@ import { firstLine } from '../errors.js';
 import { planWork } from '../work.js';
 import type { DiskGuard } from '../jobs/disk.js';
 import { estimateJob } from '../jobs/estimate.js';
-import { isTerminal, type JobView } from '../jobs/events.js';
+import { isTerminal, type JobView, type ServerConfig } from '../jobs/events.js';
 import { isJobId, newJobId } from '../jobs/ids.js';
 import type { JobSpec } from '../jobs/job.js';
 import type { JobFile, JobStore } from '../jobs/job-store.js';
 import type { ServerLimits } from '../jobs/limits.js';
-import { configPresets, type ServerConfig } from '../jobs/config.js';
 import { parseJobOptions, REMOTE_OPTION_KEYS, remoteOptionSpecs, validateJobOptions } from '../jobs/options.js';
+import { PRESETS } from '../options.js';
 import type { SheetRenderer } from '../jobs/sheets.js';
 import { CONTENT_FILE, maskFile, styleFile } from '../jobs/stored-job.js';
 import { QueueFullError } from '../queue/errors.js';
@@ -63,7 +63,7 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
     limits,
     optionKeys: [...REMOTE_OPTION_KEYS, 'previewEvery'],
     options: remoteOptionSpecs(),
-    presets: configPresets(),
+    presets: PRESETS,
   }));
 
   app.get<{ Querystring: Record<string, string | undefined> }>('/api/estimate', async (request) => {

@@ -4,8 +4,7 @@
  * the first download, progress bar, a file the user may pick instead), the memory budget, and turns
  * the worker's messages into the same events the page shows for a server job.
  */
-import { configPresets } from '../jobs/config.js';
-import { OPTION_SPECS } from '../options.js';
+import { OPTION_SPECS, PRESETS } from '../options.js';
 import { DEFAULT_MARGIN } from '../engine/padding.js';
 import { browserBudgetBytes, largestLongSide } from './budget.js';
 import type { JobEvent, OptionSpec, ServerConfig } from './types';
@@ -36,7 +35,7 @@ export function localConfig(maxSize: number): ServerConfig {
     limits: { maxFileBytes: 100 * 2 ** 20, maxStyles: 4, maxPixels: 40_000_000, maxQueuedJobs: 1, maxSize, maxIterations: 100_000 },
     optionKeys: ['preset', ...options.map((o) => o.key), 'init', 'seed', 'previewEvery'],
     options,
-    presets: configPresets(),
+    presets: PRESETS,
   };
 }
 

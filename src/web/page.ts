@@ -99,7 +99,7 @@ export function showError({ ui }: Page, message: string | undefined): void {
 }
 
 export function presetValue({ state, ui }: Page, key: string): unknown {
-  return state.config.presets[ui.preset.value]?.[key];
+  return (state.config.presets[ui.preset.value] as Readonly<Record<string, unknown>> | undefined)?.[key];
 }
 
 export function formatSeconds(s: number): string {

@@ -148,50 +148,6 @@ describe('web app in Chromium', () => {
     await context.close();
   });
 
-  it('offers "in this browser" on the served page, cross-origin isolated, with the server\'s own network, and runs a job there', async () => {
-    const context = await browser.newContext({ acceptDownloads: true });
-    const page = await context.newPage();
-    const pageErrors: string[] = [];
-    page.on('pageerror', (err) => pageErrors.push(err.message));
-    // The CSP must let onnxruntime-web compile its WebAssembly and start its threads' workers.
-    page.on('console', (msg) => {
-      if (msg.type() === 'error') pageErrors.push(msg.text());
-    });
-    const apiCalls: string[] = [];
-    page.on('request', (r) => {
-      if (new URL(r.url()).pathname.startsWith('/api/jobs')) apiCalls.push(`${r.method()} ${new URL(r.url()).pathname}`);
-    });
-    await page.goto(`${server.url}/?backend=wasm`);
-    await page.waitForSelector('#preset option', { state: 'attached' });
-    assert.equal(await page.evaluate(() => self.crossOriginIsolated), true, 'COOP/COEP from the server: wasm threads are possible');
-    assert.equal(await page.isVisible('#where'), true);
-    await page.check('#where-browser');
-    // The server offers the network its jobs use, with its size, before any download.
-    await page.waitForFunction(() => /MiB\) is downloaded once/.test(document.getElementById('weights-status')?.textContent ?? ''));
-    await page.setInputFiles('#content-input', sharedImage('dog'));
-    await page.setInputFiles('#style-input', sharedImage('matisse'));
-    await page.$eval('#size', (el) => {
-      const input = el as HTMLInputElement;
-      input.value = '64';
-      input.dispatchEvent(new Event('input', { bubbles: true }));
-    });
-    await page.fill('#iterations', '4');
-    await page.click('.advanced summary');
-    await page.fill('#opt-scaleIterations', '0');
-    await page.click('#start');
-    await page.waitForFunction(() => ['done', 'failed'].includes(document.getElementById('status')?.dataset.state ?? ''), null, { timeout: 300_000, polling: 200 });
-    assert.equal(await page.getAttribute('#status', 'data-state'), 'done', (await page.textContent('#status')) ?? '');
-    assert.match((await page.textContent('#status')) ?? '', /in this browser/);
-    assert.match((await page.textContent('#engine-status')) ?? '', /WebAssembly, \d+ threads?\./);
-    // Nothing of the job went to the server's job API.
-    assert.deepEqual(
-      apiCalls.filter((c) => !c.startsWith('GET ')),
-      [],
-    );
-    assert.deepEqual(pageErrors, []);
-    await context.close();
-  });
-
   it('runs a job in the browser on "GPU (WebGPU)", chosen by default when the browser grants an adapter, and names the adapter', async () => {
     // A browser of its own: WebGPU on (the other tests run with --disable-gpu). Without a GPU
     // (CI, this machine) Chromium's adapter is SwiftShader, its Vulkan on the CPU.

@@ -47,11 +47,19 @@ describe('style regions painted on the page', () => {
     if (scratch) await rm(scratch, { recursive: true, force: true });
   });
 
-  it('paints two regions with the mouse, runs the job with their masks on the server and in the browser, and each half of the result follows its style', async () => {
+  it('paints two regions with the mouse, runs the job with their masks on the server and in the browser (offered by the served page, cross-origin isolated, nothing sent to the job API), and each half of the result follows its style', async () => {
     const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 }, deviceScaleFactor: 1 });
     const page = await context.newPage();
     const pageErrors: string[] = [];
     page.on('pageerror', (err) => pageErrors.push(err.message));
+    // The CSP must let onnxruntime-web compile its WebAssembly and start its threads' workers.
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') pageErrors.push(`${msg.text()} (${msg.location().url})`);
+    });
+    const apiCalls: string[] = [];
+    page.on('request', (r) => {
+      if (new URL(r.url()).pathname.startsWith('/api/jobs')) apiCalls.push(`${r.method()} ${new URL(r.url()).pathname}`);
+    });
     await page.goto(`${server.url}/`);
     await page.waitForSelector('#preset option', { state: 'attached' });
     assert.equal(await page.isVisible('#mask-panel'), false, 'no paint panel before there are images');
@@ -122,10 +130,15 @@ describe('style regions painted on the page', () => {
     assert.ok(dist(right, BLUE) < dist(right, RED), `right half ${right.map(Math.round)} is closer to blue than to red`);
 
     // The same masks and settings in this browser (WebAssembly: this Chromium has no GPU), with 10
-    // steps: enough for the halves to take their colours, at a third of the WebAssembly time.
+    // steps: enough for the halves to take their colours, at a third of the WebAssembly time. The
+    // served page offers it: cross-origin isolated (COOP/COEP from the server, so wasm threads are
+    // possible), with the server's own network, its size told before any download.
+    assert.equal(await page.evaluate(() => self.crossOriginIsolated), true, 'COOP/COEP from the server: wasm threads are possible');
+    assert.equal(await page.isVisible('#where'), true);
     await page.check('#where-browser');
     await page.fill('#iterations', '10');
     await page.waitForFunction(() => /MiB\) is downloaded once/.test(document.getElementById('weights-status')?.textContent ?? ''));
+    apiCalls.length = 0;
     await page.click('#start');
     await page.waitForFunction(
       () => /^Done .*in this browser/.test(document.getElementById('status')?.textContent ?? '') || document.getElementById('status')?.dataset.state === 'failed',
@@ -136,6 +149,12 @@ describe('style regions painted on the page', () => {
       },
     );
     assert.equal(await page.getAttribute('#status', 'data-state'), 'done', (await page.textContent('#status')) ?? '');
+    assert.match((await page.textContent('#engine-status')) ?? '', /WebAssembly, \d+ threads?\./);
+    // Nothing of the browser's job went to the server's job API.
+    assert.deepEqual(
+      apiCalls.filter((c) => !c.startsWith('GET ')),
+      [],
+    );
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-result')]);
     const local = await decodeImageBytes(await readFile((await download.path())!), download.suggestedFilename());
     const halves = halfMeans(local);

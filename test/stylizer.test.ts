@@ -2,11 +2,11 @@
  * createStylizer(): one object keeps the network and its ONNX Runtime sessions between jobs. The
  * loads and builds are counted on the real Node platform (a wrapper that counts and delegates).
  */
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { estimateUntiledBytes } from '../src/engine/memory.js';
 import { PRESETS } from '../src/options.js';
-import { createStylizer, createStylizerOn, stylize, StyleTransferError, type ProgressEvent, type StylizeOptions } from '../src/index.js';
+import { createStylizer, createStylizerOn, stylize, StyleTransferError, type ProgressEvent, type Stylizer, type StylizeOptions } from '../src/index.js';
 import { nodePlatform } from '../src/node/platform.js';
 import type { Platform } from '../src/platform.js';
 import { sharedImage, sharedWeights } from './helpers.js';
@@ -14,8 +14,8 @@ import { sharedImage, sharedWeights } from './helpers.js';
 const job: StylizeOptions = {
   content: sharedImage('dog'),
   style: sharedImage('monet'),
-  size: 64,
-  iterations: 4,
+  size: 48,
+  iterations: 2,
   scaleIterations: 0,
   threads: 1,
 };
@@ -38,16 +38,17 @@ describe('createStylizer()', () => {
     const stylizer = createStylizerOn(platform, { weights: sharedWeights });
     try {
       const loading: string[][] = [];
+      const results = [];
       for (let k = 0; k < 2; k++) {
         const stages: string[] = [];
-        await stylizer.stylize({ ...job, onProgress: (e) => e.type === 'loading' && stages.push(e.stage) });
+        results.push(await stylizer.stylize({ ...job, onProgress: (e) => e.type === 'loading' && stages.push(e.stage) }));
         loading.push(stages);
       }
       assert.deepEqual(counts, { weightReads: 1, backends: 1 });
       assert.deepEqual(stylizer.stats, { weightLoads: 1, sessionBuilds: 1, jobs: 2 });
       assert.deepEqual(loading, [['images', 'weights', 'engine'], ['images']]);
 
-      const again = await stylizer.stylize(job);
+      const again = results[1]; // the job that reused the network and the session
       const once = await stylize({ ...job, weights: sharedWeights });
       assert.deepEqual(again.image.data, once.image.data);
       assert.equal(again.loss.loss, once.loss.loss);
@@ -62,9 +63,9 @@ describe('createStylizer()', () => {
     try {
       const plain = { ...job, padding: 'zero' as const };
       const roomy = await stylizer.stylize({ ...plain, memory: '8G' });
-      // A budget between the two untiled estimates of this size (L-BFGS keeps at most 4 pairs in 4 iterations).
+      // A budget between the two untiled estimates of this size (L-BFGS keeps at most 2 pairs in 2 iterations).
       const pixels = roomy.image.width * roomy.image.height;
-      const state = { optimizer: 'lbfgs' as const, history: 4 };
+      const state = { optimizer: 'lbfgs' as const, history: 2 };
       const between = (estimateUntiledBytes(pixels, state) + estimateUntiledBytes(pixels, state, true)) / 2;
       const tight = await stylizer.stylize({ ...plain, memory: Math.floor(between) });
       assert.deepEqual(leanBuilds, [false, true]);
@@ -80,42 +81,30 @@ describe('createStylizer()', () => {
     try {
       await stylizer.stylize(job);
       await stylizer.stylize({ ...job, pooling: 'avg' });
-      await stylizer.stylize({ ...job, pooling: 'avg', iterations: 2 });
+      await stylizer.stylize({ ...job, pooling: 'avg', iterations: 1 });
       assert.deepEqual(counts, { weightReads: 1, backends: 2 });
     } finally {
       await stylizer.close();
     }
   });
 
-  it('runs jobs one at a time in call order, and refuses jobs once closed', async () => {
-    const stylizer = await createStylizer({ weights: sharedWeights, threads: 1 });
-    const order: string[] = [];
-    const track = (name: string) => (e: ProgressEvent) => {
-      if (e.type === 'loading' && e.stage === 'images') order.push(`${name} start`);
-      if (e.type === 'done') order.push(`${name} done`);
-    };
-    await Promise.all([stylizer.stylize({ ...job, onProgress: track('a') }), stylizer.stylize({ ...job, onProgress: track('b') })]);
-    assert.deepEqual(order, ['a start', 'a done', 'b start', 'b done']);
-    await stylizer.close();
-    await assert.rejects(stylizer.stylize(job), (err: unknown) => err instanceof StyleTransferError && /closed/.test((err as Error).message));
-  });
+  // The last three cases share one Stylizer (they count no loads or builds); the last one closes it.
+  describe('one Stylizer for several jobs', () => {
+    let stylizer: Stylizer;
+    before(async () => {
+      stylizer = await createStylizer({ weights: sharedWeights, threads: 1 });
+    });
+    after(async () => stylizer.close());
 
-  it('a failed job (bad image) does not poison the next one', async () => {
-    const stylizer = await createStylizer({ weights: sharedWeights, threads: 1 });
-    try {
+    it('a failed job (bad image) does not poison the next one', async () => {
       await assert.rejects(stylizer.stylize({ ...job, content: new Uint8Array([1, 2, 3]) }), { name: 'ImageError' });
       const ok = await stylizer.stylize(job);
-      assert.equal(ok.width, 64);
-    } finally {
-      await stylizer.close();
-    }
-  });
+      assert.equal(ok.width, 48);
+    });
 
-  it('reports, in every iteration event, the loss terms of the point whose loss it reports', async () => {
-    // Adam evaluates once per step at the current point, so iteration i's terms are the terms of the
-    // image before update i; with a content image as init the content term starts at exactly 0.
-    const stylizer = await createStylizer({ weights: sharedWeights, threads: 1 });
-    try {
+    it('reports, in every iteration event, the loss terms of the point whose loss it reports', async () => {
+      // Adam evaluates once per step at the current point, so iteration i's terms are the terms of the
+      // image before update i; with a content image as init the content term starts at exactly 0.
       const events: Extract<ProgressEvent, { type: 'iteration' }>[] = [];
       await stylizer.stylize({ ...job, optimizer: 'adam', learningRate: 2, colourStart: false, onProgress: (e) => e.type === 'iteration' && events.push(e) });
       assert.equal(events[0].content, 0);
@@ -128,8 +117,18 @@ describe('createStylizer()', () => {
         // Adam: one network evaluation per step (issue 18 counts work in evaluations).
         assert.equal(e.evaluations, 1);
       }
-    } finally {
+    });
+
+    it('runs jobs one at a time in call order, and refuses jobs once closed', async () => {
+      const order: string[] = [];
+      const track = (name: string) => (e: ProgressEvent) => {
+        if (e.type === 'loading' && e.stage === 'images') order.push(`${name} start`);
+        if (e.type === 'done') order.push(`${name} done`);
+      };
+      await Promise.all([stylizer.stylize({ ...job, onProgress: track('a') }), stylizer.stylize({ ...job, onProgress: track('b') })]);
+      assert.deepEqual(order, ['a start', 'a done', 'b start', 'b done']);
       await stylizer.close();
-    }
+      await assert.rejects(stylizer.stylize(job), (err: unknown) => err instanceof StyleTransferError && /closed/.test((err as Error).message));
+    });
   });
 });

@@ -20,8 +20,8 @@ async function run(options: Record<string, unknown>): Promise<Iteration[]> {
     content: sharedImage('dog'),
     style: sharedImage('matisse'),
     weights: sharedWeights,
-    size: 96,
-    startSize: 64,
+    size: 64, // two scales: 43 and 64
+    startSize: 40,
     scaleRatio: 1.5,
     ...options,
     onProgress: (e) => {
@@ -35,11 +35,11 @@ const perScale = (events: Iteration[]) => events.reduce<number[]>((n, e) => ((n[
 
 it('stops an earlier scale by the tolerance, never before minIterations, and runs the final scale in full', async () => {
   // A tolerance no loss decrease can meet: every earlier scale stops as soon as the rule may.
-  const loose = await run({ scaleIterations: 40, iterations: 6, tolerance: 0.9, minIterations: 0 });
-  assert.deepEqual(perScale(loose), [STOP_WINDOW + 1, 6]);
-  const later = await run({ scaleIterations: 40, iterations: 6, tolerance: 0.9, minIterations: 15 });
-  assert.deepEqual(perScale(later), [15, 6]);
+  const loose = await run({ scaleIterations: 40, iterations: 3, tolerance: 0.9, minIterations: 0 });
+  assert.deepEqual(perScale(loose), [STOP_WINDOW + 1, 3]);
+  const later = await run({ scaleIterations: 40, iterations: 3, tolerance: 0.9, minIterations: STOP_WINDOW + 3 });
+  assert.deepEqual(perScale(later), [STOP_WINDOW + 3, 3]);
   // Without a tolerance the counts are exact.
-  const fixed = await run({ scaleIterations: 13, iterations: 6, tolerance: 0 });
-  assert.deepEqual(perScale(fixed), [13, 6]);
+  const fixed = await run({ scaleIterations: 7, iterations: 3, tolerance: 0 });
+  assert.deepEqual(perScale(fixed), [7, 3]);
 });

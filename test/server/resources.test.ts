@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import path from 'node:path';
@@ -37,8 +38,12 @@ async function peak(): Promise<number> {
  */
 let shared: Promise<TestServer> | undefined;
 const sharedServer = () => (shared ??= startTestServer({ retention: { maxJobs: 1 }, maxConcurrentUploads: 1 }));
+/** One server for the age-retention and quota tests: finished jobs live 5 s, the jobs' files may take 200 kB. */
+let aged: Promise<TestServer> | undefined;
+const agedServer = () => (aged ??= startTestServer({ retention: { maxAgeSeconds: 5 }, maxDataBytes: 200_000 }));
 after(async () => {
   await (await shared)?.dispose();
+  await (await aged)?.dispose();
 });
 
 async function inputs(): Promise<FilePart[]> {
@@ -140,38 +145,36 @@ describe('job files are not kept forever (issue 9, finding 4)', () => {
   });
 
   it('deletes finished jobs past their age', async () => {
-    const server = await startTestServer({ retention: { maxAgeSeconds: 1 } });
-    try {
-      const job = await postJob(server.url, await inputs(), SMALL_JOB);
-      await waitForStatus(server.url, job.body.id, ['done']);
-      const deadline = Date.now() + 60_000; // a guard against a hang, not a bound
-      while ((await getJson(`${server.url}/api/jobs/${job.body.id}`)).status !== 404) {
-        assert.ok(Date.now() < deadline, 'the job is never deleted');
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    } finally {
-      await server.dispose();
+    const server = await agedServer();
+    const job = await postJob(server.url, await inputs(), SMALL_JOB);
+    await waitForStatus(server.url, job.body.id, ['done']);
+    const deadline = Date.now() + 60_000; // a guard against a hang, not a bound
+    while ((await getJson(`${server.url}/api/jobs/${job.body.id}`)).status !== 404) {
+      assert.ok(Date.now() < deadline, 'the job is never deleted');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    // Its files go too (removed just after the job leaves the list).
+    while (existsSync(path.join(server.dataDir, 'jobs', job.body.id))) {
+      assert.ok(Date.now() < deadline, "the job's folder is never deleted");
+      await new Promise((r) => setTimeout(r, 50));
     }
   });
 
   it('refuses new jobs with 507 once the data dir is over its quota', async () => {
-    const server = await startTestServer({ maxDataBytes: 200_000 });
-    try {
-      const first = await postJob(server.url, await inputs(), SMALL_JOB);
-      assert.equal(first.status, 201);
-      const refused = await postJob(server.url, await inputs(), SMALL_JOB);
-      assert.equal(refused.status, 507);
-      assert.match(refused.body.error, /^the server's storage for jobs is full \(.* of 195\.3 KiB\); try again later$/);
-      assert.equal(refused.headers.get('retry-after'), '5');
-      // Deleting the finished job frees the space.
-      await waitForStatus(server.url, first.body.id, ['done']);
-      assert.equal((await getJson(`${server.url}/api/jobs/${first.body.id}`, { method: 'DELETE' })).status, 200);
-      const again = await postJob(server.url, await inputs(), SMALL_JOB);
-      assert.equal(again.status, 201, JSON.stringify(again.body));
-      await waitForStatus(server.url, again.body.id, ['done']);
-    } finally {
-      await server.dispose();
-    }
+    // The server of the test before (its job deleted with its files): the data dir holds no job.
+    const server = await agedServer();
+    const first = await postJob(server.url, await inputs(), SMALL_JOB);
+    assert.equal(first.status, 201);
+    const refused = await postJob(server.url, await inputs(), SMALL_JOB);
+    assert.equal(refused.status, 507);
+    assert.match(refused.body.error, /^the server's storage for jobs is full \(.* of 195\.3 KiB\); try again later$/);
+    assert.equal(refused.headers.get('retry-after'), '5');
+    // Deleting the finished job frees the space (before its age would).
+    await waitForStatus(server.url, first.body.id, ['done']);
+    assert.equal((await getJson(`${server.url}/api/jobs/${first.body.id}`, { method: 'DELETE' })).status, 200);
+    const again = await postJob(server.url, await inputs(), SMALL_JOB);
+    assert.equal(again.status, 201, JSON.stringify(again.body));
+    await waitForStatus(server.url, again.body.id, ['done']);
   });
 });
 

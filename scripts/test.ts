@@ -79,32 +79,28 @@ const SLOWEST = [
  * Small unit files (no servers, child processes, engines or environment changes) that run together
  * in one process (scripts/test-batch.ts) instead of one process each: their own tests take a
  * fraction of the second that starting Node with the tsx loader costs each of them. A file not
- * listed here (every new one) runs in a process of its own.
+ * listed here (every new one) runs in a process of its own. Not for files with top-level
+ * before/after hooks: in one process those are the root test's, and an after() ran while another
+ * file's tests were still running (its temporary folder gone under them); checked below.
  */
 const BATCHED = [
   'test/cli/args.test.ts',
   'test/cli/progress-bar.test.ts',
   'test/engine/onnx-proto.test.ts',
   'test/errors.test.ts',
-  'test/fs/fs.test.ts',
   'test/image/colour.test.ts',
   'test/image/image.test.ts',
-  'test/image/io.test.ts',
   'test/image/lanczos.test.ts',
   'test/image/resize.test.ts',
   'test/image/source.test.ts',
   'test/layout.test.ts',
-  'test/model/download.test.ts',
   'test/model/pth.test.ts',
-  'test/model/weights.test.ts',
   'test/optim/adam.test.ts',
   'test/optim/lbfgs.test.ts',
   'test/options.test.ts',
   'test/pipeline/eta.test.ts',
   'test/pipeline/stopping.test.ts',
   'test/pipeline/upsample.test.ts',
-  'test/render/loss-plot.test.ts',
-  'test/render/sheet.test.ts',
   'test/schedule.test.ts',
   'test/web/budget.test.ts',
 ];
@@ -184,6 +180,11 @@ async function lint(): Promise<Outcome> {
 
 const requested = process.argv.slice(2);
 const all = requested.length ? requested : testFiles('test');
+const hooked = BATCHED.filter((f) => existsSync(path.join(root, f)) && /^(before|after)(Each)?\(/m.test(readFileSync(path.join(root, f), 'utf8')));
+if (hooked.length) {
+  console.error(`scripts/test.ts: BATCHED files must not have top-level before/after hooks (see BATCHED): ${hooked.join(', ')}`);
+  process.exit(2);
+}
 const missing = [...BESIDE, ...SERIAL, ...SLOWEST, ...BATCHED].filter((f) => !existsSync(path.join(root, f)));
 if (!requested.length && missing.length) console.error(`scripts/test.ts: listed but not found (renamed?): ${missing.join(', ')}`);
 const beside = all.filter((f) => BESIDE.includes(f));

@@ -55,24 +55,26 @@ const BROWSER_LANES = 2;
 /** Run after the others, one at a time, unpinned (see above). */
 const SERIAL: string[] = [];
 
-/** Started first, longest first (by a run on 2 cores): a long file started last would run alone. */
+/** Started first, longest first (CPU-seconds alone, 7 Dec 2026): a long file started last would run alone. */
 const SLOWEST = [
-  'test/pipeline/tiled-trajectory.test.ts',
   'test/cli/tiled-run.test.ts',
   'test/server/failures.test.ts',
+  'test/server/resources.test.ts',
+  'test/pipeline/tiled-trajectory.test.ts',
   'test/stylize.test.ts',
-  'test/web/browser-mode.test.ts',
-  'test/cli/cli.test.ts',
-  'test/model/cache.test.ts',
-  'test/stylizer.test.ts',
   'test/web/wasm-parity.test.ts',
-  'test/stylize-schedule.test.ts',
+  'test/cli/cli.test.ts',
+  'test/server/fairness.test.ts',
   'test/server/access.test.ts',
-  'test/engine/vgg19.test.ts',
+  'test/server/persistence.test.ts',
+  'test/stylizer.test.ts',
+  'test/web/maxpool-select.test.ts',
   'test/engine/tiled.test.ts',
-  'test/pipeline/memory.test.ts',
   'test/stylize-recipe.test.ts',
-  'test/worker/checkpoint.test.ts',
+  'test/stylize-masks.test.ts',
+  'test/server/redis-trust.test.ts',
+  'test/engine/vgg19.test.ts',
+  'test/model/cache.test.ts',
 ];
 
 /**

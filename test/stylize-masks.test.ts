@@ -22,11 +22,11 @@ function texture(rgb: [number, number, number], seed: number): RawImage {
   return { data, width: 96, height: 96, channels: 3 };
 }
 
-/** A 40x30 mask: white on the left half (or the right). */
+/** A 56x42 mask (the content runs at 40x30): white on the left half (or the right). */
 function half(left: boolean): RawImage {
-  const data = new Uint8Array(40 * 30 * 3);
-  for (let i = 0; i < 40 * 30; i++) data.fill(i % 40 < 20 === left ? 255 : 0, 3 * i, 3 * i + 3);
-  return { data, width: 40, height: 30, channels: 3 };
+  const data = new Uint8Array(56 * 42 * 3);
+  for (let i = 0; i < 56 * 42; i++) data.fill(i % 56 < 28 === left ? 255 : 0, 3 * i, 3 * i + 3);
+  return { data, width: 56, height: 42, channels: 3 };
 }
 
 /** Mean of (red − blue) over the columns [x0, x1) of an image, in 0…1 units. */
@@ -52,12 +52,13 @@ describe('spatial control through stylize()', () => {
   const red = texture([1, 0.15, 0.1], 1);
   const blue = texture([0.1, 0.2, 1], 2);
   const run = (masks: RawImage[]) =>
-    stylizer.stylize({ content: sharedImage('dog'), style: [red, blue], styleMasks: masks, size: 64, iterations: 40, scaleIterations: 0, colourStart: false });
+    stylizer.stylize({ content: sharedImage('dog'), style: [red, blue], styleMasks: masks, size: 40, iterations: 30, scaleIterations: 0, colourStart: false });
 
   it('each half takes its own style, and swapping the masks swaps the halves', async (t) => {
     const a = await run([half(true), half(false)]);
     const b = await run([half(false), half(true)]);
     const w = a.width;
+    assert.deepEqual([a.width, a.height, b.width, b.height], [40, 30, 40, 30]);
     // Away from the boundary (its deep-layer positions are shared between the regions).
     const [leftA, rightA] = [redness(a.image, 0, w / 2 - 8), redness(a.image, w / 2 + 8, w)];
     const [leftB, rightB] = [redness(b.image, 0, w / 2 - 8), redness(b.image, w / 2 + 8, w)];

@@ -40,6 +40,9 @@ function fullCheckpoint(): Uint8Array {
 }
 const pth = fullCheckpoint();
 const pthSha = createHash('sha256').update(pth).digest('hex');
+/** A small download whose hash is not the one the registry expects. */
+const notTheModel = new TextEncoder().encode('not the model you are looking for\n');
+const notTheModelSha = createHash('sha256').update(notTheModel).digest('hex');
 
 const server = new FileServer();
 let base = '';
@@ -52,6 +55,7 @@ before(async () => {
   server.files.set(`/models/vgg19-q8-${sharedSha.slice(0, 8)}.safetensors`, { body: sharedBytes });
   server.files.set(`/mirror/vgg19-q8-${sharedSha.slice(0, 8)}.safetensors`, { body: sharedBytes });
   server.files.set(`/models/vgg19-full-${pthSha.slice(0, 8)}.pth`, { body: pth });
+  server.files.set('/models/not-the-model.safetensors', { body: notTheModel });
 });
 after(async () => {
   await server.stop();
@@ -75,6 +79,9 @@ test('STYLE_TRANSFER_MIRROR replaces everything up to the file name', () => {
   assert.equal(variantUrl(v, { STYLE_TRANSFER_MIRROR: 'http://127.0.0.1:8/m/' }), 'http://127.0.0.1:8/m/vgg19-dcbb9e9d.pth');
   assert.throws(() => variantUrl(v, { STYLE_TRANSFER_MIRROR: 'ftp://x/' }), /STYLE_TRANSFER_MIRROR/);
 });
+
+/** The mirror test's installed variant, for the corrupt-file test (which would otherwise download and compact the 80 MB once more). */
+let mirrored: { variant: ModelVariant; home: string; env: Record<string, string>; path: string; good: Buffer } | undefined;
 
 test('two concurrent installs through the mirror download once; resolveWeights then reads the compact file offline', async () => {
   const home = join(work, 'mirror-home');
@@ -119,6 +126,7 @@ test('two concurrent installs through the mirror download once; resolveWeights t
 
   assert.equal((await verifyVariant(variant, home)).sha256, sidecar.sha256);
   const bytes = await readFile(a.path);
+  mirrored = { variant, home, env, path: a.path, good: Buffer.from(bytes) };
   bytes[bytes.length - 1] ^= 1;
   await writeFile(a.path, bytes);
   await assert.rejects(verifyVariant(variant, home), (err: unknown) => err instanceof WeightsError && /is corrupt: SHA-256 [0-9a-f]{64} .*expected [0-9a-f]{64}/.test(err.message));
@@ -150,14 +158,14 @@ test('a download with the wrong hash is rejected and nothing is cached', async (
   const variant: ModelVariant = {
     name: 'bad',
     description: 'test',
-    url: `${base}/models/vgg19-q8-${sharedSha.slice(0, 8)}.safetensors`,
+    url: `${base}/models/not-the-model.safetensors`,
     sha256: 'f'.repeat(64),
     sizeBytes: 1,
     convention: CAFFE_RGB_CONVENTION,
   };
   await assert.rejects(
     resolveWeights({ model: 'bad', registry: [variant], env: envFor(home) }),
-    (err: unknown) => err instanceof DownloadError && err.message.includes(`SHA-256 is ${sharedSha}, expected ${'f'.repeat(64)}`),
+    (err: unknown) => err instanceof DownloadError && err.message.includes(`SHA-256 is ${notTheModelSha}, expected ${'f'.repeat(64)}`),
   );
   assert.deepEqual(await readdir(home), []);
 });
@@ -259,12 +267,9 @@ test('many waiters on one stale lock run one at a time', async () => {
 });
 
 test('a right-sized but corrupt compact file is caught by its hash on load: re-made when downloads are allowed, else a clear error', async () => {
-  const home = join(work, 'corrupt-home');
-  const file = `vgg19-q8-${sharedSha.slice(0, 8)}.safetensors`;
-  const variant: ModelVariant = { name: 'q8', description: 'test', url: `${base}/models/${file}`, sizeBytes: sharedBytes.length, convention: CAFFE_RGB_CONVENTION };
-  const env = envFor(home);
-  const { path } = await installVariant(variant, { env });
-  const good = await readFile(path);
+  // The compact file the mirror test installed (and left corrupt), corrupted here in another way.
+  assert.ok(mirrored, 'the mirror test installed the variant');
+  const { variant, home, env, path, good } = mirrored;
   // What a power loss can leave: the right size, a valid header, different tensor bytes.
   const bad = Buffer.from(good); // a copy (Buffer.slice is a view)
   bad[bad.length - 1] ^= 0x40;

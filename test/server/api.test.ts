@@ -1,14 +1,17 @@
 /**
  * The job API against a real server on a loopback port with the real library and weights: create a
  * job, follow it over server-sent events, fetch its preview, result and sheet, list jobs, and
- * cancel waiting and running jobs. Jobs are tiny (64 px, a few Adam steps).
+ * cancel waiting and running jobs. Jobs are tiny (32 px, a few Adam steps).
  */
 import assert from 'node:assert/strict';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { decodeImageBytes } from '../../src/image/io.js';
-import { BROWSER_COOKIE, getJson, imageFile, postJob, readEvents, SMALL_JOB, startTestServer, waitForStatus, type TestServer } from './helpers.js';
+import { BROWSER_COOKIE, getJson, imageFile, postJob, readEvents, SMALL_JOB as HELPERS_SMALL_JOB, startTestServer, waitForStatus, type TestServer } from './helpers.js';
+
+/** The helpers' tiny job at 32 px (32x24 for the 4:3 pictures here). */
+const SMALL_JOB = { ...HELPERS_SMALL_JOB, size: 32 };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -56,8 +59,8 @@ describe('job API', () => {
     assert.equal(replayed + iterations.length, 4);
     for (const e of iterations) {
       assert.equal(e.preview, undefined, 'no preview function on the wire');
-      assert.equal(e.width, 64);
-      assert.equal(e.height, 48);
+      assert.equal(e.width, 32);
+      assert.equal(e.height, 24);
       for (const k of ['loss', 'content', 'style', 'tv', 'eta', 'elapsed', 'ms']) assert.equal(typeof e[k], 'number', k);
     }
     const previews = events.filter((e) => e.type === 'preview');
@@ -68,7 +71,7 @@ describe('job API', () => {
     );
     const preview = await fetchPng(`${server.url}${previews[previews.length - 1].url}`);
     assert.equal(preview.res.headers.get('cache-control'), 'no-store');
-    assert.deepEqual([preview.image.width, preview.image.height], [64, 48]);
+    assert.deepEqual([preview.image.width, preview.image.height], [32, 24]);
 
     const job = await getJson(`${server.url}/api/jobs/${id}`);
     assert.equal(job.status, 200);
@@ -78,7 +81,7 @@ describe('job API', () => {
     assert.equal(job.body.position, undefined);
 
     const result = await fetchPng(`${server.url}/api/jobs/${id}/result`);
-    assert.deepEqual([result.image.width, result.image.height], [64, 48]);
+    assert.deepEqual([result.image.width, result.image.height], [32, 24]);
     // The last preview frame is the image after the last step; the result is that image clamped, so they agree closely.
     let diff = 0;
     for (let i = 0; i < result.image.data.length; i++) diff = Math.max(diff, Math.abs(result.image.data[i] - preview.image.data[i]));
@@ -108,7 +111,8 @@ describe('job API', () => {
 
   it('queues jobs with positions, cancels a waiting and a running job', async () => {
     const files = [await imageFile('content', 'landscape'), await imageFile('style', 'monet')];
-    const long = await postJob(server.url, files, { ...SMALL_JOB, iterations: 2000, previewEvery: 1 });
+    // At 64 px, as before: iterations slow enough that the cancel lands well within the 100 below.
+    const long = await postJob(server.url, files, { ...HELPERS_SMALL_JOB, iterations: 2000, previewEvery: 1 });
     const second = await postJob(server.url, files, SMALL_JOB);
     const third = await postJob(server.url, files, SMALL_JOB);
     assert.equal(long.status, 201);

@@ -4,10 +4,13 @@
  * they are resized) splitting the output into a left and a right half, colour start off so only the
  * loss moves the colours. Each half must take its own style's colour, and swapping the masks must
  * swap the halves: the masks reach the loss through options, loading, resizing, padding and ρ.
+ *
+ * On the same Stylizer (weights read once), a tiled run's progress: the tiles of every pass and
+ * iteration, and the scale's tile count.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createStylizer, type Stylizer } from '../src/index.js';
+import { createStylizer, type ProgressEvent, type Stylizer } from '../src/index.js';
 import type { RawImage } from '../src/image/image.js';
 import { seededRandom, sharedImage, sharedWeights } from './helpers.js';
 
@@ -42,13 +45,13 @@ function redness(img: RawImage, x0: number, x1: number): number {
   return s / n;
 }
 
-describe('spatial control through stylize()', () => {
-  let stylizer: Stylizer;
-  before(async () => {
-    stylizer = await createStylizer({ weights: sharedWeights });
-  });
-  after(async () => stylizer.close());
+let stylizer: Stylizer;
+before(async () => {
+  stylizer = await createStylizer({ weights: sharedWeights });
+});
+after(async () => stylizer.close());
 
+describe('spatial control through stylize()', () => {
   const red = texture([1, 0.15, 0.1], 1);
   const blue = texture([0.1, 0.2, 1], 2);
   const run = (masks: RawImage[]) =>
@@ -65,5 +68,40 @@ describe('spatial control through stylize()', () => {
     t.diagnostic(`red − blue: left ${leftA.toFixed(3)}, right ${rightA.toFixed(3)}; swapped: left ${leftB.toFixed(3)}, right ${rightB.toFixed(3)}`);
     assert.ok(leftA - rightA > 0.15, `red left, blue right: left ${leftA.toFixed(3)}, right ${rightA.toFixed(3)}`);
     assert.ok(rightB - leftB > 0.15, `swapped: left ${leftB.toFixed(3)}, right ${rightB.toFixed(3)}`);
+  });
+});
+
+describe('a tiled run through the library (per-scale engines: src/pipeline/memory.ts)', () => {
+  it("reports the tiles of every pass and iteration, and the scale's tile count", async () => {
+    const events: ProgressEvent[] = [];
+    const result = await stylizer.stylize({
+      content: sharedImage('dog'),
+      style: sharedImage('matisse'),
+      size: 48,
+      tile: 32,
+      scaleIterations: 0,
+      iterations: 2,
+      optimizer: 'adam',
+      onProgress: (e) => events.push(e),
+    });
+    assert.deepEqual([result.width, result.height], [48, 36]);
+    const scale = events.find((e) => e.type === 'scale');
+    // The network sees 48x36 inside its 16 px reflect margin: 80x68, cut at 32 px into 3 x 2 tiles
+    // (the last row's 4 px merged into the one above).
+    assert.ok(scale?.type === 'scale' && scale.tiles === 6, JSON.stringify(scale));
+    const tiles = events.flatMap((e) => (e.type === 'tile' ? [`${e.iteration}:${e.pass}:${e.tile}/${e.tiles}`] : []));
+    const pass = (iteration: number, name: string, n: number) => Array.from({ length: n }, (_, k) => `${iteration}:${name}:${k + 1}/${n}`);
+    // Targets of the content and the style image (their own shapes), then per Adam iteration (one
+    // evaluation each) the two passes, then the output's own loss (reported as iteration 3).
+    const targets = tiles.filter((t) => t.includes(':targets:'));
+    assert.ok(targets.length >= 8 && tiles.slice(0, targets.length).every((t) => t.startsWith('0:targets:')));
+    assert.deepEqual(tiles.slice(targets.length), [
+      ...pass(1, 'sums', 6),
+      ...pass(1, 'gradient', 6),
+      ...pass(2, 'sums', 6),
+      ...pass(2, 'gradient', 6),
+      ...pass(3, 'sums', 6),
+      ...pass(3, 'gradient', 6),
+    ]);
   });
 });

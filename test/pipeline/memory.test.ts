@@ -1,11 +1,12 @@
-/** Per-scale engine choice (src/pipeline/memory.ts) and the tile progress of a tiled run through the library. */
+/**
+ * Per-scale engine choice (src/pipeline/memory.ts). The tile progress of a tiled run through the
+ * library is in test/stylize-masks.test.ts, on that file's Stylizer.
+ */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { stylize, type ProgressEvent } from '../../src/index.js';
 import { normaliseOptions } from '../../src/options.js';
 import { planScaleEngines } from '../../src/pipeline/memory.js';
 import { RunError } from '../../src/errors.js';
-import { sharedImage, sharedWeights } from '../helpers.js';
 
 const GIB = 2 ** 30;
 const opts = normaliseOptions({ content: 'c.jpg', style: 's.jpg' });
@@ -60,41 +61,5 @@ describe('planScaleEngines', () => {
       () => planScaleEngines(sizes([1024, 2048, 8192]), opts, 2 * GIB),
       (e: unknown) => e instanceof RunError && /^a 8192x6144 run/.test(e.message),
     );
-  });
-});
-
-describe('a tiled run through the library', () => {
-  it("reports the tiles of every pass and iteration, and the scale's tile count", async () => {
-    const events: ProgressEvent[] = [];
-    const result = await stylize({
-      content: sharedImage('dog'),
-      style: sharedImage('matisse'),
-      weights: sharedWeights,
-      size: 48,
-      tile: 32,
-      scaleIterations: 0,
-      iterations: 2,
-      optimizer: 'adam',
-      onProgress: (e) => events.push(e),
-    });
-    assert.deepEqual([result.width, result.height], [48, 36]);
-    const scale = events.find((e) => e.type === 'scale');
-    // The network sees 48x36 inside its 16 px reflect margin: 80x68, cut at 32 px into 3 x 2 tiles
-    // (the last row's 4 px merged into the one above).
-    assert.ok(scale?.type === 'scale' && scale.tiles === 6, JSON.stringify(scale));
-    const tiles = events.flatMap((e) => (e.type === 'tile' ? [`${e.iteration}:${e.pass}:${e.tile}/${e.tiles}`] : []));
-    const pass = (iteration: number, name: string, n: number) => Array.from({ length: n }, (_, k) => `${iteration}:${name}:${k + 1}/${n}`);
-    // Targets of the content and the style image (their own shapes), then per Adam iteration (one
-    // evaluation each) the two passes, then the output's own loss (reported as iteration 3).
-    const targets = tiles.filter((t) => t.includes(':targets:'));
-    assert.ok(targets.length >= 8 && tiles.slice(0, targets.length).every((t) => t.startsWith('0:targets:')));
-    assert.deepEqual(tiles.slice(targets.length), [
-      ...pass(1, 'sums', 6),
-      ...pass(1, 'gradient', 6),
-      ...pass(2, 'sums', 6),
-      ...pass(2, 'gradient', 6),
-      ...pass(3, 'sums', 6),
-      ...pass(3, 'gradient', 6),
-    ]);
   });
 });

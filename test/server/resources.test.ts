@@ -140,6 +140,11 @@ describe('job files are not kept forever (issue 9, finding 4)', () => {
       assert.ok(Date.now() < deadline, 'the older job is never deleted');
       await new Promise((r) => setTimeout(r, 50));
     }
+    // The server forgets the job first, then removes its folder: wait for that too.
+    while (existsSync(path.join(server.dataDir, 'jobs', first.body.id))) {
+      assert.ok(Date.now() < deadline, "the older job's folder is never removed");
+      await new Promise((r) => setTimeout(r, 50));
+    }
     await assert.rejects(stat(path.join(server.dataDir, 'jobs', first.body.id)), /ENOENT/);
     assert.equal((await getJson(`${server.url}/api/jobs/${second.body.id}`)).status, 200);
   });

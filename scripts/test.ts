@@ -77,7 +77,7 @@ const SLOWEST = [
 ];
 
 /**
- * Small unit files (no servers, child processes, engines or environment changes) that run together
+ * Small files (no servers, child processes or environment changes; a few build a small engine) that run together
  * in one process (scripts/test-batch.ts) instead of one process each: their own tests take a
  * fraction of the second that starting Node with the tsx loader costs each of them. A file not
  * listed here (every new one) runs in a process of its own. Not for files with top-level
@@ -86,8 +86,13 @@ const SLOWEST = [
  */
 const BATCHED = [
   'test/cli/args.test.ts',
+  'test/cli/bad-input.test.ts',
+  'test/cli/masks.test.ts',
   'test/cli/progress-bar.test.ts',
+  'test/engine/gradient.test.ts',
+  'test/engine/guided.test.ts',
   'test/engine/onnx-proto.test.ts',
+  'test/engine/padding.test.ts',
   'test/errors.test.ts',
   'test/image/colour.test.ts',
   'test/image/image.test.ts',
@@ -95,15 +100,18 @@ const BATCHED = [
   'test/image/resize.test.ts',
   'test/image/source.test.ts',
   'test/layout.test.ts',
+  'test/model/hostile-weights.test.ts',
   'test/model/pth.test.ts',
   'test/optim/adam.test.ts',
   'test/optim/lbfgs.test.ts',
-  'test/pipeline/memory.test.ts',
   'test/options.test.ts',
   'test/pipeline/eta.test.ts',
+  'test/pipeline/memory.test.ts',
   'test/pipeline/stopping.test.ts',
   'test/pipeline/upsample.test.ts',
   'test/schedule.test.ts',
+  'test/server/queue.test.ts',
+  'test/stylize-eta.test.ts',
   'test/web/budget.test.ts',
 ];
 

@@ -114,8 +114,6 @@ describe('jobs on Redis (BullMQ) with worker processes', () => {
   });
 
   it('runs 12 jobs on 2 workers, each exactly once, with events on every server', async () => {
-    const workers = [worker(), worker()];
-
     // The last job has style masks (issue 21): flat red and blue styles on the left and right halves
     // of a grey photo. Its masks travel as job files in the shared data dir, never through Redis.
     const png = (field: string, name: string, bytes: Buffer): FilePart => ({ field, name, bytes, type: 'image/png' });
@@ -142,6 +140,9 @@ describe('jobs on Redis (BullMQ) with worker processes', () => {
       positions.map((_: unknown, i: number) => i + 1),
       'queued jobs are numbered 1, 2, 3, … in queue order',
     );
+    // The workers start now: one that took a job while the list was read left that job 'queued'
+    // without a position (its record not yet 'running'), which failed the check above under load.
+    const workers = [worker(), worker()];
 
     for (const id of ids) await expectDone(serverA.url, id, 240_000);
     for (const id of ids) {

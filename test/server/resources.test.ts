@@ -127,6 +127,23 @@ describe('what a job may cost (issue 9, finding 3)', () => {
   });
 });
 
+/**
+ * Wait until the server has pruned the job: its API answers 404, then its folder is gone (the
+ * server forgets the job first and removes the folder just after). Pruning follows the final
+ * status by a moment; the minute is a guard against a hang, not a bound.
+ */
+async function untilPruned(server: { url: string; dataDir: string }, id: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while ((await getJson(`${server.url}/api/jobs/${id}`)).status !== 404) {
+    assert.ok(Date.now() < deadline, `job ${id} is never deleted`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  while (existsSync(path.join(server.dataDir, 'jobs', id))) {
+    assert.ok(Date.now() < deadline, `the folder of job ${id} is never removed`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 describe('job files are not kept forever (issue 9, finding 4)', () => {
   it('deletes the oldest finished jobs beyond the count kept', async () => {
     const server = await sharedServer();
@@ -134,17 +151,7 @@ describe('job files are not kept forever (issue 9, finding 4)', () => {
     await waitForStatus(server.url, first.body.id, ['done']);
     const second = await postJob(server.url, await inputs(), SMALL_JOB);
     await waitForStatus(server.url, second.body.id, ['done']);
-    // Pruning follows the final status by a moment (the minute is a guard against a hang, not a bound).
-    const deadline = Date.now() + 60_000;
-    while ((await getJson(`${server.url}/api/jobs/${first.body.id}`)).status !== 404) {
-      assert.ok(Date.now() < deadline, 'the older job is never deleted');
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    // The server forgets the job first, then removes its folder: wait for that too.
-    while (existsSync(path.join(server.dataDir, 'jobs', first.body.id))) {
-      assert.ok(Date.now() < deadline, "the older job's folder is never removed");
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await untilPruned(server, first.body.id);
     await assert.rejects(stat(path.join(server.dataDir, 'jobs', first.body.id)), /ENOENT/);
     assert.equal((await getJson(`${server.url}/api/jobs/${second.body.id}`)).status, 200);
   });
@@ -153,16 +160,7 @@ describe('job files are not kept forever (issue 9, finding 4)', () => {
     const server = await agedServer();
     const job = await postJob(server.url, await inputs(), SMALL_JOB);
     await waitForStatus(server.url, job.body.id, ['done']);
-    const deadline = Date.now() + 60_000; // a guard against a hang, not a bound
-    while ((await getJson(`${server.url}/api/jobs/${job.body.id}`)).status !== 404) {
-      assert.ok(Date.now() < deadline, 'the job is never deleted');
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    // Its files go too (removed just after the job leaves the list).
-    while (existsSync(path.join(server.dataDir, 'jobs', job.body.id))) {
-      assert.ok(Date.now() < deadline, "the job's folder is never deleted");
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await untilPruned(server, job.body.id);
   });
 
   it('refuses new jobs with 507 once the data dir is over its quota', async () => {

@@ -16,8 +16,8 @@ import { chromium, type Browser } from 'playwright-core';
 import sharp from 'sharp';
 import { decodeImage, decodeImageBytes, encodeImage } from '../../src/image/io.js';
 import { resizeRaw } from '../../src/image/resize.js';
-import { stylize } from '../../src/stylize.js';
 import { relativeError, repoRoot, sharedImage, sharedWeights } from '../helpers.js';
+import { nodeFirstLoss } from './node-first-loss.js';
 import { builtSite } from './site-build.js';
 import { startStaticServer, type StaticServer } from './static-server.js';
 
@@ -124,23 +124,11 @@ describe('browser mode: the whole run in Chromium, from a static site', () => {
     // Iteration 1's loss is the loss of the start image (the content) against targets from the
     // same pixels: onnxruntime-node must give the same number.
     const browserLoss = Number(await page.getAttribute('#chart', 'data-first-loss'));
-    let nodeLoss: number | undefined;
-    await stylize({
-      content: contentPng,
-      style: stylePng,
-      preset: 'quality',
-      size: 64,
-      iterations: 1,
-      scaleIterations: 0,
-      weights: sharedWeights,
-      onProgress: (e) => {
-        if (e.type === 'iteration' && e.iteration === 1) nodeLoss = e.loss;
-      },
-    });
+    const nodeLoss = await nodeFirstLoss(contentPng, stylePng, 'quality', 64);
     assert.ok(Number.isFinite(browserLoss) && browserLoss > 0, `browser loss ${browserLoss}`);
     // The spec's 1e-4. (It held only at 3e-4 while the losses summed with one flat ReduceSum: see
     // GraphBuilder.sumAll and test/web/wasm-parity.test.ts.)
-    assert.ok(relativeError(browserLoss, nodeLoss!) < 1e-4, `browser ${browserLoss} vs node ${nodeLoss}`);
+    assert.ok(relativeError(browserLoss, nodeLoss) < 1e-4, `browser ${browserLoss} vs node ${nodeLoss}`);
 
     // Nothing went to the server but GETs, and the network came down once.
     assert.deepEqual(

@@ -13,9 +13,9 @@ import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
 import sharp from 'sharp';
 import { decodeImageBytes } from '../../src/image/io.js';
-import { stylize } from '../../src/stylize.js';
-import { relativeError, repoRoot, sharedImage, sharedWeights } from '../helpers.js';
+import { relativeError, repoRoot, sharedImage } from '../helpers.js';
 import { startTestServer, type TestServer } from '../server/helpers.js';
+import { nodeFirstLoss } from './node-first-loss.js';
 import { builtSite } from './site-build.js';
 import { WEBGPU_ARGS } from './chromium.js';
 
@@ -214,21 +214,9 @@ describe('web app in Chromium', () => {
       // WebGPU through the app must give onnxruntime-node's number. With webgpu-parity.test.ts (loss
       // and gradient at 45x37, odd at the pools) this is the check at even sizes (64 at every pool).
       const browserLoss = Number(await page.getAttribute('#chart', 'data-first-loss'));
-      let nodeLoss: number | undefined;
-      await stylize({
-        content: contentPng,
-        style: stylePng,
-        preset: 'recipe',
-        size: 64,
-        iterations: 1,
-        scaleIterations: 0,
-        weights: sharedWeights,
-        onProgress: (e) => {
-          if (e.type === 'iteration' && e.iteration === 1) nodeLoss = e.loss;
-        },
-      });
+      const nodeLoss = await nodeFirstLoss(contentPng, stylePng, 'recipe', 64);
       assert.ok(Number.isFinite(browserLoss) && browserLoss > 0, `browser loss ${browserLoss}`);
-      assert.ok(relativeError(browserLoss, nodeLoss!) < 1e-4, `WebGPU ${browserLoss} vs node ${nodeLoss}`);
+      assert.ok(relativeError(browserLoss, nodeLoss) < 1e-4, `WebGPU ${browserLoss} vs node ${nodeLoss}`);
       await page.screenshot({ path: path.join(ARTIFACTS, 'web-webgpu-done.png'), fullPage: false });
       assert.deepEqual(pageErrors, []);
       await context.close();

@@ -212,7 +212,7 @@ describe('web app in Chromium', () => {
       assert.deepEqual([image.width, image.height], [64, 64]);
       // Iteration 1's loss is the start image's (the content's) against targets from the same pixels:
       // WebGPU through the app must give onnxruntime-node's number. With webgpu-parity.test.ts (loss
-      // and gradient at 45x37, odd at the pools) this is the check at even sizes (64 at every pool).
+      // and gradient at 31x16, odd in width at every pool) this is the check at even sizes (64 at every pool).
       const browserLoss = Number(await page.getAttribute('#chart', 'data-first-loss'));
       const nodeLoss = await nodeFirstLoss(contentPng, stylePng, 'recipe', 64);
       assert.ok(Number.isFinite(browserLoss) && browserLoss > 0, `browser loss ${browserLoss}`);

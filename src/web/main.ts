@@ -60,6 +60,7 @@ function wireControls(page: Page): void {
   ui.settings.addEventListener('input', () => scheduleEstimate(page));
   ui.settings.addEventListener('change', () => scheduleEstimate(page));
   ui.size.addEventListener('input', () => updateLabels(page));
+  ui.advanced.addEventListener('change', () => updateLabels(page)); // the size's side
   ui.strength.addEventListener('input', () => updateLabels(page));
   ui.start.addEventListener('click', () => void start(page));
   ui.cancel.addEventListener('click', () => cancel(page));

@@ -15,6 +15,7 @@ const ADVANCED: { key: string; label: string; step?: string }[] = [
   { key: 'scaleIterations', label: 'Iterations per earlier scale (at most)', step: '10' },
   { key: 'tolerance', label: 'Stop an earlier scale below this loss decrease per iteration', step: 'any' },
   { key: 'startSize', label: 'First scale size', step: '16' },
+  { key: 'sizeSide', label: 'Size measures the' },
   { key: 'pooling', label: 'Pooling' },
   { key: 'styleScale', label: 'Style scale', step: '0.05' },
   { key: 'init', label: 'Start from' },
@@ -91,7 +92,8 @@ export function applyPreset(page: Page): void {
 
 export function updateLabels(page: Page): void {
   const { ui } = page;
-  const side = presetValue(page, 'sizeSide') === 'short' ? 'shorter side' : 'longer side';
+  const chosen = ui.advanced.querySelector<HTMLSelectElement>('#opt-sizeSide')?.value || presetValue(page, 'sizeSide');
+  const side = chosen === 'short' ? 'shorter side' : 'longer side';
   ui.sizeValue.textContent = `${ui.size.value} px, ${side}`;
   const factor = 10 ** Number(ui.strength.value);
   ui.strengthValue.textContent = `×${factor >= 10 ? factor.toFixed(0) : factor.toPrecision(2)}`;

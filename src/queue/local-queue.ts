@@ -41,6 +41,12 @@ interface Entry {
   lastPersist: number;
   /** The latest status write; the next one waits for it. */
   persisting: Promise<void>;
+  /**
+   * While a job's final state is being saved (finish): its status is already final in memory, so a
+   * client may DELETE it meanwhile, and removing the folder under those writes failed (ENOTEMPTY, a
+   * 500). Removal waits for it; retention passes the job over until it is saved.
+   */
+  finishing?: Promise<void>;
 }
 
 /** Iterations kept for the chart; a longer run keeps every other point, and so on. */
@@ -53,8 +59,6 @@ export interface LocalJobQueueOptions {
   maxQueuedJobs: number;
   log?: (message: string) => void;
   retention?: Retention;
-  /** Called when a job has ended (its status saved). Errors are logged. */
-  onFinished?: (spec: JobSpec, status: JobStatus) => Promise<void>;
   /** How often a running job's progress is saved, in ms (default 2000; tests use 0: every event). */
   persistIntervalMs?: number;
   /** The limits a queued job found on disk at start must pass again (default: none checked). */
@@ -157,6 +161,7 @@ export class LocalJobQueue implements JobQueue {
     if (!entry) return false;
     if (!isTerminal(entry.status.status)) throw new JobStateError(`job ${id} is ${entry.status.status}; cancel it before deleting it`);
     this.entries.delete(id);
+    await entry.finishing;
     await this.store.remove(id);
     return true;
   }
@@ -245,7 +250,12 @@ export class LocalJobQueue implements JobQueue {
    * between leaves the job `running` on disk, which a restart turns into `interrupted`); tell its
    * listeners, and let them go. A cancelled job's uploads are deleted. Never throws.
    */
-  private async finish(entry: Entry, outcome: Partial<JobStatus> & { status: JobStatus['status'] }): Promise<void> {
+  private finish(entry: Entry, outcome: Partial<JobStatus> & { status: JobStatus['status'] }): Promise<void> {
+    entry.finishing = this.saveFinish(entry, outcome).finally(() => (entry.finishing = undefined));
+    return entry.finishing;
+  }
+
+  private async saveFinish(entry: Entry, outcome: Partial<JobStatus> & { status: JobStatus['status'] }): Promise<void> {
     const id = entry.spec.id;
     const result = await this.store.has(id, 'result.png');
     entry.status = { ...entry.status, ...outcome, result, finishedAt: new Date().toISOString() };
@@ -261,7 +271,6 @@ export class LocalJobQueue implements JobQueue {
     await this.prune();
     this.broadcast(entry, this.statusEvent(entry));
     entry.listeners.clear();
-    if (this.opts.onFinished) await this.opts.onFinished(entry.spec, entry.status).catch((err) => this.opts.log?.(`job ${id}: ${firstLine(err)}`));
     if (entry.status.status === 'cancelled') await this.store.removeInputs(entry.spec).catch((err) => this.opts.log?.(`job ${id}: cannot delete its inputs: ${firstLine(err)}`));
   }
 
@@ -283,6 +292,8 @@ export class LocalJobQueue implements JobQueue {
     }
     if (maxAgeSeconds !== undefined) finished.filter((e) => now - finishedAt(e) > maxAgeSeconds * 1000).forEach((e) => doomed.add(e));
     for (const entry of doomed) {
+      // Still saving its end (see Entry.finishing): a later pass takes it. Gone: a DELETE took it meanwhile.
+      if (entry.finishing || !this.entries.has(entry.spec.id)) continue;
       this.entries.delete(entry.spec.id);
       await this.store.remove(entry.spec.id).catch((err) => this.opts.log?.(`job ${entry.spec.id}: cannot delete it: ${firstLine(err)}`));
     }

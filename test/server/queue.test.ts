@@ -3,6 +3,7 @@
  * and that a slow progress write can never overwrite a job's final state on disk.
  */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -173,6 +174,40 @@ describe('LocalJobQueue', () => {
       const onDisk = JSON.parse(await readFile(path.join(dir, 'jobs', job.id, 'status.json'), 'utf8'));
       assert.equal(onDisk.status, 'done');
       assert.equal(onDisk.progress.iteration, 1);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('deletes a job that has just ended only after its final state is saved (a DELETE then had answered 500)', async () => {
+    const dir = await tempDataDir();
+    try {
+      // The final status write waits until the test lets it go; meanwhile the job reads as done.
+      let letWrite!: () => void;
+      const gate = new Promise<void>((r) => (letWrite = r));
+      class HeldStore extends JobStore {
+        override async writeStatus(status: JobStatus): Promise<void> {
+          if (status.status === 'done') await gate;
+          return super.writeStatus(status);
+        }
+      }
+      const store = new HeldStore(dir);
+      await store.init();
+      const logged: string[] = [];
+      const queue = new LocalJobQueue(store, async () => ({ seconds: 0 }), { concurrency: 1, maxQueuedJobs: 10, log: (m) => logged.push(m), retention: { maxAgeSeconds: 0 } });
+      const job = spec();
+      await queue.enqueue(job, await inputs(store));
+      while (queue.get(job.id)?.status !== 'done') await new Promise((r) => setImmediate(r));
+      const removed = queue.remove(job.id);
+      await new Promise((r) => setTimeout(r, 20));
+      assert.ok(existsSync(path.join(dir, 'jobs', job.id)), 'the folder is kept while its final state is being written');
+      letWrite();
+      assert.equal(await removed, true);
+      assert.equal(existsSync(path.join(dir, 'jobs', job.id)), false);
+      // Age 0 makes the job due for deletion the moment it ends: retention passes it over while it is being saved.
+      await queue.prune();
+      assert.deepEqual(logged, []);
+      await queue.close();
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -12,7 +12,7 @@
  * and a single thread when it is not. Whatever WebGPU cannot do for a job (a buffer limit, a failing
  * session) surfaces as WebGpuUnavailable, and the worker runs the job on wasm instead, saying why.
  */
-import * as ort from 'onnxruntime-web';
+import * as ort from '#onnxruntime-web-cpu';
 import type { InferenceSession } from 'onnxruntime-common';
 import type { EngineBackend, OrtRuntime } from '../engine/style-engine.js';
 import { ImageError, RunError, WeightsError } from '../errors.js';

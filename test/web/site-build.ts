@@ -1,7 +1,8 @@
 /**
  * One Vite build of each browser page, shared by every test (and bench:web) that needs it, instead
  * of one build per test file: the build goes to a folder in the temp dir named after a hash of its
- * inputs (the source tree, the page's folder, the Vite config, the lockfile), and a later caller
+ * inputs (the source tree, the page's folder, the Vite config, package.json (its "imports" pick
+ * onnxruntime-web's build) and the lockfile), and a later caller
  * with the same inputs reuses it. Built into a scratch folder and renamed when complete, so a run
  * that dies mid-build leaves nothing that looks finished.
  *
@@ -30,8 +31,8 @@ export interface BundledModules {
 }
 
 const INPUTS: Record<SiteKind, string[]> = {
-  app: ['src', 'vite.config.ts', 'package-lock.json'],
-  engine: ['src', 'bench/web', 'bench/engine-measure.ts', 'package-lock.json'],
+  app: ['src', 'vite.config.ts', 'package.json', 'package-lock.json'],
+  engine: ['src', 'bench/web', 'bench/engine-measure.ts', 'package.json', 'package-lock.json'],
 };
 
 async function filesUnder(rel: string): Promise<string[]> {

@@ -91,7 +91,7 @@ describe('browser mode: the whole run in Chromium, from a static site', () => {
       input.value = '64';
       input.dispatchEvent(new Event('input', { bubbles: true }));
     });
-    await page.fill('#iterations', '10');
+    await page.fill('#iterations', '4');
     await page.click('.advanced summary');
     await page.fill('#opt-scaleIterations', '0');
     await page.fill('#opt-previewEvery', '1');

@@ -72,7 +72,7 @@ describe('web app in Chromium', () => {
     assert.match((await page.textContent('#size-value')) ?? '', /^96 px/);
     // Before any job has finished, the server cannot tell the time yet, but gives the size.
     await page.waitForFunction(() => /96×72, \d scales?\. The time it takes shows once/.test(document.getElementById('estimate')?.textContent ?? ''));
-    await page.fill('#iterations', '24');
+    await page.fill('#iterations', '8');
     await page.click('.advanced summary');
     await page.fill('#opt-scaleIterations', '0');
     await page.fill('#opt-previewEvery', '1');
@@ -111,7 +111,7 @@ describe('web app in Chromium', () => {
     // Now it can: the same job again would take about as long as this one did.
     await page.fill('#iterations', '48');
     await page.waitForFunction(() => /about \d+ s on this server/.test(document.getElementById('estimate')?.textContent ?? ''));
-    await page.fill('#iterations', '24');
+    await page.fill('#iterations', '8');
 
     // The loss chart drew its line, and the gallery lists the finished job.
     const inked = await page.$eval('#chart', (el) => {

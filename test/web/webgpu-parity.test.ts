@@ -4,7 +4,7 @@
  * the four pools (31, 15, 7, 3: a trailing column each pool drops, so the max-pool gradient's padding
  * is exercised), even in height, and the smallest such picture (16 rows is the least that leaves
  * conv5_1 a row). SwiftShader's cost grows with the pixels: 45x37 cost ~100 CPU-s, this ~50. Even sizes: the
- * WebGPU job of test/web/e2e.test.ts runs 64x64 through the app and checks its first loss against
+ * WebGPU job of test/web/e2e.test.ts runs 64x16 through the app and checks its first loss against
  * onnxruntime-node's (a 48x48 case here cost ~45 CPU-s of SwiftShader for the same kernels).
  *
  * Chromium runs headless with --enable-unsafe-webgpu; on a machine without a GPU (CI, this one) its

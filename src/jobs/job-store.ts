@@ -155,9 +155,14 @@ export class JobStore {
     );
   }
 
-  /** Delete a job's folder with everything in it. */
+  /**
+   * Delete a job's folder with everything in it. A Redis worker may still be writing the final
+   * status.json of a job whose record already says done: a file created while rm empties the folder
+   * makes its rmdir fail (ENOTEMPTY), which rm's retries absorb (the write after that fails with
+   * ENOENT: atomic writes never create folders). The local queue waits for its own writes instead.
+   */
   async remove(id: string): Promise<void> {
-    await rm(this.dir(id), { recursive: true, force: true });
+    await rm(this.dir(id), { recursive: true, force: true, maxRetries: 3 });
   }
 
   /** Bytes used by every job folder and pending upload (a walk of the data dir; cheap for thousands of files). */

@@ -15,7 +15,7 @@ const ADVANCED: { key: string; label: string; step?: string }[] = [
   { key: 'scaleIterations', label: 'Iterations per earlier scale (at most)', step: '10' },
   { key: 'tolerance', label: 'Stop an earlier scale below this loss decrease per iteration', step: 'any' },
   { key: 'startSize', label: 'First scale size', step: '16' },
-  { key: 'sizeSide', label: 'Size measures the' },
+  { key: 'sizeSide', label: 'Size measures which side' },
   { key: 'pooling', label: 'Pooling' },
   { key: 'styleScale', label: 'Style scale', step: '0.05' },
   { key: 'init', label: 'Start from' },

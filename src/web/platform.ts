@@ -7,7 +7,8 @@
  * Two session backends. WebGPU: onnxruntime-web's WebGPU build (`onnxruntime-web/webgpu`, its own
  * wasm with the WebGPU execution provider, loaded only when it runs), the graph written without
  * MaxUnpool (`maxPoolGradient: 'select'`) so that it runs on the GPU whole; only shape arithmetic
- * stays on the CPU. wasm: the default build's CPU provider, with one thread per core (up to 8) when
+ * stays on the CPU. wasm: the wasm-only build's CPU provider (#onnxruntime-web-cpu, see
+ * onnxruntime-web-cpu.d.ts), with one thread per core (up to 8) when
  * the page is cross-origin isolated (wasm threads need SharedArrayBuffer, which needs COOP/COEP),
  * and a single thread when it is not. Whatever WebGPU cannot do for a job (a buffer limit, a failing
  * session) surfaces as WebGpuUnavailable, and the worker runs the job on wasm instead, saying why.

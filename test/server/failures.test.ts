@@ -12,9 +12,9 @@ import { randomUUID } from 'node:crypto';
 import { appendFile, cp, mkdtemp, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import sharp from 'sharp';
-import { getJson, imageFile, postJob, readEvents, SMALL_JOB, startTestServer, tempDataDir, waitForStatus, type FilePart, type TestServer } from './helpers.js';
+import { fileServer, getJson, imageFile, postJob, readEvents, SMALL_JOB, startTestServer, tempDataDir, waitForStatus, type FilePart } from './helpers.js';
 
 const LONG_JOB = { ...SMALL_JOB, iterations: 2000, previewEvery: 1 };
 
@@ -23,15 +23,10 @@ async function inputs(): Promise<FilePart[]> {
 }
 
 /**
- * One server for the tests that do not need a server of their own (each server forks a runner that
- * reads the weights and builds its sessions: ~3-4 CPU-s). Its first job is the cancel-while-starting
- * test's, which needs a runner that is still starting; the tests run in file order.
+ * One server for the tests that do not need a server of their own. Its first job is the
+ * cancel-while-starting test's, which needs a runner that is still starting; the tests run in file order.
  */
-let shared: Promise<TestServer> | undefined;
-const sharedServer = () => (shared ??= startTestServer());
-after(async () => {
-  await (await shared)?.dispose();
-});
+const sharedServer = fileServer();
 
 /** Wait until the job has produced a preview frame (so it is really iterating). */
 async function untilPreview(url: string, id: string): Promise<void> {

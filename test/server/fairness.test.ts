@@ -13,8 +13,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { request, type ClientRequest, type IncomingMessage } from 'node:http';
 import path from 'node:path';
-import { after, afterEach, beforeEach, describe, it } from 'node:test';
-import { getJson, imageFile, postJob, SMALL_JOB, startTestServer, waitForStatus, type FilePart, type TestServer } from './helpers.js';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { fileServer, getJson, imageFile, postJob, SMALL_JOB, startTestServer, waitForStatus, type FilePart, type TestServer } from './helpers.js';
 import { startRedis, type TestRedis } from './redis-helpers.js';
 
 const ATTACKER = '127.0.0.2';
@@ -76,15 +76,10 @@ async function stalledUpload(url: string, localAddress: string) {
 let images: FilePart[];
 
 /**
- * One embedded-queue server for the tests whose jobs run (each server forks a runner that reads the
- * weights and builds its sessions: ~3-4 CPU-s): retention keeps 2 finished jobs per browser, and each
- * test uses browsers of its own, so none sees another's jobs.
+ * One embedded-queue server for the tests whose jobs run: retention keeps 2 finished jobs per
+ * browser, and each test uses browsers of its own, so none sees another's jobs.
  */
-let shared: Promise<TestServer> | undefined;
-const runningServer = () => (shared ??= startTestServer({ retention: { maxJobs: 2 } }));
-after(async () => {
-  await (await shared)?.dispose();
-});
+const runningServer = fileServer({ retention: { maxJobs: 2 } });
 
 describe('fairness between clients (issue 19)', () => {
   let redis: TestRedis | undefined;

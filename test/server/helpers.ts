@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { after } from 'node:test';
 import sharp from 'sharp';
 import { startServer, type ServerOptions } from '../../src/server/server.js';
 import { sharedImage, sharedWeights } from '../helpers.js';
@@ -36,6 +37,19 @@ export async function startTestServer(opts: ServerOptions = {}): Promise<TestSer
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A server shared by the tests of one file, started by the first test that asks for it and
+ * disposed after the file's tests (each server forks a runner that reads the weights and builds its
+ * sessions: ~3-4 CPU-s). Call it at the top level of a test file: it registers that file's after().
+ */
+export function fileServer(opts: ServerOptions = {}): () => Promise<TestServer> {
+  let server: Promise<TestServer> | undefined;
+  after(async () => {
+    await (await server)?.dispose();
+  });
+  return () => (server ??= startTestServer(opts));
 }
 
 export interface FilePart {

@@ -11,13 +11,13 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import sharp from 'sharp';
 import { estimatePeakBytes } from '../../src/engine/memory.js';
 import { normaliseOptions } from '../../src/options.js';
 import { DEFAULT_LIMITS } from '../../src/jobs/limits.js';
 import { validateJobOptions } from '../../src/jobs/options.js';
-import { BROWSER_COOKIE, getJson, imageFile, postJob, SMALL_JOB, startTestServer, tempDataDir, waitForStatus, type FilePart, type TestServer } from './helpers.js';
+import { BROWSER_COOKIE, fileServer, getJson, imageFile, postJob, SMALL_JOB, startTestServer, tempDataDir, waitForStatus, type FilePart } from './helpers.js';
 
 const MB = 1024 * 1024;
 
@@ -33,18 +33,11 @@ async function peak(): Promise<number> {
 }
 
 /**
- * One server for the count-retention test and the upload-slot test, whose options do not meet
- * (each server forks a runner that reads the weights and builds its sessions: ~3-4 CPU-s).
+ * One server for the count-retention test and the upload-slot test, whose options do not meet.
  */
-let shared: Promise<TestServer> | undefined;
-const sharedServer = () => (shared ??= startTestServer({ retention: { maxJobs: 1 }, maxConcurrentUploads: 1 }));
+const sharedServer = fileServer({ retention: { maxJobs: 1 }, maxConcurrentUploads: 1 });
 /** One server for the age-retention and quota tests: finished jobs live 5 s, the jobs' files may take 200 kB. */
-let aged: Promise<TestServer> | undefined;
-const agedServer = () => (aged ??= startTestServer({ retention: { maxAgeSeconds: 5 }, maxDataBytes: 200_000 }));
-after(async () => {
-  await (await shared)?.dispose();
-  await (await aged)?.dispose();
-});
+const agedServer = fileServer({ retention: { maxAgeSeconds: 5 }, maxDataBytes: 200_000 });
 
 async function inputs(): Promise<FilePart[]> {
   return [await imageFile('content', 'landscape'), await imageFile('style', 'monet')];

@@ -209,7 +209,6 @@ const browser = all
   .filter((f) => !SERIAL.includes(f) && !BESIDE.includes(f) && usesChromium(f))
   .sort((a, b) => Number(b.endsWith('e2e.test.ts')) - Number(a.endsWith('e2e.test.ts')) || Number(b.includes('webgpu')) - Number(a.includes('webgpu')));
 const rest = all.filter((f) => !SERIAL.includes(f) && !BESIDE.includes(f) && !browser.includes(f));
-const browserCount = browser.length;
 const batch = rest.filter((f) => BATCHED.includes(f));
 const ordered: Entry[] = [
   ...SLOWEST.filter((f) => rest.includes(f)).map((f) => [f]),
@@ -229,10 +228,11 @@ async function unpinned(file: string): Promise<void> {
   times.set(file, r.seconds);
   if (r.code !== 0) failed.push(file);
 }
+const browserQueue = [...browser];
 const besideDone = Promise.all([
   ...beside.map(unpinned),
   ...Array.from({ length: BROWSER_LANES }, async () => {
-    for (let file = browser.shift(); file !== undefined; file = browser.shift()) await unpinned(file);
+    for (let file = browserQueue.shift(); file !== undefined; file = browserQueue.shift()) await unpinned(file);
   }),
 ]);
 if (ordered.length && cpus && cpus.length > 1) {
@@ -255,6 +255,6 @@ const slowest = [...times].sort((a, b) => b[1] - a[1]).slice(0, 8);
 if (slowest.length) console.error(`\nslowest files (wall seconds): ${slowest.map(([f, s]) => `${f} ${s.toFixed(0)}`).join(', ')}`);
 const lanesSaid = cpus && cpus.length > 1 ? `${cpus.length} pinned lanes` : `${availableParallelism()} at a time`;
 console.error(
-  `npm test: ${failed.length ? `FAILED (${failed.join(', ')})` : 'passed'} in ${((performance.now() - started) / 1000).toFixed(0)} s (${ordered.flat().length} files in ${lanesSaid}, ${batch.length} of them batched in one process, ${beside.length} beside them, ${browserCount} in ${BROWSER_LANES} Chromium lanes, then ${serial.length} alone${lintResult ? `; lint ${lintResult.seconds.toFixed(0)} s beside them` : ''})`,
+  `npm test: ${failed.length ? `FAILED (${failed.join(', ')})` : 'passed'} in ${((performance.now() - started) / 1000).toFixed(0)} s (${ordered.flat().length} files in ${lanesSaid}, ${batch.length} of them batched in one process, ${beside.length} beside them, ${browser.length} in ${BROWSER_LANES} Chromium lanes, then ${serial.length} alone${lintResult ? `; lint ${lintResult.seconds.toFixed(0)} s beside them` : ''})`,
 );
 process.exitCode = failed.length ? 1 : 0;

@@ -3,6 +3,7 @@
  * onnxruntime-web in Chromium) so both time exactly the same work: the full Gatys loss and its
  * gradient at size², median of `runs` after one warm-up. Plain TypeScript, no platform import.
  */
+import type { ConvolutionAlgorithm } from '../src/engine/network-graph.js';
 import type { StyleEngine } from '../src/engine/style-engine.js';
 
 export const BENCH_LAYOUT = {
@@ -30,4 +31,10 @@ export async function measureEvaluate(engine: StyleEngine, size: number, runs: n
   }
   times.sort((a, b) => a - b);
   return { ms: times[Math.floor(times.length / 2)], minMs: times[0] };
+}
+
+/** `--convolution winograd|direct` of the engine benchmarks, checked. */
+export function convolutionOption(value: string): ConvolutionAlgorithm {
+  if (value !== 'winograd' && value !== 'direct') throw new Error(`--convolution winograd|direct, not ${value}`);
+  return value;
 }

@@ -4,7 +4,7 @@
  * machine's FMA peak measured in the same run.
  *
  *   npm run bench [-- --sizes 256,512] [--1024] [--runs 3] [--repeats 3] [--threads N] [--json]
- *                 [--arena on|off] [--baseline DIR] [--peer] [--masks R]
+ *                 [--arena on|off] [--convolution winograd|direct] [--baseline DIR] [--peer] [--masks R]
  *
  * The machine this runs on is often shared, so each size is measured `--repeats` times, each repeat
  * being: the FMA peak (../shared/tools/peak.c, built with gcc when present), then the median of
@@ -28,6 +28,10 @@
  * ratio masked/plain is printed: what a masked job costs per evaluation over an unmasked one with
  * the same styles (issue 21's target: at most 1.10).
  *
+ * `--convolution direct` times the engine with ORT's Conv for every 3x3 convolution instead of
+ * Winograd's F(4×4, 3×3) where it pays (src/engine/winograd.ts, the default); FLOPs are counted as
+ * direct convolutions either way, so Winograd can pass 100 % of the peak.
+ *
  * `npm run bench:profile` uses the same engine options (arena on unless `--arena off`) and the same
  * warm-up; its wall time differs only by ORT's profiling overhead (a few %).
  */
@@ -40,6 +44,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { StyleEngine } from '../src/engine/style-engine.js';
 import { hugePagesOn, relaunchWithHugePages, withoutHugePages } from '../src/node/huge-pages.js';
 import { nodeBackend } from '../src/node/ort-backend.js';
+import { convolutionOption } from './engine-measure.js';
 import { readWeightsFile, extractConvWeights } from '../src/model/weights-file.js';
 import { truncateTo, vgg19, type Layer } from '../src/model/vgg19.js';
 import type { Targets, TermWeights } from '../src/engine/loss-terms.js';
@@ -53,6 +58,7 @@ const { values } = parseArgs({
     threads: { type: 'string' },
     json: { type: 'boolean', default: false },
     arena: { type: 'string', default: 'on' },
+    convolution: { type: 'string', default: 'winograd' },
     weights: { type: 'string' },
     baseline: { type: 'string' },
     peer: { type: 'boolean', default: false },
@@ -70,6 +76,7 @@ if (values['1024']) sizes.push(1024);
 const runs = Number(values.runs);
 if (values.arena !== 'on' && values.arena !== 'off') throw new Error(`--arena on|off, not ${values.arena}`);
 const arena = values.arena === 'on';
+const convolution = convolutionOption(values.convolution!);
 const repeats = Number(values.repeats);
 
 const layout = {
@@ -166,16 +173,16 @@ const net = vgg19(file.convention!);
 const weights = extractConvWeights(file.tensors, net, weightsPath);
 const threads = values.threads ? Number(values.threads) : undefined;
 const created = performance.now();
-const engine = await StyleEngine.create(nodeBackend({ threads, memoryArena: arena }), net, weights, layout);
+const engine = await StyleEngine.create(nodeBackend({ threads, memoryArena: arena, convolution }), net, weights, layout);
 const createMs = performance.now() - created;
 const baseline = values.baseline ? await baselineEngine(values.baseline, { threads, memoryArena: arena }) : undefined;
 const regions = values.masks ? Number(values.masks) : 0;
 if (values.masks && !(Number.isInteger(regions) && regions >= 1)) throw new Error(`--masks R: a number of regions, not ${values.masks}`);
-const masked = regions ? await StyleEngine.create(nodeBackend({ threads, memoryArena: arena }), net, weights, { ...layout, guided: 'pool' }) : undefined;
+const masked = regions ? await StyleEngine.create(nodeBackend({ threads, memoryArena: arena, convolution }), net, weights, { ...layout, guided: 'pool' }) : undefined;
 const peakBinary = buildPeak();
 if (!values.json) {
   console.log(
-    `weights ${weightsPath}\nsession creation ${createMs.toFixed(0)} ms, threads ${threads ?? 'all cores'}, arena ${values.arena}, huge pages ${hugePages ? 'on' : 'off'}`,
+    `weights ${weightsPath}\nsession creation ${createMs.toFixed(0)} ms, threads ${threads ?? 'all cores'}, arena ${values.arena}, convolution ${convolution}, huge pages ${hugePages ? 'on' : 'off'}`,
   );
   console.log(`FMA peak: ${peakBinary ? 'measured before each repeat (../shared/tools/peak.c)' : 'peak unknown (no gcc or no ../shared/tools/peak.c)'}`);
   if (baseline) console.log(`baseline: ${path.resolve(values.baseline!)}, timed after ours in each repeat`);

@@ -5,7 +5,7 @@
  * peak RSS is a process's high-water mark, and evaluates `--runs` times after one warm-up (the
  * arena keeps growing while allocations land in new places).
  *
- *   npm run bench:memory [-- --sizes 256,512,1024] [--runs 3] [--modes arena,lean]
+ *   npm run bench:memory [-- --sizes 256,512,1024] [--runs 3] [--modes arena,lean] [--convolution winograd|direct]
  *
  * Printed per case: peak RSS, the RSS before the first evaluation (sessions and weights loaded),
  * bytes per pixel of their difference, and CPU time (user, system) per evaluation after the warm-up.
@@ -17,7 +17,7 @@ import { StyleEngine } from '../src/engine/style-engine.js';
 import { nodeBackend } from '../src/node/ort-backend.js';
 import { extractConvWeights, readWeightsFile } from '../src/model/weights-file.js';
 import { vgg19 } from '../src/model/vgg19.js';
-import { BENCH_LAYOUT } from './engine-measure.js';
+import { BENCH_LAYOUT, convolutionOption } from './engine-measure.js';
 import { weightsPath } from './paths.js';
 
 const { values } = parseArgs({
@@ -25,6 +25,7 @@ const { values } = parseArgs({
     sizes: { type: 'string', default: '256,512,1024' },
     runs: { type: 'string', default: '3' },
     modes: { type: 'string', default: 'arena,lean' },
+    convolution: { type: 'string', default: 'winograd' },
     child: { type: 'string' },
   },
 });
@@ -43,7 +44,7 @@ async function measure(size: number, mode: string, runs: number): Promise<Measur
   const file = await readWeightsFile(weightsPath);
   const net = vgg19(file.convention!);
   const weights = extractConvWeights(file.tensors, net, weightsPath);
-  const engine = await StyleEngine.create(nodeBackend({ memoryArena: mode === 'arena' }), net, weights, BENCH_LAYOUT);
+  const engine = await StyleEngine.create(nodeBackend({ memoryArena: mode === 'arena', convolution: convolutionOption(values.convolution!) }), net, weights, BENCH_LAYOUT);
   const n = size * size;
   const image = Float32Array.from({ length: 3 * n }, (_, i) => 60 * Math.sin(i * 0.001) + 20 * Math.cos(i * 0.37));
   const targets = await engine.targets(image, size, size);
@@ -73,7 +74,9 @@ if (values.child) {
   const self = fileURLToPath(import.meta.url);
   for (const size of values.sizes!.split(',').map(Number)) {
     for (const mode of values.modes!.split(',')) {
-      const out = execFileSync(process.execPath, ['--import', 'tsx', self, '--child', `${size}:${mode}`, '--runs', values.runs!], { encoding: 'utf8' });
+      const out = execFileSync(process.execPath, ['--import', 'tsx', self, '--child', `${size}:${mode}`, '--runs', values.runs!, '--convolution', values.convolution!], {
+        encoding: 'utf8',
+      });
       const m = JSON.parse(out.trim().split('\n').pop()!) as Measured;
       console.log(
         `${size}x${size} ${mode.padEnd(5)}: peak RSS ${m.peakMiB} MiB (${m.loadedMiB} MiB loaded), ${m.bytesPerPixel} B per pixel; per evaluation ${m.userMs} ms user + ${m.systemMs} ms system`,

@@ -3,6 +3,7 @@
  * and listed by node, for one or more sizes.
  *
  *   npm run bench:profile [-- --sizes 256,512] [--runs 3] [--top 25] [--keep DIR] [--arena on|off]
+ *                         [--convolution winograd|direct]
  *
  * The first evaluation at each size is a warm-up and left out. Times are the kernels' own (ORT's
  * `<node>_kernel_time` events), each node's fastest of the runs (the closest to its cost on a quiet
@@ -16,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { StyleEngine } from '../src/engine/style-engine.js';
 import { hugePagesOn, relaunchWithHugePages } from '../src/node/huge-pages.js';
 import { nodeBackend } from '../src/node/ort-backend.js';
+import { convolutionOption } from './engine-measure.js';
 import { readWeightsFile, extractConvWeights } from '../src/model/weights-file.js';
 import { vgg19 } from '../src/model/vgg19.js';
 
@@ -27,6 +29,7 @@ const { values } = parseArgs({
     keep: { type: 'string' },
     weights: { type: 'string' },
     arena: { type: 'string' },
+    convolution: { type: 'string', default: 'winograd' },
   },
 });
 // As the CLI runs (src/node/huge-pages.ts); STYLE_TRANSFER_HUGE_PAGES=0 measures without.
@@ -59,7 +62,7 @@ await mkdir(dir, { recursive: true });
 
 for (const size of values.sizes!.split(',').map(Number)) {
   // The engine's own options (bench/engine.ts uses the same), plus profiling.
-  const plain = nodeBackend({ memoryArena: values.arena !== 'off' });
+  const plain = nodeBackend({ memoryArena: values.arena !== 'off', convolution: convolutionOption(values.convolution!) });
   const backend = { ...plain, lossSessionOptions: { ...plain.lossSessionOptions, enableProfiling: true, profileFilePrefix: path.join(dir, `loss-${size}`) } };
   const engine = await StyleEngine.create(backend, net, weights, layout);
   const n = size * size;

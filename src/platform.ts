@@ -35,6 +35,11 @@ export interface Platform {
    * memory budget only that way (engine/memory.ts); a platform without an arena ignores it.
    */
   backend(threads: number | undefined, lean?: boolean): EngineBackend;
+  /**
+   * The backend's untiled loss graph computes its deep convolutions by Winograd (its `graph`
+   * option; engine/winograd.ts): the memory planner counts the transformed kernels it holds.
+   */
+  readonly winograd?: boolean;
   /** Decodes an image source to 8-bit RGB; `role` names it in errors ("content image"). */
   loadImage(source: ImageSource, role: string, maxPixels: number): Promise<RawImage>;
   /** High-quality resize of an input image to exactly width×height. */

@@ -295,7 +295,7 @@ class StylizerImpl implements Stylizer {
         }, 0),
       });
     }
-    const engines = planScaleEngines(scales, opts, budget, 2 * margin, regions);
+    const engines = planScaleEngines(scales, opts, budget, 2 * margin, regions, this.platform.winograd);
     return { output, scales, iterations, engines, padding, margin, first };
   }
 

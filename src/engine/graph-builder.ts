@@ -28,6 +28,16 @@ export class GraphBuilder {
     return out;
   }
 
+  /**
+   * Add a node of ONNX Runtime's own operator set (com.microsoft), e.g. FusedMatMul; returns its
+   * output. Only for graphs that run on onnxruntime-node or -web, never for other runtimes.
+   */
+  contribOp(op: string, inputs: readonly string[], attributes: Record<string, AttributeValue> = {}): string {
+    const out = this.fresh(op.toLowerCase());
+    this.nodes.push({ op, inputs, outputs: [out], name: `${op}_${this.nodes.length}`, attributes, domain: 'com.microsoft' });
+    return out;
+  }
+
   /** Add a node with several outputs. */
   opN(op: string, inputs: readonly string[], outputs: readonly string[], attributes: Record<string, AttributeValue> = {}): readonly string[] {
     this.nodes.push({ op, inputs, outputs, name: `${op}_${this.nodes.length}`, attributes });
@@ -64,6 +74,11 @@ export class GraphBuilder {
   /** An int64 1-D constant (shapes, axes, pads). */
   ints(values: readonly number[]): string {
     return this.constant(`i64:${values.join(',')}`, () => int64Tensor(this.fresh('ints'), [values.length], values));
+  }
+
+  /** A fixed float tensor (e.g. a transform matrix) stored once under `key`, however often it is used. */
+  shared(key: string, dims: readonly number[], make: () => Float32Array): string {
+    return this.constant(`shared:${key}`, () => floatTensor(this.fresh(key), dims, make()));
   }
 
   private constant(key: string, make: () => TensorInit): string {

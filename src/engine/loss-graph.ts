@@ -16,7 +16,7 @@ import { gramGraph, styleLossGraph, type StyleNormalisation } from '../losses/st
 import { guidedGramGraph, guidedStyleLossGraph, propagateMasks, type MaskPropagation } from '../losses/guided.js';
 import { totalVariationGraph } from '../losses/total-variation.js';
 import { GraphBuilder } from './graph-builder.js';
-import { backwardGraph, forwardGraph, type MaxPoolGradient } from './network-graph.js';
+import { backwardGraph, forwardGraph, type NetworkGraphOptions } from './network-graph.js';
 
 export interface LossLayout {
   /** Layers whose features are matched to the content image (conv4_2 in the paper). */
@@ -60,17 +60,14 @@ function convByName(net: NetworkSpec, name: string): ConvLayer {
   return layer;
 }
 
-/** Choices in how the graph is written (same values either way) for runtimes that lack an operator. */
-export interface GraphOptions {
-  /** 'select' for onnxruntime-web's WebGPU EP, which has neither MaxUnpool nor MaxPool's indices output. */
-  readonly maxPoolGradient?: MaxPoolGradient;
-}
+/** Choices in how the loss graph is written for a runtime (network-graph.ts). */
+export type GraphOptions = NetworkGraphOptions;
 
 export function buildLossModel(net: NetworkSpec, weights: NetworkWeights, layout: LossLayout, options: GraphOptions = {}): Uint8Array {
   const g = new GraphBuilder('style_transfer_loss');
   const image = g.input(names.image, [1, 3, 'H', 'W']);
   const layers = truncateTo(net, [...layout.contentLayers, ...layout.styleLayers]);
-  const forward = forwardGraph(g, image, layers, weights, layout.pooling, true, options.maxPoolGradient);
+  const forward = forwardGraph(g, image, layers, weights, layout.pooling, true, options);
   const masks = layout.guided ? propagateMasks(g, g.input(names.mask, ['R', 1, 'H', 'W']), layers, layout.guided) : undefined;
 
   const terms: string[] = [];

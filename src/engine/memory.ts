@@ -32,17 +32,32 @@ const GIB = 2 ** 30;
 const RUNTIME_BYTES = 300 * MB;
 /** The untiled loss and target sessions. */
 const UNTILED_SESSION_BYTES = 480 * MB;
+/**
+ * More for the untiled loss session when its graph computes conv3_2 … conv5_1 by Winograd
+ * (onnxruntime-node, engine/winograd.ts): their transformed kernels take 198 MB in place of 99 MB
+ * of direct ones, and `npm run bench:memory` measured 780–850 MB loaded against 620–700 MB with
+ * ORT's Conv alone (the browser's graph).
+ */
+const WINOGRAD_SESSION_BYTES = 160 * MB;
 /** The tiled sums and gradient sessions (the tiled targets session is created only while it is used). */
 const TILED_SESSION_BYTES = 650 * MB;
 /** The tiled targets session, while a scale's targets are computed. */
 const TILED_TARGETS_SESSION_BYTES = 250 * MB;
-/** Tensors of the forward + backward graph, per pixel of what it runs on (activations kept for the backward, max-pool indices, gradients). */
+/**
+ * Tensors of the forward + backward graph, per pixel of what it runs on (activations kept for the
+ * backward, max-pool indices, gradients), without the arena. `npm run bench:memory` at 1024² (7 Dec
+ * 2026): 2176 B/px with ORT's Conv, 2277 with Winograd's convolutions, whose tiles in the
+ * transformed domain are 2.25x their layer's activations. Small sizes measure more per pixel
+ * (~3 KB at 512², 3.3–3.7 KB at 256², either way: allocator slack, a few hundred MB at most), but a
+ * scale runs lean only when it is large.
+ */
 const GRAPH_BYTES_PER_PIXEL = 2300;
 /**
  * The same graph in the arena's keeping. The arena grows by regions of doubling size and keeps
  * them, so it can hold more than the live tensors: `npm run bench:memory` measured 2.2–2.4 KB/px
  * at 512² and 768² (as lean), 3.1 KB/px at 1024² in a fresh process, and 3.7 KB/px at 1024² after
- * 256² and 512² in the same session, as a coarse-to-fine run does.
+ * 256² and 512² in the same session, as a coarse-to-fine run does. With Winograd's convolutions:
+ * 2.4 KB/px at 512², 3.1 KB/px at 1024² (fresh process).
  */
 const ARENA_GRAPH_BYTES_PER_PIXEL = 3900;
 /**
@@ -71,6 +86,8 @@ export interface ScaleState {
   readonly history: number;
   /** Style regions (spatial control: one mask per style image); 0 or absent: the plain graph. */
   readonly regions?: number;
+  /** The untiled loss graph computes its deep convolutions by Winograd (the platform's backend says so; Node's does). */
+  readonly winograd?: boolean;
 }
 
 /**
@@ -96,7 +113,8 @@ function cropBytesPerPixel(state: ScaleState): number {
  */
 export function estimateUntiledBytes(pixels: number, state: ScaleState, lean = false, imagePixels = pixels): number {
   const graph = (lean ? GRAPH_BYTES_PER_PIXEL : ARENA_GRAPH_BYTES_PER_PIXEL) + guidedBytesPerPixel(state);
-  return RUNTIME_BYTES + UNTILED_SESSION_BYTES + pixels * (graph + STATE_BYTES_PER_PIXEL) + imagePixels * optimiserBytesPerPixel(state, state.history);
+  const sessions = UNTILED_SESSION_BYTES + (state.winograd ? WINOGRAD_SESSION_BYTES : 0);
+  return RUNTIME_BYTES + sessions + pixels * (graph + STATE_BYTES_PER_PIXEL) + imagePixels * optimiserBytesPerPixel(state, state.history);
 }
 
 /** Peak bytes of a tiled scale (pixels as for estimateUntiledBytes) whose largest crop has `maxCropPixels`. */
@@ -124,6 +142,8 @@ export interface MemoryExtras {
   arena?: boolean;
   /** Style regions (masks), one per style image; default none. */
   regions?: number;
+  /** The loss graph computes its deep convolutions by Winograd (onnxruntime-node's graph); default not (the browser's). */
+  winograd?: boolean;
 }
 
 /** Bytes per pixel of a decoded input image (8-bit RGB). */
@@ -138,7 +158,7 @@ const STYLE_BYTES_PER_PIXEL = 15;
  */
 export function estimatePeakBytes(width: number, height: number, extras: MemoryExtras = {}): number {
   const margin = extras.margin ?? 0;
-  const state = { optimizer: extras.optimizer ?? 'lbfgs', history: extras.history ?? PRESETS[DEFAULT_PRESET].history, regions: extras.regions };
+  const state = { optimizer: extras.optimizer ?? 'lbfgs', history: extras.history ?? PRESETS[DEFAULT_PRESET].history, regions: extras.regions, winograd: extras.winograd };
   const network = (width + 2 * margin) * (height + 2 * margin);
   const images = INPUT_BYTES_PER_PIXEL * (extras.inputPixels ?? 0) + STYLE_BYTES_PER_PIXEL * (extras.stylePixels ?? 0);
   return estimateUntiledBytes(network, state, !extras.arena, width * height) + images;

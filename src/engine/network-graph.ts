@@ -16,11 +16,16 @@
  * - avg pool 2x2:  each input of a window gets ¼ of its gradient: nearest 2x upsampling of ∂p/4, then
  *   zero padding of the row/column a floor-mode pool drops on odd sizes.
  * Bias gradients are never needed: the network is frozen.
+ *
+ * Either pass's 3x3 convolutions are ORT's Conv, or (`convolution: 'winograd'`, onnxruntime-node)
+ * Winograd's F(4×4, 3×3) where it pays (winograd.ts): the same convolution with 4x fewer
+ * multiplications, its kernels transformed here at build time.
  */
 import type { NetworkWeights } from '../model/conv-weights.js';
 import type { Layer, Pooling } from '../model/vgg19.js';
 import type { GraphBuilder } from './graph-builder.js';
 import { DataType } from './onnx-proto.js';
+import { winogradConv, winogradKernels, winogradPays } from './winograd.js';
 
 export interface ForwardPass {
   /** Post-ReLU activation of each conv layer, by name. */
@@ -30,7 +35,8 @@ export interface ForwardPass {
 }
 
 type TapeEntry =
-  { kind: 'conv'; name: string; input: string; output: string; flipped: string } | { kind: 'pool'; pooling: Pooling; input: string; output: string; indices?: string };
+  | { kind: 'conv'; name: string; input: string; output: string; flipped: string; winograd: boolean; inChannels: number }
+  | { kind: 'pool'; pooling: Pooling; input: string; output: string; indices?: string };
 
 /** Kernel for the input gradient: W̃[i][o][kh][kw] = W[o][i][2−kh][2−kw]. */
 export function flipTransposeKernel(weight: Float32Array, outChannels: number, inChannels: number): Float32Array {
@@ -48,6 +54,17 @@ export function flipTransposeKernel(weight: Float32Array, outChannels: number, i
 /** How the max-pool gradient is routed: MaxPool's indices + MaxUnpool, or selection from the window views. */
 export type MaxPoolGradient = 'indices' | 'select';
 
+/** How 3x3 convolutions are computed: ORT's Conv everywhere, or Winograd where it pays (winograd.ts). */
+export type ConvolutionAlgorithm = 'direct' | 'winograd';
+
+/** Choices in how the network is written (the same values, up to rounding) for a runtime. */
+export interface NetworkGraphOptions {
+  /** 'select' for onnxruntime-web's WebGPU EP, which has neither MaxUnpool nor MaxPool's indices output. Default 'indices'. */
+  readonly maxPoolGradient?: MaxPoolGradient;
+  /** Default 'direct'. */
+  readonly convolution?: ConvolutionAlgorithm;
+}
+
 const CONV_ATTRS = { kernel_shape: [3, 3], pads: [1, 1, 1, 1], strides: [1, 1] };
 const POOL_ATTRS = { kernel_shape: [2, 2], strides: [2, 2] };
 
@@ -62,8 +79,9 @@ export function forwardGraph(
   weights: NetworkWeights,
   pooling: Pooling,
   withBackward: boolean,
-  maxPoolGradient: MaxPoolGradient = 'indices',
+  options: NetworkGraphOptions = {},
 ): ForwardPass {
+  const maxPoolGradient = options.maxPoolGradient ?? 'indices';
   const features = new Map<string, string>();
   const tape: TapeEntry[] = [];
   let x = image;
@@ -71,14 +89,23 @@ export function forwardGraph(
     if (layer.kind === 'conv') {
       const w = weights.get(layer.name);
       if (!w) throw new Error(`no weights for ${layer.name}`);
-      const W = g.weight(`${layer.name}.weight`, [layer.outChannels, layer.inChannels, 3, 3], w.weight);
-      const B = g.weight(`${layer.name}.bias`, [layer.outChannels], w.bias);
-      const y = g.op('Conv', [x, W, B], CONV_ATTRS);
+      const { inChannels, outChannels } = layer;
+      const winograd = options.convolution === 'winograd' && winogradPays(inChannels, outChannels);
+      let y: string;
+      let U: string | undefined;
+      if (winograd) {
+        U = g.weight(`${layer.name}.weight_winograd`, [36, outChannels, inChannels], winogradKernels(w.weight, outChannels, inChannels));
+        y = g.add(winogradConv(g, x, U, outChannels, 'forward'), g.weight(`${layer.name}.bias`, [outChannels, 1, 1], w.bias));
+      } else {
+        const W = g.weight(`${layer.name}.weight`, [outChannels, inChannels, 3, 3], w.weight);
+        y = g.op('Conv', [x, W, g.weight(`${layer.name}.bias`, [outChannels], w.bias)], CONV_ATTRS);
+      }
       const a = g.op('Relu', [y], {}, `feat.${layer.name}`);
       features.set(layer.name, a);
       if (withBackward) {
-        const flipped = g.weight(`${layer.name}.weight_flipped_t`, [layer.inChannels, layer.outChannels, 3, 3], flipTransposeKernel(w.weight, layer.outChannels, layer.inChannels));
-        tape.push({ kind: 'conv', name: layer.name, input: x, output: a, flipped });
+        // Winograd's gradient convolution uses the forward kernels as they are (winograd.ts).
+        const flipped = winograd ? U! : g.weight(`${layer.name}.weight_flipped_t`, [inChannels, outChannels, 3, 3], flipTransposeKernel(w.weight, outChannels, inChannels));
+        tape.push({ kind: 'conv', name: layer.name, input: x, output: a, flipped, winograd, inChannels });
       }
       x = a;
     } else if (pooling === 'max') {
@@ -156,7 +183,7 @@ export function backwardGraph(g: GraphBuilder, forward: ForwardPass, contributio
       }
       if (!grad) continue; // nothing above this layer contributes yet
       const dy = masked ? grad : g.mul(grad, mask());
-      grad = g.op('Conv', [dy, entry.flipped], CONV_ATTRS);
+      grad = entry.winograd ? winogradConv(g, dy, entry.flipped, entry.inChannels, 'backward') : g.op('Conv', [dy, entry.flipped], CONV_ATTRS);
       masked = false;
     } else if (grad) {
       const inputShape = g.op('Shape', [entry.input]);

@@ -27,6 +27,8 @@ export interface NodeDef {
   readonly outputs: readonly string[];
   readonly name: string;
   readonly attributes: Readonly<Record<string, AttributeValue>>;
+  /** The operator set's domain: absent for ONNX's own, 'com.microsoft' for ONNX Runtime's contrib operators. */
+  readonly domain?: string;
 }
 
 /** A dimension is a fixed size or a symbolic name (e.g. 'H'). */
@@ -192,6 +194,7 @@ export function encodeModel(model: ModelDef): Uint8Array {
         nw.string(3, n.name);
         nw.string(4, n.op);
         for (const [k, v] of Object.entries(n.attributes)) nw.message(5, (a) => writeAttribute(a, k, v));
+        if (n.domain) nw.string(7, n.domain);
       });
     }
     g.string(2, model.graphName);
@@ -203,6 +206,13 @@ export function encodeModel(model: ModelDef): Uint8Array {
     o.string(1, '');
     o.int(2, model.opset);
   });
+  // Every other domain a node uses, at version 1 (the only version of ORT's contrib operators).
+  for (const domain of new Set(model.nodes.flatMap((n) => (n.domain ? [n.domain] : [])))) {
+    w.message(8, (o) => {
+      o.string(1, domain);
+      o.int(2, 1);
+    });
+  }
   return w.finish();
 }
 

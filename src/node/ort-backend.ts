@@ -3,6 +3,7 @@
  */
 import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
+import type { ConvolutionAlgorithm } from '../engine/network-graph.js';
 import type { EngineBackend } from '../engine/style-engine.js';
 
 // ONNX Runtime's own log lines (coloured, timestamped) must never reach a user: every failure
@@ -23,6 +24,11 @@ export interface NodeBackendOptions {
    * the arena: they would keep their memory while the loss session runs.
    */
   readonly memoryArena?: boolean;
+  /**
+   * How the loss graph computes its 3x3 convolutions (engine/winograd.ts): 'winograd' (default)
+   * where it pays, else ORT's Conv; 'direct' everywhere. The target graph always uses Conv.
+   */
+  readonly convolution?: ConvolutionAlgorithm;
 }
 
 export function nodeBackend(options: NodeBackendOptions = {}): EngineBackend {
@@ -47,5 +53,6 @@ export function nodeBackend(options: NodeBackendOptions = {}): EngineBackend {
     // Memory patterns off with the arena: with both, peak RSS at 512² was 1.95 GB instead of
     // 1.42 GB (ORT allocates each run's planned block beside the arena's own chunks), for no speed.
     lossSessionOptions: arena ? { enableCpuMemArena: true, enableMemPattern: false } : undefined,
+    graph: { convolution: options.convolution ?? 'winograd' },
   };
 }

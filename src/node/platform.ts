@@ -10,7 +10,8 @@ import type { Platform } from '../platform.js';
 import { nodeBackend } from './ort-backend.js';
 
 export const nodePlatform: Platform = {
-  backend: (threads, lean) => nodeBackend({ threads, memoryArena: !lean }),
+  backend: (threads, lean) => nodeBackend({ threads, memoryArena: !lean, convolution: 'winograd' }),
+  winograd: true,
   loadImage: loadImageSource,
   resize: resizeRaw,
   resolveWeights: (r) => resolveWeights({ model: r.model, fallbackModel: r.fallbackModel, weights: r.weights, upTo: r.upTo, signal: r.signal, onProgress: r.onProgress }),

@@ -42,14 +42,18 @@ export function lossGeometry(opts: Pick<ResolvedTuning, 'contentLayers' | 'style
  * One entry per scale. `budget` undefined (a platform without a memory budget): untiled unless
  * `tile` is given. Throws the budget's RunError (with a size that fits) before anything is loaded.
  */
-/** `margin`: pixels the network sees beyond each scale on each axis (the padding); `regions`: style masks (their graph's copies count). */
-export function planScaleEngines(scales: readonly Size[], opts: ResolvedTuning, budget: number | undefined, margin = 0, regions = 0): ScaleEngine[] {
+/**
+ * `margin`: pixels the network sees beyond each scale on each axis (the padding); `regions`: style
+ * masks (their graph's copies count); `winograd`: the untiled loss graph holds Winograd's kernels
+ * (the platform backend's graph option).
+ */
+export function planScaleEngines(scales: readonly Size[], opts: ResolvedTuning, budget: number | undefined, margin = 0, regions = 0, winograd = false): ScaleEngine[] {
   const geometry = lossGeometry(opts);
   // Largest first, so that a refusal names the output size and suggests one that fits.
   const plans = [...scales].reverse().map(({ width, height }, r): ScaleEngine => {
     // L-BFGS allocates a curvature pair per step until it holds `history` of them, so a scale of
     // n iterations never holds more than n: the large scales, which run few, need less memory.
-    const state = { optimizer: opts.optimizer, history: Math.max(1, Math.min(opts.history, iterationsAt(scales.length - 1 - r, scales, opts))), regions };
+    const state = { optimizer: opts.optimizer, history: Math.max(1, Math.min(opts.history, iterationsAt(scales.length - 1 - r, scales, opts))), regions, winograd };
     const forced = opts.tile !== undefined && Math.max(width, height) > opts.tile;
     if (forced) {
       const plan = planTiles(width + margin, height + margin, opts.tile!, geometry);

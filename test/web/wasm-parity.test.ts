@@ -50,7 +50,7 @@ before(async () => {
   const node = nodeBackend();
   const wasm = engineBackend('wasm');
   const [nodeIndices, nodeSelect, wasmIndices, wasmSelect] = await Promise.all(
-    [node, { ...node, graph: { maxPoolGradient: 'select' as const } }, wasm, { ...wasm, graph: { maxPoolGradient: 'select' as const } }].map((b) =>
+    [node, { ...node, graph: { ...node.graph, maxPoolGradient: 'select' as const } }, wasm, { ...wasm, graph: { ...wasm.graph, maxPoolGradient: 'select' as const } }].map((b) =>
       StyleEngine.create(b, net, weights, layout),
     ),
   );

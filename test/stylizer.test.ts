@@ -65,7 +65,7 @@ describe('createStylizer()', () => {
       const roomy = await stylizer.stylize({ ...plain, memory: '8G' });
       // A budget between the two untiled estimates of this size (L-BFGS keeps at most 2 pairs in 2 iterations).
       const pixels = roomy.image.width * roomy.image.height;
-      const state = { optimizer: 'lbfgs' as const, history: 2 };
+      const state = { optimizer: 'lbfgs' as const, history: 2, winograd: true }; // Node's graph holds Winograd's kernels
       const between = (estimateUntiledBytes(pixels, state) + estimateUntiledBytes(pixels, state, true)) / 2;
       const tight = await stylizer.stylize({ ...plain, memory: Math.floor(between) });
       assert.deepEqual(leanBuilds, [false, true]);
@@ -104,11 +104,12 @@ describe('createStylizer()', () => {
 
     it('reports, in every iteration event, the loss terms of the point whose loss it reports', async () => {
       // Adam evaluates once per step at the current point, so iteration i's terms are the terms of the
-      // image before update i; with a content image as init the content term starts at exactly 0.
+      // image before update i; with a content image as init the content term starts at 0 (up to the
+      // rounding of the loss graph's Winograd convolutions against the target graph's Conv, ~2e-6).
       const events: Extract<ProgressEvent, { type: 'iteration' }>[] = [];
       await stylizer.stylize({ ...job, optimizer: 'adam', learningRate: 2, colourStart: false, onProgress: (e) => e.type === 'iteration' && events.push(e) });
-      assert.equal(events[0].content, 0);
-      assert.ok(events[1].content > 0);
+      assert.ok(events[0].content < 1e-4, `${events[0].content}`);
+      assert.ok(events[1].content > 1e3 * events[0].content, `${events[1].content}`);
       for (const e of events) {
         // total = α·content + β·Σwₗ·styleₗ + tv weight·tv with the quality preset's α, β and TV weight
         const { contentWeight, styleWeight, tvWeight } = PRESETS.quality;

@@ -35,10 +35,10 @@ const UNTILED_SESSION_BYTES = 480 * MB;
 /**
  * More for the untiled loss session when its graph computes conv3_2 … conv5_1 by Winograd
  * (onnxruntime-node, engine/winograd.ts): their transformed kernels take 198 MB in place of 99 MB
- * of direct ones, and `npm run bench:memory` measured 780–850 MB loaded against 620–700 MB with
- * ORT's Conv alone (the browser's graph).
+ * of direct and flipped ones. `npm run bench:memory` at 512², the same hour: 718 MB loaded and a
+ * peak of 1310 MB, against 679 and 1217 MB with ORT's Conv alone (the browser's graph).
  */
-const WINOGRAD_SESSION_BYTES = 160 * MB;
+const WINOGRAD_SESSION_BYTES = 100 * MB;
 /** The tiled sums and gradient sessions (the tiled targets session is created only while it is used). */
 const TILED_SESSION_BYTES = 650 * MB;
 /** The tiled targets session, while a scale's targets are computed. */

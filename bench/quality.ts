@@ -35,10 +35,11 @@ import { repo, weightsPath as weights, sampleImage as image } from './paths.js';
 const ALL_PAIRS = ['dog:matisse', 'dog:monet', 'landscape:matisse', 'landscape:monet'];
 /**
  * Seconds per million network pixels of one evaluation (loss + gradient), unloaded: measured alone on
- * the AMD EPYC (Zen 5, 2 cores) with ORT's arena, 1.23 s at 512x512 and 0.30 s at 256x256. Override with
- * $QUALITY_SECONDS_PER_MPX for another machine.
+ * the AMD EPYC (Zen 5, 2 cores) with ORT's arena and Winograd's convolutions, 0.923 s at 512x512 and
+ * 0.236 s at 256x256 (before Winograd: 1.23 s and 0.30 s, 4.69 s per Mpx, which README's issue-18
+ * tables used). Override with $QUALITY_SECONDS_PER_MPX for another machine.
  */
-const SECONDS_PER_MPX = Number(process.env.QUALITY_SECONDS_PER_MPX ?? 1.23 / ((512 * 512) / 1e6));
+const SECONDS_PER_MPX = Number(process.env.QUALITY_SECONDS_PER_MPX ?? 0.923 / ((512 * 512) / 1e6));
 
 /** This script's own flags; everything else is a stylize() flag, parsed by the CLI's option table. */
 const own: Record<string, string | boolean> = {};

@@ -186,9 +186,11 @@ const QUALITY: Tuning = {
   size: 512,
   sizeSide: 'long',
   // Under 3 minutes at 512 px on 2 cores (README "Quality yardstick and schedule"): an evaluation
-  // at 512x384 costs ~1.1 s on the AMD Zen 5 (with ORT's arena) and an iteration ~1.05 evaluations,
-  // so the last scale gets 85 (issue 18: style error −9 %, content error −2…−7 % against 25 there).
-  iterations: 85,
+  // at 512x384 costs ~0.8 s on the AMD Zen 5 (ORT's arena, Winograd's convolutions; 1.1 s before
+  // them, when this was 85) and an iteration ~1.05 evaluations, so the last scale gets 110, what
+  // `best` had before: the reference's quality on both reference pairs (issue 18), ~2m40s (120
+  // measured 2m49s and 2m42s on dog × matisse and landscape × monet, 7 Dec 2026).
+  iterations: 110,
   scaleIterations: 50,
   tolerance: 0,
   minIterations: 0,
@@ -220,23 +222,24 @@ const QUALITY: Tuning = {
 };
 
 export const PRESETS: Record<PresetName, Tuning> = {
-  /** The default: the best picture in about 3 minutes at 512 px on 2 cores. */
+  /** The default: the reference's quality in under 3 minutes at 512 px on 2 cores. */
   quality: QUALITY,
   /**
-   * The reference's quality (issue 10: 1000 single-scale L-BFGS iterations at 512 px) in a few
-   * minutes, for when the picture matters more than the time: the quality preset itself (colour
-   * start, detail added back, 50 iterations per earlier scale) with a longer last scale (README
-   * "Quality yardstick and schedule" has the measurements).
+   * Better than the reference's quality (issue 10: 1000 single-scale L-BFGS iterations at 512 px)
+   * in a few minutes, for when the picture matters more than the time: the quality preset itself
+   * (colour start, detail added back, 50 iterations per earlier scale) with a longer last scale
+   * (README "Quality yardstick and schedule" has the measurements).
    */
   best: {
     ...QUALITY,
     // Issue 18, measured on the two reference pairs at 100–120 and the four pairs at 85–200 (AMD
-    // EPYC Zen 5, 2 cores): 3 × 50 + 110 is the shortest last scale at the reference's quality,
-    // ~3m09s alone at 512x384 (37.4 Mpx·evaluations): dog × matisse style −7.2 %, content +2.4 %;
-    // landscape × monet style −5.2 %, content −1.7 % (better on one error, within 3 % on the
-    // other). The former best (no colour start, plain upsampling, 3 × 100 + 400: ~116
-    // Mpx·evaluations, ~9 min alone here, ~16 min on the Xeon) reached it with 3.1 times the work.
-    iterations: 110,
+    // EPYC Zen 5, 2 cores): 3 × 50 + 110 was the shortest last scale at the reference's quality,
+    // ~3m09s alone then. With Winograd's convolutions (issue 17) an evaluation costs 0.75x, so
+    // `quality` itself now runs 110 and `best` 160 (49.4 Mpx·evaluations): dog × matisse style
+    // −8.8 %, content +1.1 % against the reference, 3m37s (7 Dec 2026); issue 18 measured
+    // landscape × monet at −5.6 %, −1.6 %. The former best (no colour start, plain upsampling,
+    // 3 × 100 + 400: ~116 Mpx·evaluations) needed 2.3 times that work.
+    iterations: 160,
   },
   /** ../shared/SEED-RECIPE.md exactly: 224 px shorter side, Adam lr 0.001 × 500, α 1, β 1e6, unnormalised Gram. */
   recipe: {

@@ -25,8 +25,8 @@ const ADVANCED: { key: string; label: string; step?: string }[] = [
 ];
 
 const PRESET_LABELS: Record<string, string> = {
-  quality: 'quality (L-BFGS, coarse to fine)',
-  best: "best (half a minute longer, the classic recipe's quality)",
+  quality: "quality (L-BFGS, coarse to fine, the classic recipe's quality)",
+  best: 'best (about a minute longer, lower errors still)',
   recipe: 'recipe (Adam, the seed recipe)',
 };
 

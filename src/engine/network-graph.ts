@@ -94,7 +94,7 @@ export function forwardGraph(
       let y: string;
       let U: string | undefined;
       if (winograd) {
-        U = winogradKernels(g, g.weight(`${layer.name}.weight`, [outChannels, inChannels, 3, 3], w.weight), outChannels, inChannels);
+        U = winogradKernels(g, `${layer.name}.weight_taps`, w.weight, outChannels, inChannels);
         y = g.add(winogradConv(g, x, U, outChannels, 'forward'), g.weight(`${layer.name}.bias`, [outChannels, 1, 1], w.bias));
       } else {
         const W = g.weight(`${layer.name}.weight`, [outChannels, inChannels, 3, 3], w.weight);

@@ -112,21 +112,25 @@ export function winogradPays(inChannels: number, outChannels: number): boolean {
 
 /**
  * The kernels in the transformed domain, U[ξ][o][i] = (G w[o][i] Gᵀ)[ξ] for ξ = 6a + b, as
- * [36, out, in] (each ξ's matrix is one operand of step 3), from the layer's weight initializer
- * W [out, in, 3, 3]: U = (G ⊗ G) · Wᵀ with W viewed as [out·in, 9]. Every input is an initializer,
- * so ORT computes U once, when it creates the session (constant folding), and keeps U instead of W.
- * The model carries only the plain weights (54 MB against 203 MB with U in it), and the build
- * costs nothing in JavaScript: the same transform in TypeScript took 0.35–1 s per session, the
- * folding adds ~0.8 s to the session's creation.
+ * [36, out, in] (each ξ's matrix is one operand of step 3), from a layer's weights w [out, in, 3, 3]:
+ * U = (G ⊗ G) · T with T = the weights tap by tap, [9, out·in] (an initializer named `name`). Every
+ * input is an initializer, so ORT computes U once, when it creates the session (constant folding),
+ * and keeps U instead of T. The model carries only the plain weights (54 MB against 203 MB with U
+ * in it) and the build costs nothing in JavaScript but T's transposition: the transform itself in
+ * TypeScript took 0.35–1 s per session; ORT folds this product in ~0.2 s (with Gemm's transB on
+ * the untransposed weights, ~1 s).
  */
-export function winogradKernels(g: GraphBuilder, weight: string, outChannels: number, inChannels: number): string {
+export function winogradKernels(g: GraphBuilder, name: string, weight: Float32Array, outChannels: number, inChannels: number): string {
+  const kernels = outChannels * inChannels;
+  const taps = new Float32Array(9 * kernels);
+  for (let k = 0; k < kernels; k++) for (let t = 0; t < 9; t++) taps[t * kernels + k] = weight[k * 9 + t];
   const gg = g.shared('winograd.kernel_transform', [N * N, 9], () => {
     const m = new Float32Array(N * N * 9);
     for (let a = 0; a < N; a++) for (let b = 0; b < N; b++) for (let p = 0; p < 3; p++) for (let q = 0; q < 3; q++) m[(a * N + b) * 9 + p * 3 + q] = G[a][p] * G[b][q];
     return m;
   });
-  const rows = g.op('Reshape', [weight, g.ints([outChannels * inChannels, 9])]);
-  return g.op('Reshape', [g.op('Gemm', [gg, rows], { transB: 1 }), g.ints([N * N, outChannels, inChannels])]);
+  const product = g.op('MatMul', [gg, g.weight(name, [9, kernels], taps)]);
+  return g.op('Reshape', [product, g.ints([N * N, outChannels, inChannels])]);
 }
 
 /** The input transform as 36 Conv filters [36, 1, 6, 6]: filter 6a + b is Bᵀ[a] ⊗ Bᵀ[b]. */
@@ -145,7 +149,7 @@ function outputTransformMatrix({ AT }: Transforms): Float32Array {
 
 /**
  * A 3x3 convolution (stride 1, zero padding 1, no bias) of x [1, C, H, W] by kernels from
- * winogradKernels(g, w, K, C) ([36, K, C]), as the forward pass runs it: the result is
+ * winogradKernels(g, name, w, K, C) ([36, K, C]), as the forward pass runs it: the result is
  * [1, K, H, W]. With `direction: 'backward'` it is the convolution by the same layer's flipped and
  * transposed kernel, the gradient's (x is then [1, K, H, W] and the result [1, C, H, W]), from the
  * same initializer. See the module comment for the steps.

@@ -19,7 +19,7 @@
  *
  * Either pass's 3x3 convolutions are ORT's Conv, or (`convolution: 'winograd'`, onnxruntime-node)
  * Winograd's F(4×4, 3×3) where it pays (winograd.ts): the same convolution with 4x fewer
- * multiplications, its kernels transformed here at build time.
+ * multiplications, its kernels transformed by ORT when it creates the session.
  */
 import type { NetworkWeights } from '../model/conv-weights.js';
 import type { Layer, Pooling } from '../model/vgg19.js';

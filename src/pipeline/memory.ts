@@ -37,7 +37,7 @@ export type ScaleEngine =
  * convolutions where its platform offers them (engine/winograd.ts). They cost ~0.3 s of CPU more
  * when the session is created (ORT folds their kernels; measured on a 48 px run of 3 iterations:
  * 1.43 s of CPU against 1.13 s) and save ~1.4 µs of wall time per pixel and evaluation on 2 cores
- * (AMD Zen 5, 512²: 1301 → 923 ms), so 1 M pixel-iterations (a 128 px picture of 40 iterations)
+ * (AMD Zen 5, 512²: 1301 → 923 ms), so 1 M pixel-iterations (a 128 px picture of 50 iterations)
  * repays them several times over; the small runs of tests and previews stay direct.
  */
 export const WINOGRAD_MIN_WORK = 1e6;

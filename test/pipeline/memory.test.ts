@@ -57,7 +57,7 @@ describe('planScaleEngines', () => {
   });
 
   it("uses Winograd's convolutions for a run whose work repays their set-up, and counts their kernels", () => {
-    // 160x128 with the margin: 20480 pixels, so 49 iterations fall short of 1 M pixel-iterations and 49 + 1 reach it.
+    // 160x128 with the margin: 20480 pixels, so 48 iterations fall short of 1 M pixel-iterations and 49 reach it.
     const scale = [{ width: 128, height: 96 }];
     assert.equal(WINOGRAD_MIN_WORK, 1e6);
     assert.equal(runUsesWinograd(scale, [48], 32), false);

@@ -19,6 +19,17 @@ export function relativeError(a: number, b: number): number {
   return Math.abs(a - b) / Math.max(Math.abs(b), Number.MIN_VALUE);
 }
 
+/** ‖a − b‖₂ / ‖b‖₂ */
+export function relativeL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < b.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num / den);
+}
+
 /**
  * max_i |a_i − b_i| / max_i |b_i|: the largest elementwise error relative to the gradient's scale.
  * (Elementwise relative error is meaningless where the true value is ~0, e.g. at dead ReLUs.)

@@ -17,19 +17,8 @@ import { preprocess } from '../../src/model/convention.js';
 import { readWeightsFile, extractConvWeights } from '../../src/model/weights-file.js';
 import { truncateTo, vgg19, VGG19_LAYERS, type NetworkSpec, type Pooling } from '../../src/model/vgg19.js';
 import type { StyleNormalisation } from '../../src/losses/style.js';
-import { gaussian, maxRelativeError, relativeError, seededRandom, sharedImage, sharedWeights } from '../helpers.js';
+import { gaussian, maxRelativeError, relativeError, relativeL2, seededRandom, sharedImage, sharedWeights } from '../helpers.js';
 import { randomWeights, TINY_TERM_WEIGHTS, tinyLayers, tinyNet } from './tiny-net.js';
-
-/** ‖a − b‖₂ / ‖b‖₂ */
-function relativeL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-}
 
 const QUALITY_LOSS = { contentLayers: ['conv4_2'], styleLayers: ['conv1_1', 'conv2_1', 'conv3_1', 'conv4_1', 'conv5_1'] };
 

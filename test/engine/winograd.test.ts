@@ -8,8 +8,9 @@
  *    that are and are not multiples of the 4x4 tile, and smaller than one tile;
  * 3. the whole VGG-19 loss with Winograd against the same graph with ORT's Conv: the loss terms
  *    within 1e-5 (measured: 2.5e-6 at conv5_1, less elsewhere) and the gradient within 1e-3
- *    (relative L2; measured 2–4e-4: argmax and ReLU flips at near-ties move whole values). (test/engine/vgg19.test.ts checks the
- *    Winograd graph, Node's default, against the float64 reference too.)
+ *    (relative L2; measured 2–4e-4: arg-max and ReLU flips at near-ties move whole values).
+ *    test/engine/vgg19.test.ts checks the Winograd graph (nodeBackend's default) against the
+ *    float64 reference too.
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -24,23 +25,13 @@ import { preprocess } from '../../src/model/convention.js';
 import { extractConvWeights, readWeightsFile, type NetworkWeights } from '../../src/model/weights-file.js';
 import { vgg19, type NetworkSpec } from '../../src/model/vgg19.js';
 import { nodeBackend } from '../../src/node/ort-backend.js';
-import { gaussian, relativeError, seededRandom, sharedImage, sharedWeights } from '../helpers.js';
+import { gaussian, relativeError, relativeL2, seededRandom, sharedImage, sharedWeights } from '../helpers.js';
 
 type Matrix = readonly (readonly number[])[];
 const times = (m: Matrix, v: readonly number[]) => m.map((row) => row.reduce((s, x, j) => s + x * v[j], 0));
 
 /** y_i = Σ_k g_k d_{i+k}, i < 4: the 1-D correlation F(4,3) computes. */
 const correlate = (d: readonly number[], g: readonly number[]) => [0, 1, 2, 3].map((i) => g[0] * d[i] + g[1] * d[i + 1] + g[2] * d[i + 2]);
-
-function relativeL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let diff = 0;
-  let norm = 0;
-  for (let i = 0; i < b.length; i++) {
-    diff += (a[i] - b[i]) ** 2;
-    norm += b[i] ** 2;
-  }
-  return Math.sqrt(diff / norm);
-}
 
 describe('Winograd F(4,3): the algorithms, in float64', () => {
   const random = gaussian(seededRandom(17));

@@ -24,7 +24,7 @@ import { extractConvWeights, readWeightsFile } from '../../src/model/weights-fil
 import { vgg19, type NetworkSpec } from '../../src/model/vgg19.js';
 import { nodeBackend } from '../../src/node/ort-backend.js';
 import { BENCH_LAYOUT } from '../../bench/engine-measure.js';
-import { relativeError, sharedImage, sharedWeights } from '../helpers.js';
+import { relativeError, relativeL2, sharedImage, sharedWeights } from '../helpers.js';
 import { CHROMIUM, WEBGPU_ARGS } from './chromium.js';
 import { builtSite } from './site-build.js';
 import { startStaticServer, type StaticServer } from './static-server.js';
@@ -46,16 +46,6 @@ async function picture(name: 'dog' | 'matisse', width: number, height: number, n
   const planar = new Float32Array(3 * n);
   for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) planar[c * n + i] = data[3 * i + c] / 255;
   return preprocess(planar, n, net.convention);
-}
-
-function relativeL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let diff = 0;
-  let norm = 0;
-  for (let i = 0; i < b.length; i++) {
-    diff += (a[i] - b[i]) ** 2;
-    norm += b[i] ** 2;
-  }
-  return Math.sqrt(diff / norm);
 }
 
 describe('the engine on WebGPU (Chromium) against onnxruntime-node', () => {

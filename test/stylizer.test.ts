@@ -64,23 +64,29 @@ describe('createStylizer()', () => {
   });
 
   it("builds the engine with Winograd's convolutions for a run whose work repays them, and without for a small one", async () => {
+    // The large job is stopped once its engine is built (its scale announced): the platform's next
+    // step, the targets' resize, fails. That it optimises is test/engine/winograd.test.ts's part.
+    let halt = false;
+    const stopped = new Error('stopped after the scale event');
     const { platform, winogradBuilds } = countingPlatform();
-    const stylizer = createStylizerOn(platform, { weights: sharedWeights });
+    const stylizer = createStylizerOn({ ...platform, resize: (img, w, h) => (halt ? Promise.reject(stopped) : platform.resize(img, w, h)) }, { weights: sharedWeights });
     try {
       const small = await stylizer.stylize(job);
+      assert.equal(small.width, 48);
       // 128x96 in its 16 px margin: 20480 pixels x 50 iterations, past 1 M pixel-iterations (pipeline/memory.ts).
       const stages: string[] = [];
-      const losses: number[] = [];
-      const large = await stylizer.stylize({
+      const large = stylizer.stylize({
         ...job,
         size: 128,
         iterations: 50,
-        onProgress: (e) => (e.type === 'loading' && stages.push(e.stage), e.type === 'iteration' && losses.push(e.loss)),
+        onProgress: (e) => {
+          if (e.type === 'loading') stages.push(e.stage);
+          if (e.type === 'scale') halt = true;
+        },
       });
+      await assert.rejects(large, (e) => e === stopped);
       assert.deepEqual(winogradBuilds, [false, true]);
       assert.deepEqual(stages, ['images', 'engine'], 'a second engine for the large run');
-      assert.deepEqual([small.width, large.width, large.iterations], [48, 128, 50]);
-      assert.ok(large.loss.loss < 0.5 * losses[0], `the Winograd run optimises: ${losses[0]} → ${large.loss.loss}`);
     } finally {
       await stylizer.close();
     }

@@ -33,13 +33,11 @@ export interface Platform {
    * The ONNX Runtime backend for sessions with this many intra-op threads (undefined: the platform's
    * default). `lean`: the untiled loss session without a memory arena, for a scale that fits the
    * memory budget only that way (engine/memory.ts); a platform without an arena ignores it.
-   * `winograd`: the untiled loss graph computes its deep convolutions by Winograd (its `graph`
-   * option, engine/winograd.ts), asked for only where the platform offers it.
    */
-  backend(threads: number | undefined, lean?: boolean, winograd?: boolean): EngineBackend;
+  backend(threads: number | undefined, lean?: boolean): EngineBackend;
   /**
-   * The backend offers Winograd's convolutions; a run uses them when its work repays their set-up
-   * (pipeline/memory.ts: runUsesWinograd), and the memory planner counts their kernels.
+   * The backend's untiled loss graph computes its deep convolutions by Winograd (its `graph`
+   * option; engine/winograd.ts): the memory planner counts the transformed kernels it holds.
    */
   readonly winograd?: boolean;
   /** Decodes an image source to 8-bit RGB; `role` names it in errors ("content image"). */

@@ -26,7 +26,7 @@ import type { EtaEstimator } from './pipeline/eta.js';
 import { createRunEta } from './pipeline/run-eta.js';
 import { clampPixels, finishColours, forNetwork } from './pipeline/finish.js';
 import { borderPadding, createObjective, lossValues, termWeights } from './pipeline/objective.js';
-import { planScaleEngines, runUsesWinograd, type ScaleEngine } from './pipeline/memory.js';
+import { planScaleEngines, type ScaleEngine } from './pipeline/memory.js';
 import { upsampled } from './pipeline/upsample.js';
 import { initialImage, planJob, styleSize, type JobPlan, type Size } from './pipeline/plan.js';
 import { optimiseScale } from './pipeline/scale.js';
@@ -86,9 +86,8 @@ export function createStylizerOn(platform: Platform, options: StylizerOptions = 
 
 class StylizerImpl implements Stylizer {
   private readonly networks = new Map<string, Promise<ResolvedWeights>>();
-  /** Untiled engines, by engineKey() + `|arena` or `|lean` + `|winograd` or `|direct`. */
   private readonly engines = new Map<string, Promise<StyleEngine>>();
-  /** Tiled engines, by engineKey(). At most one engine is kept for a key: see evaluator(). */
+  /** Tiled engines, by the key of `engines` without its allocation mode. At most one engine is kept for a key: see evaluator(). */
   private readonly tiledEngines = new Map<string, Promise<TiledEngine>>();
   private readonly counts = { weightLoads: 0, sessionBuilds: 0, jobs: 0 };
   /** The job chain: each job starts when the previous one has settled. */
@@ -139,25 +138,30 @@ class StylizerImpl implements Stylizer {
   }
 
   /**
-   * The evaluator of a scale: an untiled engine (with or without ORT's memory arena, with or without
-   * Winograd's convolutions), or the tiled one set to the scale's tiling. Only one is kept per key:
-   * switching releases the others' sessions (and the arena's memory), which the memory budget does
-   * not count (a run switches at most twice, going up in size).
+   * The evaluator of a scale: the untiled engine (with or without ORT's memory arena), or the tiled
+   * one set to the scale's tiling. Only one of the three is kept per key: switching releases the
+   * others' sessions (and the arena's memory), which the memory budget does not count (a run
+   * switches at most twice, going up in size).
    */
   private async evaluator(resolved: ResolvedWeights, opts: ResolvedOptions, scale: ScaleEngine, emit: (e: ProgressEvent) => void): Promise<LossEvaluator> {
     const key = this.engineKey(resolved, opts);
-    const untiled = scale.tiled ? undefined : `${key}|${scale.lean ? 'lean' : 'arena'}|${scale.winograd ? 'winograd' : 'direct'}`;
-    const others: [Map<string, Promise<StyleEngine | TiledEngine>>, string][] = [...this.engines.keys()]
-      .filter((k) => k.startsWith(`${key}|`) && k !== untiled)
-      .map((k) => [this.engines, k]);
-    if (!scale.tiled) others.push([this.tiledEngines, key]);
+    const untiledKey = (lean: boolean) => `${key}|${lean ? 'lean' : 'arena'}`;
+    const others: [Map<string, Promise<StyleEngine | TiledEngine>>, string][] = scale.tiled
+      ? [
+          [this.engines, untiledKey(false)],
+          [this.engines, untiledKey(true)],
+        ]
+      : [
+          [this.tiledEngines, key],
+          [this.engines, untiledKey(!scale.lean)],
+        ];
     for (const [map, k] of others) {
       const other = map.get(k);
       if (!other) continue;
       map.delete(k);
       await (await other.catch(() => undefined))?.release();
     }
-    if (!scale.tiled) return this.engine(resolved, opts, emit, untiled!, scale.lean, scale.winograd);
+    if (!scale.tiled) return this.engine(resolved, opts, emit, untiledKey(scale.lean), scale.lean);
     let tiled = this.tiledEngines.get(key);
     if (!tiled) {
       emit({ type: 'loading', stage: 'engine', message: 'building the tiled loss graphs' });
@@ -186,13 +190,13 @@ class StylizerImpl implements Stylizer {
   }
 
   /** The engine (loss and target sessions) for a network and a loss layout, built once; `lean`: without the memory arena. */
-  private engine(resolved: ResolvedWeights, opts: ResolvedOptions, emit: (e: ProgressEvent) => void, key: string, lean: boolean, winograd: boolean): Promise<StyleEngine> {
+  private engine(resolved: ResolvedWeights, opts: ResolvedOptions, emit: (e: ProgressEvent) => void, key: string, lean: boolean): Promise<StyleEngine> {
     const layout = this.layoutOf(opts);
     let engine = this.engines.get(key);
     if (!engine) {
       emit({ type: 'loading', stage: 'engine', message: 'building the loss graph' });
       this.counts.sessionBuilds++;
-      engine = StyleEngine.create(this.platform.backend(opts.threads, lean, winograd), resolved.net, resolved.weights, layout);
+      engine = StyleEngine.create(this.platform.backend(opts.threads, lean), resolved.net, resolved.weights, layout);
       this.engines.set(key, engine);
       engine.catch(() => this.engines.delete(key));
     }
@@ -291,8 +295,7 @@ class StylizerImpl implements Stylizer {
         }, 0),
       });
     }
-    const winograd = this.platform.winograd === true && runUsesWinograd(scales, iterations, 2 * margin);
-    const engines = planScaleEngines(scales, opts, budget, 2 * margin, regions, winograd);
+    const engines = planScaleEngines(scales, opts, budget, 2 * margin, regions, this.platform.winograd);
     return { output, scales, iterations, engines, padding, margin, first };
   }
 

@@ -184,11 +184,13 @@ describe('stylize()', () => {
   });
 
   it("padding 'reflect' (quality's default) pads the image, the content and the style alike; the recipe keeps zero padding", async () => {
-    // Content init, no iteration: the output is the content, so its content loss is exactly 0 only if
-    // the content target was computed on the content padded the same way as the output.
+    // Content init, no iteration: the output is the content, so its content loss is 0 only if the
+    // content target was computed on the content padded the same way as the output. Not exactly 0:
+    // the loss graph computes conv4_2 by Winograd, the target graph by ORT's Conv
+    // (engine/winograd.ts), which leaves ~2e-6 here; a target padded by replication instead gives ~6e5.
     const still = await run({ ...base, iterations: 0, colourStart: false });
     assert.equal(still.options.padding, 'reflect');
-    assert.equal(still.loss.content, 0);
+    assert.ok(still.loss.content < 1e-4, `content loss ${still.loss.content}`);
     const reflect = await runBase();
     const zero = await run({ ...base, padding: 'zero' });
     assert.deepEqual([reflect.width, reflect.height, reflect.image.data.length], [zero.width, zero.height, zero.width * zero.height * 3]);

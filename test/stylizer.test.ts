@@ -21,21 +21,15 @@ const job: StylizeOptions = {
 };
 
 /** The Node platform, counting the expensive calls: weight reads and session builds (and which were lean: without the memory arena). */
-function countingPlatform(): { platform: Platform; counts: { weightReads: number; backends: number }; leanBuilds: boolean[]; winogradBuilds: boolean[] } {
+function countingPlatform(): { platform: Platform; counts: { weightReads: number; backends: number }; leanBuilds: boolean[] } {
   const counts = { weightReads: 0, backends: 0 };
   const leanBuilds: boolean[] = [];
-  const winogradBuilds: boolean[] = [];
   const platform: Platform = {
     ...nodePlatform,
     resolveWeights: (r) => (counts.weightReads++, nodePlatform.resolveWeights(r)),
-    backend: (threads, lean, winograd) => (
-      counts.backends++,
-      leanBuilds.push(lean ?? false),
-      winogradBuilds.push(winograd ?? false),
-      nodePlatform.backend(threads, lean, winograd)
-    ),
+    backend: (threads, lean) => (counts.backends++, leanBuilds.push(lean ?? false), nodePlatform.backend(threads, lean)),
   };
-  return { platform, counts, leanBuilds, winogradBuilds };
+  return { platform, counts, leanBuilds };
 }
 
 describe('createStylizer()', () => {
@@ -63,35 +57,6 @@ describe('createStylizer()', () => {
     }
   });
 
-  it("builds the engine with Winograd's convolutions for a run whose work repays them, and without for a small one", async () => {
-    // The large job is stopped once its engine is built (its scale announced): the platform's next
-    // step, the targets' resize, fails. That it optimises is test/engine/winograd.test.ts's part.
-    let halt = false;
-    const stopped = new Error('stopped after the scale event');
-    const { platform, winogradBuilds } = countingPlatform();
-    const stylizer = createStylizerOn({ ...platform, resize: (img, w, h) => (halt ? Promise.reject(stopped) : platform.resize(img, w, h)) }, { weights: sharedWeights });
-    try {
-      const small = await stylizer.stylize(job);
-      assert.equal(small.width, 48);
-      // 128x96 in its 16 px margin: 20480 pixels x 50 iterations, past 1 M pixel-iterations (pipeline/memory.ts).
-      const stages: string[] = [];
-      const large = stylizer.stylize({
-        ...job,
-        size: 128,
-        iterations: 50,
-        onProgress: (e) => {
-          if (e.type === 'loading') stages.push(e.stage);
-          if (e.type === 'scale') halt = true;
-        },
-      });
-      await assert.rejects(large, (e) => e === stopped);
-      assert.deepEqual(winogradBuilds, [false, true]);
-      assert.deepEqual(stages, ['images', 'engine'], 'a second engine for the large run');
-    } finally {
-      await stylizer.close();
-    }
-  });
-
   it('uses the memory arena when it fits the budget, the lean engine when only that fits, with the same result', async () => {
     const { platform, leanBuilds } = countingPlatform();
     const stylizer = createStylizerOn(platform, { weights: sharedWeights });
@@ -100,7 +65,7 @@ describe('createStylizer()', () => {
       const roomy = await stylizer.stylize({ ...plain, memory: '8G' });
       // A budget between the two untiled estimates of this size (L-BFGS keeps at most 2 pairs in 2 iterations).
       const pixels = roomy.image.width * roomy.image.height;
-      const state = { optimizer: 'lbfgs' as const, history: 2 };
+      const state = { optimizer: 'lbfgs' as const, history: 2, winograd: true }; // Node's graph holds Winograd's kernels
       const between = (estimateUntiledBytes(pixels, state) + estimateUntiledBytes(pixels, state, true)) / 2;
       const tight = await stylizer.stylize({ ...plain, memory: Math.floor(between) });
       assert.deepEqual(leanBuilds, [false, true]);
@@ -139,11 +104,12 @@ describe('createStylizer()', () => {
 
     it('reports, in every iteration event, the loss terms of the point whose loss it reports', async () => {
       // Adam evaluates once per step at the current point, so iteration i's terms are the terms of the
-      // image before update i; with a content image as init the content term starts at exactly 0.
+      // image before update i; with a content image as init the content term starts at 0 (up to the
+      // rounding of the loss graph's Winograd convolutions against the target graph's Conv, ~2e-6).
       const events: Extract<ProgressEvent, { type: 'iteration' }>[] = [];
       await stylizer.stylize({ ...job, optimizer: 'adam', learningRate: 2, colourStart: false, onProgress: (e) => e.type === 'iteration' && events.push(e) });
-      assert.equal(events[0].content, 0);
-      assert.ok(events[1].content > 0);
+      assert.ok(events[0].content < 1e-4, `${events[0].content}`);
+      assert.ok(events[1].content > 1e3 * events[0].content, `${events[1].content}`);
       for (const e of events) {
         // total = α·content + β·Σwₗ·styleₗ + tv weight·tv with the quality preset's α, β and TV weight
         const { contentWeight, styleWeight, tvWeight } = PRESETS.quality;

@@ -86,7 +86,7 @@ export interface ScaleState {
   readonly history: number;
   /** Style regions (spatial control: one mask per style image); 0 or absent: the plain graph. */
   readonly regions?: number;
-  /** The untiled loss graph computes its deep convolutions by Winograd (the run's choice: pipeline/memory.ts runUsesWinograd). */
+  /** The untiled loss graph computes its deep convolutions by Winograd (the platform's backend does: Platform.winograd). */
   readonly winograd?: boolean;
 }
 

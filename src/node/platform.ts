@@ -10,7 +10,7 @@ import type { Platform } from '../platform.js';
 import { nodeBackend } from './ort-backend.js';
 
 export const nodePlatform: Platform = {
-  backend: (threads, lean, winograd) => nodeBackend({ threads, memoryArena: !lean, convolution: winograd ? 'winograd' : 'direct' }),
+  backend: (threads, lean) => nodeBackend({ threads, memoryArena: !lean, convolution: 'winograd' }),
   winograd: true,
   loadImage: loadImageSource,
   resize: resizeRaw,

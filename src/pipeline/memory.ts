@@ -15,8 +15,6 @@ export type ScaleEngine =
       readonly tiled: false;
       /** Without the memory arena (engine/memory.ts): only that fits the budget. */
       readonly lean: boolean;
-      /** Winograd's convolutions (the run's choice, runUsesWinograd). */
-      readonly winograd: boolean;
       readonly history: number;
       readonly float32Work: false;
       readonly cost: 1;
@@ -32,22 +30,6 @@ export type ScaleEngine =
       readonly tiles: number;
     };
 
-/**
- * The least work, in pixel-iterations of what the network sees, for which a run uses Winograd's
- * convolutions where its platform offers them (engine/winograd.ts). They cost ~0.3 s of CPU more
- * when the session is created (ORT folds their kernels; measured on a 48 px run of 3 iterations:
- * 1.43 s of CPU against 1.13 s) and save ~1.4 µs of wall time per pixel and evaluation on 2 cores
- * (AMD Zen 5, 512²: 1301 → 923 ms), so 1 M pixel-iterations (a 128 px picture of 50 iterations)
- * repays them several times over; the small runs of tests and previews stay direct.
- */
-export const WINOGRAD_MIN_WORK = 1e6;
-
-/** Whether a run of these scales and iterations (its network sees `margin` more pixels on each axis) uses Winograd's convolutions. */
-export function runUsesWinograd(scales: readonly Size[], iterations: readonly number[], margin: number): boolean {
-  const work = scales.reduce((sum, s, k) => sum + (s.width + margin) * (s.height + margin) * iterations[k], 0);
-  return work >= WINOGRAD_MIN_WORK;
-}
-
 /** A forward pass's share of a forward + backward evaluation (measured ~0.5 at 256², ENGINE-NOTES). */
 const FORWARD_SHARE = 0.5;
 
@@ -62,8 +44,8 @@ export function lossGeometry(opts: Pick<ResolvedTuning, 'contentLayers' | 'style
  */
 /**
  * `margin`: pixels the network sees beyond each scale on each axis (the padding); `regions`: style
- * masks (their graph's copies count); `winograd`: the run's untiled scales compute by Winograd
- * (runUsesWinograd), whose kernels the untiled loss session holds.
+ * masks (their graph's copies count); `winograd`: the untiled loss graph holds Winograd's kernels
+ * (the platform backend's graph option).
  */
 export function planScaleEngines(scales: readonly Size[], opts: ResolvedTuning, budget: number | undefined, margin = 0, regions = 0, winograd = false): ScaleEngine[] {
   const geometry = lossGeometry(opts);
@@ -77,9 +59,9 @@ export function planScaleEngines(scales: readonly Size[], opts: ResolvedTuning, 
       const plan = planTiles(width + margin, height + margin, opts.tile!, geometry);
       return { tiled: true, tiling: { interior: opts.tile! }, history: opts.history, float32Work: false, cost: (FORWARD_SHARE + 1) * plan.overhead, tiles: plan.tiles.length };
     }
-    if (budget === undefined) return { tiled: false, lean: false, winograd, history: opts.history, float32Work: false, cost: 1 };
+    if (budget === undefined) return { tiled: false, lean: false, history: opts.history, float32Work: false, cost: 1 };
     const memory = planScaleMemory(width, height, budget, state, geometry, opts.tile, margin);
-    if (!memory.tiled) return { tiled: false, lean: memory.lean, winograd, history: memory.history, float32Work: false, cost: 1 };
+    if (!memory.tiled) return { tiled: false, lean: memory.lean, history: memory.history, float32Work: false, cost: 1 };
     const gradient = planTilesWithin(width + margin, height + margin, memory.maxCropPixels, geometry)!;
     const forward = planTilesWithin(width + margin, height + margin, memory.maxForwardCropPixels, geometry)!;
     return {

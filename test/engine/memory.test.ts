@@ -57,7 +57,8 @@ describe('memory budget', () => {
       { weights: sharedWeights, threads: 1 },
     );
     const job = { content: sharedImage('dog'), style: sharedImage('monet'), size: 64, scaleIterations: 0, iterations: 1, optimizer: 'adam' as const, padding: 'zero' as const };
-    const state = { optimizer: 'adam' as const, history: 20 };
+    // Node's untiled loss graph holds Winograd's kernels (engine/winograd.ts), which the planner counts.
+    const state = { optimizer: 'adam' as const, history: 20, winograd: true };
     const pixels = 64 * 48;
     const fast = estimateUntiledBytes(pixels, state);
     const lean = estimateUntiledBytes(pixels, state, true);

@@ -5,7 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { normaliseOptions } from '../../src/options.js';
-import { planScaleEngines, runUsesWinograd, WINOGRAD_MIN_WORK } from '../../src/pipeline/memory.js';
+import { planScaleEngines } from '../../src/pipeline/memory.js';
 import { RunError } from '../../src/errors.js';
 
 const GIB = 2 ** 30;
@@ -54,24 +54,6 @@ describe('planScaleEngines', () => {
     assert.equal(plain.tiled, false, JSON.stringify(plain));
     assert.equal(masked.tiled, true, JSON.stringify(masked));
     assert.deepEqual(planScaleEngines(sizes([1024]), opts, 3.2 * GIB, 32, 0), [plain]);
-  });
-
-  it("uses Winograd's convolutions for a run whose work repays their set-up, and counts their kernels", () => {
-    // 160x128 with the margin: 20480 pixels, so 48 iterations fall short of 1 M pixel-iterations and 49 reach it.
-    const scale = [{ width: 128, height: 96 }];
-    assert.equal(WINOGRAD_MIN_WORK, 1e6);
-    assert.equal(runUsesWinograd(scale, [48], 32), false);
-    assert.equal(runUsesWinograd(scale, [49], 32), true);
-    assert.equal(runUsesWinograd(sizes([181, 256, 362, 512]), [50, 50, 50, 110], 32), true); // the default run
-    assert.equal(runUsesWinograd([{ width: 48, height: 36 }], [3], 32), false); // a test's
-    // A budget that holds the plain 1024 px graph untiled with the arena, but not with Winograd's kernels (100 MB more).
-    const fits = (budget: number, winograd: boolean) => planScaleEngines(sizes([1024]), opts, budget, 32, 0, winograd)[0];
-    let budget = 2 * GIB;
-    while (fits(budget, false).tiled || (fits(budget, false) as { lean: boolean }).lean) budget += 16 * 2 ** 20;
-    assert.deepEqual(fits(budget, false), { tiled: false, lean: false, winograd: false, history: 20, float32Work: false, cost: 1 });
-    const withWinograd = fits(budget, true);
-    assert.ok(withWinograd.tiled || withWinograd.lean, JSON.stringify(withWinograd));
-    assert.deepEqual(fits(budget + 100 * 2 ** 20, true), { tiled: false, lean: false, winograd: true, history: 20, float32Work: false, cost: 1 });
   });
 
   it('refuses with the output size (the largest scale) when even tiles do not fit', () => {

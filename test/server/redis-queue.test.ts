@@ -132,7 +132,14 @@ describe('jobs on Redis (BullMQ) with worker processes', () => {
     }
     // Server B streams a job that server A accepted: the worker's events reach every server.
     const streamed = readEvents(`${serverB.url}/api/jobs/${ids[10]}/events`, () => false, 240_000);
-    const listing = (await getJson(`${serverA.url}/api/jobs`)).body.jobs;
+    // Server A hears of the jobs posted to B through Redis and ranks its wait list asynchronously
+    // (bullmq-queue.ts refreshPositions): under load the last one was once listed before it had a
+    // position. Wait (up to 10 s) until every queued job it lists has one.
+    let listing: any[] = [];
+    for (const until = performance.now() + 10_000; performance.now() < until; await sleep(50)) {
+      listing = (await getJson(`${serverA.url}/api/jobs`)).body.jobs;
+      if (listing.length === 12 && listing.every((j) => j.status !== 'queued' || j.position !== undefined)) break;
+    }
     assert.equal(listing.length, 12);
     const positions = listing.filter((j: any) => j.status === 'queued').map((j: any) => j.position);
     assert.deepEqual(

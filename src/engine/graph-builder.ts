@@ -23,9 +23,7 @@ export class GraphBuilder {
 
   /** Add a node with one output; returns that output's name. */
   op(op: string, inputs: readonly string[], attributes: Record<string, AttributeValue> = {}, outputName?: string): string {
-    const out = outputName ?? this.fresh(op.toLowerCase());
-    this.nodes.push({ op, inputs, outputs: [out], name: `${op}_${this.nodes.length}`, attributes });
-    return out;
+    return this.opN(op, inputs, [outputName ?? this.fresh(op.toLowerCase())], attributes)[0];
   }
 
   /**
@@ -33,14 +31,12 @@ export class GraphBuilder {
    * output. Only for graphs that run on onnxruntime-node or -web, never for other runtimes.
    */
   contribOp(op: string, inputs: readonly string[], attributes: Record<string, AttributeValue> = {}): string {
-    const out = this.fresh(op.toLowerCase());
-    this.nodes.push({ op, inputs, outputs: [out], name: `${op}_${this.nodes.length}`, attributes, domain: 'com.microsoft' });
-    return out;
+    return this.opN(op, inputs, [this.fresh(op.toLowerCase())], attributes, 'com.microsoft')[0];
   }
 
-  /** Add a node with several outputs. */
-  opN(op: string, inputs: readonly string[], outputs: readonly string[], attributes: Record<string, AttributeValue> = {}): readonly string[] {
-    this.nodes.push({ op, inputs, outputs, name: `${op}_${this.nodes.length}`, attributes });
+  /** Add a node with several outputs (`domain`: an operator set other than ONNX's own). */
+  opN(op: string, inputs: readonly string[], outputs: readonly string[], attributes: Record<string, AttributeValue> = {}, domain?: string): readonly string[] {
+    this.nodes.push({ op, inputs, outputs, name: `${op}_${this.nodes.length}`, attributes, ...(domain ? { domain } : {}) });
     return outputs;
   }
 

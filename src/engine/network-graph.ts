@@ -91,10 +91,9 @@ export function forwardGraph(
       if (!w) throw new Error(`no weights for ${layer.name}`);
       const { inChannels, outChannels } = layer;
       const winograd = options.convolution === 'winograd' && winogradPays(inChannels, outChannels);
+      const U = winograd ? winogradKernels(g, `${layer.name}.weight_taps`, w.weight, outChannels, inChannels) : undefined;
       let y: string;
-      let U: string | undefined;
-      if (winograd) {
-        U = winogradKernels(g, `${layer.name}.weight_taps`, w.weight, outChannels, inChannels);
+      if (U) {
         y = g.add(winogradConv(g, x, U, outChannels, 'forward'), g.weight(`${layer.name}.bias`, [outChannels, 1, 1], w.bias));
       } else {
         const W = g.weight(`${layer.name}.weight`, [outChannels, inChannels, 3, 3], w.weight);
@@ -104,7 +103,7 @@ export function forwardGraph(
       features.set(layer.name, a);
       if (withBackward) {
         // Winograd's gradient convolution uses the forward kernels as they are (winograd.ts).
-        const flipped = winograd ? U! : g.weight(`${layer.name}.weight_flipped_t`, [inChannels, outChannels, 3, 3], flipTransposeKernel(w.weight, outChannels, inChannels));
+        const flipped = U ?? g.weight(`${layer.name}.weight_flipped_t`, [inChannels, outChannels, 3, 3], flipTransposeKernel(w.weight, outChannels, inChannels));
         tape.push({ kind: 'conv', name: layer.name, input: x, output: a, flipped, winograd, inChannels });
       }
       x = a;

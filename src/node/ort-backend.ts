@@ -31,6 +31,9 @@ export interface NodeBackendOptions {
   readonly convolution?: ConvolutionAlgorithm;
 }
 
+/** How Node's loss graphs compute their 3x3 convolutions unless told otherwise (see NodeBackendOptions). */
+export const DEFAULT_CONVOLUTION: ConvolutionAlgorithm = 'winograd';
+
 export function nodeBackend(options: NodeBackendOptions = {}): EngineBackend {
   const arena = options.memoryArena ?? true;
   return {
@@ -53,6 +56,6 @@ export function nodeBackend(options: NodeBackendOptions = {}): EngineBackend {
     // Memory patterns off with the arena: with both, peak RSS at 512² was 1.95 GB instead of
     // 1.42 GB (ORT allocates each run's planned block beside the arena's own chunks), for no speed.
     lossSessionOptions: arena ? { enableCpuMemArena: true, enableMemPattern: false } : undefined,
-    graph: { convolution: options.convolution ?? 'winograd' },
+    graph: { convolution: options.convolution ?? DEFAULT_CONVOLUTION },
   };
 }

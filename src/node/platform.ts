@@ -7,11 +7,11 @@ import { resizeRaw } from '../image/resize.js';
 import { loadImageSource } from '../image/source.js';
 import { resolveWeights } from '../model/resolve.js';
 import type { Platform } from '../platform.js';
-import { nodeBackend } from './ort-backend.js';
+import { DEFAULT_CONVOLUTION, nodeBackend } from './ort-backend.js';
 
 export const nodePlatform: Platform = {
-  backend: (threads, lean) => nodeBackend({ threads, memoryArena: !lean, convolution: 'winograd' }),
-  winograd: true,
+  backend: (threads, lean) => nodeBackend({ threads, memoryArena: !lean }),
+  winograd: DEFAULT_CONVOLUTION === 'winograd',
   loadImage: loadImageSource,
   resize: resizeRaw,
   resolveWeights: (r) => resolveWeights({ model: r.model, fallbackModel: r.fallbackModel, weights: r.weights, upTo: r.upTo, signal: r.signal, onProgress: r.onProgress }),
